@@ -1,0 +1,51 @@
+"""django-broadcasting: Laravel-style real-time broadcasting for Django, on Django Channels.
+
+The public API is imported lazily so that ``import django_broadcasting`` never touches
+settings (it is imported by ``INSTALLED_APPS`` before settings are ready)::
+
+    from django_broadcasting import broadcast, Event, ShouldBroadcast, channel
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    # fluent API and helpers
+    "broadcast": "django_broadcasting.broadcasting",
+    "broadcast_to_channel": "django_broadcasting.broadcasting",
+    "broadcast_to_user": "django_broadcasting.broadcasting",
+    "broadcast_to_organization": "django_broadcasting.broadcasting",
+    "abroadcast_to_channel": "django_broadcasting.broadcasting",
+    "abroadcast_to_user": "django_broadcasting.broadcasting",
+    "abroadcast_to_organization": "django_broadcasting.broadcasting",
+    "notify_user": "django_broadcasting.broadcasting",
+    "anotify_user": "django_broadcasting.broadcasting",
+    "system_alert": "django_broadcasting.broadcasting",
+    "asystem_alert": "django_broadcasting.broadcasting",
+    "BroadcastFacade": "django_broadcasting.broadcasting",
+    "PendingBroadcast": "django_broadcasting.broadcasting",
+    # events
+    "Event": "django_broadcasting.events",
+    "ShouldBroadcast": "django_broadcasting.events",
+    "ShouldBroadcastNow": "django_broadcasting.events",
+    "listen": "django_broadcasting.events",
+    # channels and authorization
+    "channel": "django_broadcasting.authorization",
+    # values and drivers
+    "Message": "django_broadcasting.messages",
+    "BaseDriver": "django_broadcasting.drivers.base",
+    "get_driver": "django_broadcasting.drivers",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'django_broadcasting' has no attribute {name!r}")
+    return getattr(import_module(module), name)

@@ -1,0 +1,276 @@
+"""Settings for django-broadcasting, read lazily from ``settings.BROADCASTING``.
+
+Each key has a default, an optional environment variable (the seed's ``BROADCAST_*``,
+``JWT_SECRET``, ``CORS_ALLOWED_ORIGINS`` and Laravel's ``PUSHER_APP_*``) used when
+``settings.BROADCASTING`` leaves the key out, and a parser that validates the value.
+An unknown key or a bad value raises ``ImproperlyConfigured`` naming the key.
+
+Nothing is read at import time: ``broadcasting_settings.KEY`` resolves on first access
+and the cache is dropped on ``setting_changed`` (so ``override_settings`` works) and by
+``reload_broadcasting_settings()``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from .exceptions import BroadcastingImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError("expected a boolean (true/false)")
+
+
+def _int(minimum: int | None = None, maximum: int | None = None) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError("expected an integer")
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError("expected an integer") from None
+        if isinstance(value, float) and number != value:
+            raise ValueError("expected an integer")
+        if minimum is not None and number < minimum:
+            raise ValueError(f"must be >= {minimum}")
+        if maximum is not None and number > maximum:
+            raise ValueError(f"must be <= {maximum}")
+        return number
+
+    return parse
+
+
+def _float(minimum: float = 0.0) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        if isinstance(value, bool):
+            raise ValueError("expected a number")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError("expected a number") from None
+        if number < minimum:
+            raise ValueError(f"must be >= {minimum}")
+        return number
+
+    return parse
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def _optional_str(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return _str(value)
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError("expected a list of strings (or a comma-separated string)")
+
+
+def _mapping(value: Any) -> dict:
+    if not isinstance(value, Mapping):
+        raise ValueError("expected a dict")
+    return dict(value)
+
+
+def _drivers(value: Any) -> dict[str, dict]:
+    drivers = _mapping(value)
+    for alias, config in drivers.items():
+        if not isinstance(config, Mapping) or not isinstance(config.get("BACKEND"), str):
+            raise ValueError(f"driver {alias!r} needs a dict with a 'BACKEND' dotted path")
+    return drivers
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its default, environment fall-back and parser."""
+
+    default: Any
+    parse: Callable[[Any], Any]
+    env: str | None = None
+
+
+DEFAULT_DRIVERS: dict[str, dict[str, Any]] = {
+    "websocket": {"BACKEND": "django_broadcasting.drivers.websocket.WebSocketDriver"},
+    "redis": {"BACKEND": "django_broadcasting.drivers.redis.RedisDriver"},
+    "log": {"BACKEND": "django_broadcasting.drivers.log.LogDriver"},
+    "null": {"BACKEND": "django_broadcasting.drivers.null.NullDriver"},
+    "memory": {"BACKEND": "django_broadcasting.drivers.memory.MemoryDriver"},
+    "pusher": {"BACKEND": "django_broadcasting.drivers.pusher.PusherDriver"},
+}
+
+OPTIONS: dict[str, Option] = {
+    # Drivers
+    "DEFAULT_DRIVER": Option("websocket", _str, "BROADCAST_DRIVER"),
+    "DRIVERS": Option({}, _drivers),  # merged over DEFAULT_DRIVERS
+    # Server (the seed's websocket settings)
+    "WEBSOCKET_ENABLED": Option(True, _bool, "BROADCAST_WEBSOCKET_ENABLED"),
+    "WEBSOCKET_HOST": Option("127.0.0.1", _str, "BROADCAST_WEBSOCKET_HOST"),
+    "WEBSOCKET_PORT": Option(8080, _int(1, 65535), "BROADCAST_WEBSOCKET_PORT"),
+    # Redis (the seed's redis settings; REDIS_URL wins when set)
+    "REDIS_ENABLED": Option(False, _bool, "BROADCAST_REDIS_ENABLED"),
+    "REDIS_HOST": Option("localhost", _str, "BROADCAST_REDIS_HOST"),
+    "REDIS_PORT": Option(6379, _int(1, 65535), "BROADCAST_REDIS_PORT"),
+    "REDIS_PASSWORD": Option(None, _optional_str, "BROADCAST_REDIS_PASSWORD"),
+    "REDIS_DATABASE": Option(0, _int(0, 10_000), "BROADCAST_REDIS_DATABASE"),
+    "REDIS_URL": Option(None, _optional_str, "BROADCAST_REDIS_URL"),
+    "REDIS_SOCKET_TIMEOUT": Option(10.0, _float(0.1)),
+    "REDIS_MAX_CONNECTIONS": Option(200, _int(1)),
+    "CHANNELS_PREFIX": Option("", _str, "BROADCAST_CHANNELS_PREFIX"),
+    # Authentication
+    "JWT_SECRET": Option(None, _optional_str, "JWT_SECRET"),
+    "JWT_PUBLIC_KEY": Option(None, _optional_str, "JWT_PUBLIC_KEY"),
+    "JWT_PRIVATE_KEY": Option(None, _optional_str, "JWT_PRIVATE_KEY"),
+    "JWT_ALGORITHMS": Option(("HS256",), _str_list, "JWT_ALGORITHMS"),
+    "JWT_AUDIENCE": Option("websocket", _str),
+    "JWT_LEEWAY": Option(0, _int(0, 3600)),
+    "JWT_TTL": Option(3600, _int(1)),
+    "CORS_ALLOWED_ORIGINS": Option((), _str_list, "CORS_ALLOWED_ORIGINS"),
+    "REQUIRE_ORIGIN": Option(False, _bool),
+    "SESSION_AUTH": Option(True, _bool),
+    # Channels
+    "STRICT_CHANNELS": Option(False, _bool, "BROADCAST_STRICT_CHANNELS"),
+    "AUTODISCOVER": Option(True, _bool),
+    "MAX_CHANNEL_NAME_LENGTH": Option(164, _int(1, 1024)),
+    "MAX_PAYLOAD_SIZE": Option(65536, _int(64)),
+    # Connection limits and liveness
+    "MAX_CONNECTIONS": Option(0, _int(0)),  # 0 = unlimited
+    "MAX_SUBSCRIPTIONS": Option(100, _int(1)),
+    "MAX_FRAME_SIZE": Option(16384, _int(64)),
+    "CLIENT_RATE_LIMIT": Option(50, _int(0)),  # client frames per second; 0 = off
+    "OUTGOING_BUFFER": Option(1000, _int(1)),  # frames queued per connection before it is dropped
+    "PING_INTERVAL": Option(25.0, _float(0)),  # server pings; 0 = off
+    "ACTIVITY_TIMEOUT": Option(120.0, _float(0)),  # close when silent this long; 0 = off
+    "COMPRESSION": Option(False, _bool),
+    # Presence and history
+    "PRESENCE_TTL": Option(30.0, _float(1)),
+    "HISTORY_ENABLED": Option(True, _bool),
+    "HISTORY_SIZE": Option(100, _int(0)),
+    "HISTORY_TTL": Option(300.0, _float(0)),
+    # Publishing from other processes (signed HTTP trigger)
+    "TRIGGER_URL": Option(None, _optional_str, "BROADCAST_TRIGGER_URL"),
+    "TRIGGER_SECRET": Option(None, _optional_str, "BROADCAST_TRIGGER_SECRET"),
+    "TRIGGER_MAX_AGE": Option(300, _int(1)),
+    "TRIGGER_MAX_BODY": Option(1_048_576, _int(1024)),
+    "TRIGGER_TIMEOUT": Option(5.0, _float(0.1)),
+    # Operations
+    "STATS_TOKEN": Option(None, _optional_str, "BROADCAST_STATS_TOKEN"),
+    "METRICS_TOKEN": Option(None, _optional_str, "BROADCAST_METRICS_TOKEN"),
+    "NODE_ID": Option(None, _optional_str, "BROADCAST_NODE_ID"),
+    # Pusher protocol
+    "PUSHER_APP_ID": Option("app", _str, "PUSHER_APP_ID"),
+    "PUSHER_APP_KEY": Option("app-key", _str, "PUSHER_APP_KEY"),
+    "PUSHER_APP_SECRET": Option(None, _optional_str, "PUSHER_APP_SECRET"),
+    "PUSHER_HOST": Option(None, _optional_str, "PUSHER_HOST"),
+    "PUSHER_PORT": Option(None, lambda v: None if v in (None, "") else _int(1, 65535)(v), "PUSHER_PORT"),
+    "PUSHER_SCHEME": Option("http", _str, "PUSHER_SCHEME"),
+    "PUSHER_CLIENT_EVENT_RATE_LIMIT": Option(10, _int(0)),
+}
+
+
+class BroadcastingSettings:
+    """Attribute access to the resolved ``BROADCASTING`` settings, cached until reset."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+        self._checked = False
+
+    def _user_settings(self) -> dict[str, Any]:
+        user = getattr(settings, "BROADCASTING", None) or {}
+        if not isinstance(user, Mapping):
+            raise BroadcastingImproperlyConfigured("settings.BROADCASTING must be a dict.")
+        if not self._checked:
+            unknown = sorted(set(user) - set(OPTIONS))
+            if unknown:
+                raise BroadcastingImproperlyConfigured(
+                    f"Unknown BROADCASTING setting(s): {', '.join(unknown)}."
+                )
+            self._checked = True
+        return user
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._cache[name]
+        except KeyError:
+            pass
+        option = OPTIONS.get(name)
+        if option is None:
+            raise AttributeError(f"Unknown BROADCASTING setting: {name!r}")
+        user = self._user_settings()
+        if name in user:
+            raw, source = user[name], f"BROADCASTING['{name}']"
+        elif option.env and option.env in os.environ:
+            raw, source = os.environ[option.env], f"environment variable {option.env}"
+        else:
+            raw, source = option.default, None
+        if source is None:
+            value = option.parse(raw) if raw is not None else None
+        else:
+            try:
+                value = option.parse(raw)
+            except ValueError as exc:
+                raise BroadcastingImproperlyConfigured(f"{source}: {exc} (got {raw!r}).") from None
+        if name == "DRIVERS":
+            value = {**DEFAULT_DRIVERS, **value}
+        self._cache[name] = value
+        return value
+
+    def validate(self) -> None:
+        """Resolve every setting now, raising on the first bad one (used by system checks)."""
+        for name in OPTIONS:
+            getattr(self, name)
+
+    def reload(self) -> None:
+        """Forget every cached value; the next access reads settings and the environment again."""
+        self._cache.clear()
+        self._checked = False
+
+
+broadcasting_settings = BroadcastingSettings()
+
+_reset_hooks: list[Callable[[], None]] = []
+
+
+def on_reload(func: Callable[[], None]) -> Callable[[], None]:
+    """Register ``func`` to run whenever the settings are reloaded (module caches use it)."""
+    _reset_hooks.append(func)
+    return func
+
+
+def reload_broadcasting_settings() -> None:
+    """Drop the cached settings and every cache registered with ``on_reload``."""
+    broadcasting_settings.reload()
+    for hook in list(_reset_hooks):
+        hook()
+
+
+@receiver(setting_changed)
+def _setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in {"BROADCASTING", "SECRET_KEY", "CHANNEL_LAYERS", "ALLOWED_HOSTS", "DEBUG"}:
+        reload_broadcasting_settings()

@@ -1,0 +1,196 @@
+"""The ``Message`` value: what one broadcast carries, validated once and encoded once.
+
+A message is ``{"channel", "event", "data", "timestamp"}`` (ISO-8601 UTC), plus an ``id``
+where history is kept and an optional ``socket_id`` to exclude (``to_others``). A broadcast
+to several channels is one ``Message`` per channel; the payload is validated and
+serialised exactly once, whatever the number of channels or subscribers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from functools import cached_property
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from .conf import broadcasting_settings
+from .exceptions import InvalidChannelName, InvalidMessage
+
+# Letters, digits and the separators Laravel, Pusher and the seed use in channel names.
+# "#" and "@" are allowed for Pusher's "#server-to-user-{id}" and "private-encrypted-" style names;
+# "{" "}" never appear in a concrete name (they are pattern syntax).
+_CHANNEL_RE = re.compile(r"^[A-Za-z0-9_\-=@,.;#:]+$")
+_EVENT_RE = re.compile(r"^[^\x00-\x1f]+$")
+MAX_EVENT_NAME_LENGTH = 200
+
+
+def validate_channel_name(name: Any) -> str:
+    """Return ``name`` if it is a legal channel name, else raise ``InvalidChannelName``."""
+    if not isinstance(name, str) or not name:
+        raise InvalidChannelName("Channel name must be a non-empty string.")
+    limit = broadcasting_settings.MAX_CHANNEL_NAME_LENGTH
+    if len(name) > limit:
+        raise InvalidChannelName(f"Channel name is longer than {limit} characters.")
+    if not _CHANNEL_RE.match(name):
+        raise InvalidChannelName(
+            f"Channel name {name!r} contains characters other than letters, digits and _-=@,.;#:"
+        )
+    return name
+
+
+def validate_event_name(name: Any) -> str:
+    """Return ``name`` if it is a legal event name, else raise ``InvalidMessage``."""
+    if not isinstance(name, str) or not name:
+        raise InvalidMessage("Event name must be a non-empty string.")
+    if len(name) > MAX_EVENT_NAME_LENGTH or not _EVENT_RE.match(name):
+        raise InvalidMessage(f"Event name {name[:40]!r} is too long or contains control characters.")
+    return name
+
+
+def _find_unserializable(value: Any, path: str) -> str | None:
+    """Return the dotted path of the first value DjangoJSONEncoder cannot encode."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                return f"{path}.{key!r}" if path else repr(key)
+            found = _find_unserializable(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _find_unserializable(item, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    try:
+        json.dumps(value, cls=DjangoJSONEncoder)
+    except (TypeError, ValueError):
+        return path or "<data>"
+    return None
+
+
+def encode_json(value: Any) -> str:
+    """Serialise ``value`` compactly, naming the offending key when it is not JSON."""
+    try:
+        return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        where = _find_unserializable(value, "")
+        raise InvalidMessage(f"Broadcast data is not JSON-serializable at {where!r}: {exc}") from None
+
+
+def utc_now_iso() -> str:
+    """Return the current time as ISO-8601 UTC with a ``Z`` suffix."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Message:
+    """One event on one channel. Immutable once built; encodings are computed once and cached."""
+
+    def __init__(
+        self,
+        channel: str,
+        event: str,
+        data: Any = None,
+        *,
+        timestamp: str | None = None,
+        id: str | None = None,
+        socket_id: str | None = None,
+        data_json: str | None = None,
+    ) -> None:
+        self.channel = validate_channel_name(channel)
+        self.event = validate_event_name(event)
+        self.data = {} if data is None else data
+        self.timestamp = timestamp or utc_now_iso()
+        self.id = id
+        self.socket_id = socket_id or None
+        # The payload's JSON is computed once and shared by every channel and encoder.
+        self.data_json = data_json if data_json is not None else encode_json(self.data)
+        limit = broadcasting_settings.MAX_PAYLOAD_SIZE
+        if len(self.data_json) > limit:
+            raise InvalidMessage(f"Broadcast data is {len(self.data_json)} bytes; the limit is {limit}.")
+
+    @classmethod
+    def for_channels(
+        cls, channels: Iterable[str], event: str, data: Any = None, *, socket_id: str | None = None
+    ) -> list[Message]:
+        """Build one message per channel, validating every name before any is built."""
+        names = list(dict.fromkeys(channels))
+        if not names:
+            raise InvalidChannelName("A broadcast needs at least one channel.")
+        for name in names:
+            validate_channel_name(name)
+        validate_event_name(event)
+        payload = {} if data is None else data
+        data_json = encode_json(payload)
+        timestamp = utc_now_iso()
+        return [
+            cls(name, event, payload, timestamp=timestamp, socket_id=socket_id, data_json=data_json)
+            for name in names
+        ]
+
+    def with_id(self, id: str) -> Message:
+        """Return a copy carrying a history id (the copy re-uses the encoded payload)."""
+        return Message(
+            self.channel, self.event, self.data, timestamp=self.timestamp, id=id,
+            socket_id=self.socket_id, data_json=self.data_json,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the seed's client-facing message: channel, event, data, timestamp (+ id)."""
+        out = {"channel": self.channel, "event": self.event, "data": self.data, "timestamp": self.timestamp}
+        if self.id is not None:
+            out["id"] = self.id
+        return out
+
+    def to_transport(self) -> dict[str, Any]:
+        """Return the dict sent between processes (channel layer, Redis, HTTP trigger)."""
+        out = {
+            "channel": self.channel,
+            "event": self.event,
+            "data_json": self.data_json,
+            "timestamp": self.timestamp,
+        }
+        if self.id is not None:
+            out["id"] = self.id
+        if self.socket_id:
+            out["socket_id"] = self.socket_id
+        return out
+
+    @classmethod
+    def from_transport(cls, payload: Mapping[str, Any]) -> Message:
+        """Rebuild a message sent with ``to_transport`` (or a plain ``to_dict`` payload)."""
+        try:
+            data_json = payload.get("data_json")
+            data = json.loads(data_json) if data_json is not None else payload.get("data")
+            return cls(
+                payload["channel"], payload["event"], data,
+                timestamp=payload.get("timestamp"), id=payload.get("id"),
+                socket_id=payload.get("socket_id"), data_json=data_json,
+            )
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise InvalidMessage(f"Malformed transport message: {exc}") from None
+
+    @cached_property
+    def native_frame(self) -> str:
+        """The seed's JSON frame, encoded once and written to every native subscriber."""
+        id_part = f',"id":{json.dumps(self.id)}' if self.id is not None else ""
+        return (
+            f'{{"channel":{json.dumps(self.channel, ensure_ascii=False)},'
+            f'"event":{json.dumps(self.event, ensure_ascii=False)},'
+            f'"data":{self.data_json},"timestamp":"{self.timestamp}"{id_part}}}'
+        )
+
+    def __repr__(self) -> str:
+        return f"<Message {self.event!r} on {self.channel!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return self.to_dict() == other.to_dict() and self.socket_id == other.socket_id
+
+    __hash__ = None  # type: ignore[assignment]
