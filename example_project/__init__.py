@@ -1,0 +1,1 @@
+"""The example site for django-broadcasting: chat with presence, notifications, live dashboard."""

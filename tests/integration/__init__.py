@@ -1,0 +1,1 @@
+"""Integration tests: real daphne/uvicorn processes over real sockets, a real Redis."""

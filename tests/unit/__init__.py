@@ -1,0 +1,1 @@
+"""Unit tests: no server process, no network service."""
