@@ -1,0 +1,145 @@
+# django-broadcasting: the two commands of the README (`make demo`, `make test`) and their helpers.
+# GNU make. Every target that needs Python calls `install` first, which is a no-op when nothing changed.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || echo python3)
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+PORT ?= 8000
+REDIS_HOST ?= 127.0.0.1
+REDIS_PORT ?= 6379
+PYTEST_ARGS ?=
+# Root installs Debian packages directly; anyone else goes through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+STAMP := $(VENV)/.installed
+
+.PHONY: help install demo demo-users test pytest jstest services redis node-deps chromium \
+	bench bench-smoke lint clean distclean
+
+help:
+	@echo "make demo    serve example_project on http://127.0.0.1:$(PORT) (in-memory layer, no Redis)"
+	@echo "make test    install, start Redis if needed, run the whole suite (Python + JS)"
+	@echo "make install create $(VENV) and install the package with its dev extras"
+	@echo "make lint | bench | bench-smoke | clean | distclean"
+
+# ---------------------------------------------------------------------------------------------
+# Install: the stamp is newer than the files that decide what gets installed, so a second run is free.
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml requirements.txt
+	@if [ ! -x "$(VPY)" ]; then \
+		echo ">> creating $(VENV) with $(PYTHON)"; \
+		$(PYTHON) -m venv $(VENV) && $(VPY) -m pip install -q --upgrade pip setuptools wheel; \
+	fi
+	$(VPY) -m pip install -q -r requirements.txt
+	@touch $@
+
+# ---------------------------------------------------------------------------------------------
+# Demo: the embedded default (in-memory channel layer, SQLite); no Redis or other service.
+demo: install
+	env -u BROADCAST_CHANNEL_LAYER $(VPY) manage.py migrate --noinput -v 0
+	@$(MAKE) --no-print-directory demo-users
+	@echo ""
+	@echo "  django-broadcasting demo:  http://127.0.0.1:$(PORT)/"
+	@echo "  log in as demo / demo  (staff superuser: admin / admin, admin at /admin/)"
+	@echo ""
+	env -u BROADCAST_CHANNEL_LAYER $(VPY) manage.py runserver 127.0.0.1:$(PORT)
+
+# Idempotent: (re)sets the passwords so the printed logins always work.
+define DEMO_USERS_PY
+from django.contrib.auth import get_user_model
+User = get_user_model()
+for name, password, staff in (("demo", "demo", False), ("admin", "admin", True)):
+    user, _ = User.objects.get_or_create(username=name, defaults={"email": name + "@example.com"})
+    user.set_password(password)
+    user.is_staff = user.is_superuser = staff
+    user.save()
+endef
+export DEMO_USERS_PY
+
+demo-users: install
+	@env -u BROADCAST_CHANNEL_LAYER $(VPY) manage.py shell -v 0 -c "$$DEMO_USERS_PY"
+
+# ---------------------------------------------------------------------------------------------
+# Test: Python (unit, integration with real daphne/uvicorn + Redis, e2e with Chromium) and JS.
+# Both runners always run; the target fails when either fails. pytest's "no tests" (5) is a failure.
+test: install services
+	@rc=0; \
+	$(MAKE) --no-print-directory jstest || rc=1; \
+	$(MAKE) --no-print-directory pytest || rc=1; \
+	exit $$rc
+
+pytest: install
+	@$(VPY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
+	exit $$rc
+
+jstest: node-deps
+	@if [ -d tests/js ] && [ -n "$$(find tests/js -name '*.test.*js' -o -name 'test_*.*js' -o -name '*_test.*js' | head -1)" ]; then \
+		echo ">> node --test tests/js"; \
+		node --test tests/js; \
+	else \
+		echo ">> no JavaScript tests (tests/js)"; \
+	fi
+
+services: redis chromium
+
+# Redis on 127.0.0.1:6379: used if it answers, started (installing Debian's redis-server if needed) if not.
+# Under CI=true a Redis that cannot be started fails the run; elsewhere the Redis tests skip.
+redis_ping = $(PYTHON) -c "import socket,sys; s=socket.create_connection(('$(REDIS_HOST)', $(REDIS_PORT)), 2); s.sendall(b'PING\r\n'); sys.exit(0 if s.recv(16).startswith(b'+PONG') else 1)" 2>/dev/null
+
+redis:
+	@if $(redis_ping); then echo ">> Redis answers on $(REDIS_HOST):$(REDIS_PORT)"; exit 0; fi; \
+	if ! command -v redis-server >/dev/null 2>&1; then \
+		echo ">> installing Debian's redis-server"; \
+		($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server) >/dev/null || true; \
+	fi; \
+	if command -v redis-server >/dev/null 2>&1 && ! $(redis_ping); then \
+		echo ">> starting redis-server on $(REDIS_HOST):$(REDIS_PORT)"; \
+		redis-server --bind $(REDIS_HOST) --port $(REDIS_PORT) --daemonize yes --save "" --appendonly no \
+			--logfile "$${TMPDIR:-/tmp}/django-broadcasting-redis.log" >/dev/null || true; \
+	fi; \
+	for i in $$(seq 1 50); do if $(redis_ping); then echo ">> Redis answers on $(REDIS_HOST):$(REDIS_PORT)"; exit 0; fi; sleep 0.2; done; \
+	if [ "$${CI:-}" = true ]; then echo "!! Redis is required under CI=true and could not be started" >&2; exit 1; fi; \
+	echo "!! no Redis on $(REDIS_HOST):$(REDIS_PORT): tests marked 'redis' will be skipped" >&2
+
+# Node dependencies, when the project has a package.json (the JS client and Echo tests use npm packages).
+node-deps:
+	@if [ -f package.json ]; then \
+		if ! command -v npm >/dev/null 2>&1; then \
+			($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm) >/dev/null; \
+		fi; \
+		if [ ! -f node_modules/.installed ] || [ package.json -nt node_modules/.installed ] \
+			|| { [ -f package-lock.json ] && [ package-lock.json -nt node_modules/.installed ]; }; then \
+			if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi \
+				&& touch node_modules/.installed; \
+		fi; \
+	fi
+
+# Debian's Chromium for the browser tests (never a downloaded browser build).
+chromium:
+	@if [ -d tests/e2e ] && [ ! -x /usr/bin/chromium ]; then \
+		echo ">> installing Debian's chromium"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null \
+			|| { [ "$${CI:-}" != true ] || { echo "!! chromium is required under CI=true" >&2; exit 1; }; }; \
+	fi
+
+# ---------------------------------------------------------------------------------------------
+bench: install
+	@if [ -d bench ]; then $(VPY) -m bench $(BENCH_ARGS); else echo "no bench/ package yet" >&2; exit 1; fi
+
+bench-smoke: install
+	@if [ -d bench ]; then $(VPY) -m bench --smoke $(BENCH_ARGS); else echo "no bench/ package yet" >&2; exit 1; fi
+
+lint: install
+	$(VPY) -m ruff check django_broadcasting example_project tests $(wildcard bench)
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .coverage htmlcov staticfiles
+	find . -path ./$(VENV) -prune -o -path ./node_modules -prune -o -name __pycache__ -type d -print \
+		| xargs rm -rf
+
+distclean: clean
+	rm -rf $(VENV) node_modules
