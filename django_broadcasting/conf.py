@@ -97,6 +97,20 @@ def _mapping(value: Any) -> dict:
     return dict(value)
 
 
+def _callable(value: Any) -> Callable[..., Any]:
+    """Accept a callable or a dotted path to one (imported when the setting is first read)."""
+    if isinstance(value, str):
+        from django.utils.module_loading import import_string
+
+        try:
+            value = import_string(value)
+        except ImportError as exc:
+            raise ValueError(f"cannot import {value!r}: {exc}") from None
+    if not callable(value):
+        raise ValueError("expected a callable or a dotted path to one")
+    return value
+
+
 def _drivers(value: Any) -> dict[str, dict]:
     drivers = _mapping(value)
     for alias, config in drivers.items():
@@ -154,6 +168,9 @@ OPTIONS: dict[str, Option] = {
     "SESSION_AUTH": Option(True, _bool),
     # Channels
     "STRICT_CHANNELS": Option(False, _bool, "BROADCAST_STRICT_CHANNELS"),
+    "BUILTIN_CHANNELS": Option(True, _bool),  # the seed's built-in rules (general, user.{id}, ...)
+    "TEAM_ACCESS": Option("django_broadcasting.broadcast_channels.default_team_access", _callable),
+    "ORG_ACCESS": Option("django_broadcasting.broadcast_channels.default_org_access", _callable),
     "AUTODISCOVER": Option(True, _bool),
     "MAX_CHANNEL_NAME_LENGTH": Option(164, _int(1, 1024)),
     "MAX_PAYLOAD_SIZE": Option(65536, _int(64)),

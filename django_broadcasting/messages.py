@@ -101,6 +101,7 @@ class Message:
         id: str | None = None,
         socket_id: str | None = None,
         data_json: str | None = None,
+        user_id: str | None = None,
     ) -> None:
         self.channel = validate_channel_name(channel)
         self.event = validate_event_name(event)
@@ -108,6 +109,7 @@ class Message:
         self.timestamp = timestamp or utc_now_iso()
         self.id = id
         self.socket_id = socket_id or None
+        self.user_id = user_id  # the sender of a client event (whisper) on a presence channel
         # The payload's JSON is computed once and shared by every channel and encoder.
         self.data_json = data_json if data_json is not None else encode_json(self.data)
         limit = broadcasting_settings.MAX_PAYLOAD_SIZE
@@ -137,7 +139,7 @@ class Message:
         """Return a copy carrying a history id (the copy re-uses the encoded payload)."""
         return Message(
             self.channel, self.event, self.data, timestamp=self.timestamp, id=id,
-            socket_id=self.socket_id, data_json=self.data_json,
+            socket_id=self.socket_id, data_json=self.data_json, user_id=self.user_id,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,6 +161,8 @@ class Message:
             out["id"] = self.id
         if self.socket_id:
             out["socket_id"] = self.socket_id
+        if self.user_id is not None:
+            out["user_id"] = self.user_id
         return out
 
     @classmethod
@@ -171,6 +175,7 @@ class Message:
                 payload["channel"], payload["event"], data,
                 timestamp=payload.get("timestamp"), id=payload.get("id"),
                 socket_id=payload.get("socket_id"), data_json=data_json,
+                user_id=payload.get("user_id"),
             )
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise InvalidMessage(f"Malformed transport message: {exc}") from None
@@ -179,6 +184,8 @@ class Message:
     def native_frame(self) -> str:
         """The seed's JSON frame, encoded once and written to every native subscriber."""
         id_part = f',"id":{json.dumps(self.id)}' if self.id is not None else ""
+        if self.user_id is not None:
+            id_part += f',"user_id":{json.dumps(self.user_id)}'
         return (
             f'{{"channel":{json.dumps(self.channel, ensure_ascii=False)},'
             f'"event":{json.dumps(self.event, ensure_ascii=False)},'

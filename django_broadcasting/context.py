@@ -1,0 +1,93 @@
+"""The current request's socket id, for ``to_others()``.
+
+A browser client sends its own connection's socket id in the ``X-Socket-ID`` header (Laravel
+Echo does this for axios; our JS client's ``socketId()`` gives the value). ``SocketIdMiddleware``
+keeps the header in a context variable for the duration of the request, so
+``broadcast(...).to_others()`` and ``event.to_others()`` without an argument exclude the sender.
+
+Add it to ``MIDDLEWARE``::
+
+    MIDDLEWARE = [..., "django_broadcasting.context.SocketIdMiddleware"]
+
+Outside a request (tasks, the CLI) use ``with socket_id_context("123.456"): ...`` or pass the
+id explicitly: ``to_others("123.456")``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
+HEADER = "X-Socket-ID"
+# Pusher ids look like "1234.5678"; native ids are opaque tokens. Anything else is ignored, not trusted.
+_SOCKET_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+_current_socket_id: ContextVar[str | None] = ContextVar("django_broadcasting_socket_id", default=None)
+
+
+def clean_socket_id(value: Any) -> str | None:
+    """Return ``value`` if it looks like a socket id, else None."""
+    if isinstance(value, str) and _SOCKET_ID_RE.match(value.strip()):
+        return value.strip()
+    return None
+
+
+def get_socket_id() -> str | None:
+    """Return the socket id of the current request (or ``socket_id_context``), if any."""
+    return _current_socket_id.get()
+
+
+def socket_id_from(source: Any) -> str | None:
+    """Return a socket id from a string, an ``HttpRequest`` (its header), or the current context."""
+    if source is None:
+        return get_socket_id()
+    if isinstance(source, str):
+        return clean_socket_id(source)
+    headers = getattr(source, "headers", None)
+    if headers is not None:
+        return clean_socket_id(headers.get(HEADER))
+    return None
+
+
+@contextmanager
+def socket_id_context(socket_id: str | None) -> Iterator[None]:
+    """Make ``socket_id`` the current one inside the ``with`` block."""
+    token = _current_socket_id.set(clean_socket_id(socket_id))
+    try:
+        yield
+    finally:
+        _current_socket_id.reset(token)
+
+
+class SocketIdMiddleware:
+    """Expose the request's ``X-Socket-ID`` header through ``get_socket_id()`` (sync and async)."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+        self._async = iscoroutinefunction(get_response)
+        if self._async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: Any) -> Any:
+        if self._async:
+            return self.__acall__(request)
+        token = _current_socket_id.set(clean_socket_id(request.headers.get(HEADER)))
+        try:
+            return self.get_response(request)
+        finally:
+            _current_socket_id.reset(token)
+
+    async def __acall__(self, request: Any) -> Any:
+        token = _current_socket_id.set(clean_socket_id(request.headers.get(HEADER)))
+        try:
+            return await self.get_response(request)
+        finally:
+            _current_socket_id.reset(token)

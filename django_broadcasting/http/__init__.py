@@ -1,0 +1,1 @@
+"""HTTP endpoints: the signed trigger API, stats, metrics and channel authorization."""

@@ -1,0 +1,1 @@
+"""The real-time server: per-process hub, consumers, protocols, presence and transports."""

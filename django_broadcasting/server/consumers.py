@@ -1,0 +1,289 @@
+"""Channels consumers: they translate WebSocket events and frames, nothing more.
+
+Authorization lives in ``authorization``, fan-out and presence in the ``Hub``. Deliveries
+do not pass through these consumers at all: the hub writes frames to the ASGI ``send``
+directly, so the per-message ``dispatch`` of Channels (and its thread hop since 4.2) is
+only paid for frames the *client* sends, and even there this consumer skips the
+``close_old_connections`` round trip (handlers that touch the ORM use
+``database_sync_to_async``, which closes stale connections itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.consumer import AsyncConsumer, get_handler_name
+from channels.exceptions import StopConsumer
+
+from .. import signals
+from ..auth.identity import ANONYMOUS
+from ..authorization import ChannelKind, aauthorize
+from ..conf import broadcasting_settings
+from ..exceptions import BroadcastError, ChannelForbidden, InvalidChannelName, InvalidMessage
+from ..messages import Message, validate_event_name
+from . import codes
+from .connection import Connection
+from .hub import get_hub
+from .protocols.native import NATIVE, ProtocolError, error_frame, frame, parse, require_str
+
+logger = logging.getLogger("django_broadcasting.server")
+
+
+class HubConsumer(AsyncConsumer):
+    """Connection lifecycle shared by every protocol: limits, hub registration, subscriptions."""
+
+    protocol: Any = NATIVE
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        # No per-socket channel-layer channel: the hub receives broadcasts for the whole
+        # process, so a socket costs no layer channel, no reader task and no group entry.
+        self.scope = scope
+        self.base_send = send
+        self.conn: Connection | None = None
+        self.hub = get_hub()
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+        except asyncio.CancelledError:
+            # The server is shutting down (daphne cancels every application): tell the
+            # client to come back, rather than leaving it with an abnormal 1006.
+            if self.conn is not None:
+                await self.conn.close(codes.WS_1012_SERVICE_RESTART)
+            raise
+        finally:
+            await self._cleanup()
+
+    async def dispatch(self, message: dict) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @property
+    def identity(self) -> Any:
+        return self.scope.get("broadcasting_identity", ANONYMOUS)
+
+    async def refuse(self) -> None:
+        """Refuse the handshake: servers answer HTTP 403."""
+        await self.base_send({"type": "websocket.close", "code": codes.WS_1008_POLICY_VIOLATION})
+        raise StopConsumer
+
+    async def open(self) -> Connection:
+        """Accept the socket and register it with the hub."""
+        await self.hub.start()
+        accept: dict[str, Any] = {"type": "websocket.accept"}
+        subprotocol = self.scope.get("broadcasting_subprotocol")
+        if subprotocol:
+            accept["subprotocol"] = subprotocol
+        await self.base_send(accept)
+        conn = Connection(
+            self.base_send, self.hub.new_socket_id(), self.protocol, self.identity,
+            buffer_limit=broadcasting_settings.OUTGOING_BUFFER, on_close=self.close_connection,
+        )
+        self.conn = conn
+        limit = broadcasting_settings.MAX_CONNECTIONS
+        if limit and len(self.hub.connections) >= limit:
+            self.over_capacity(conn)
+            await conn.close(codes.CLOSE_4100_OVER_CAPACITY)
+            raise StopConsumer
+        self.hub.add_connection(conn)
+        if signals.connection_opened.has_listeners():
+            await signals.connection_opened.asend(sender=type(self), socket_id=conn.socket_id, identity=conn.identity)
+        return conn
+
+    def over_capacity(self, conn: Connection) -> None:
+        conn.push(error_frame(codes.CLOSE_4100_OVER_CAPACITY, "Over capacity; try again later."))
+
+    async def close_connection(self, code: int) -> None:
+        if self.conn is not None:
+            await self.conn.close(code)
+
+    async def websocket_disconnect(self, message: dict) -> None:
+        raise StopConsumer
+
+    async def _cleanup(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is None or conn.socket_id not in self.hub.connections:
+            return
+        await self.hub.remove_connection(conn)
+        if signals.connection_closed.has_listeners():
+            await signals.connection_closed.asend(sender=type(self), socket_id=conn.socket_id, identity=conn.identity)
+
+    # -- client frames -------------------------------------------------------------------
+    def allow_frame(self, conn: Connection) -> bool:
+        """Token-bucket rate limit on client frames; return False to drop this one."""
+        conn.last_seen = now = time.monotonic()
+        conn.frames_in += 1
+        self.hub.frames_in += 1
+        limit = broadcasting_settings.CLIENT_RATE_LIMIT
+        if not limit:
+            return True
+        state = conn._rate
+        if state is None:
+            conn._rate = [limit - 1.0, now, 0]
+            return True
+        tokens = min(float(limit), state[0] + (now - state[1]) * limit)
+        state[1] = now
+        if tokens >= 1.0:
+            state[0] = tokens - 1.0
+            state[2] = 0
+            return True
+        state[0] = tokens
+        state[2] += 1
+        return False
+
+    def too_abusive(self, conn: Connection) -> bool:
+        """True when a client keeps flooding after being told to slow down."""
+        return conn._rate is not None and conn._rate[2] > broadcasting_settings.CLIENT_RATE_LIMIT
+
+    # -- subscriptions -------------------------------------------------------------------
+    async def join(self, conn: Connection, name: str) -> tuple[Any, list[dict] | None]:
+        """Authorize and subscribe ``conn`` to ``name``; return (authorization, members)."""
+        if len(conn.channels) >= broadcasting_settings.MAX_SUBSCRIPTIONS:
+            raise ProtocolError(codes.ERR_4029_TOO_MANY_SUBSCRIPTIONS, channel=name)
+        auth = await aauthorize(conn.identity, name)
+        members = None
+        if auth.channel in conn.channels:
+            if auth.kind is ChannelKind.PRESENCE:
+                members = await self.hub.members(auth.channel)
+            return auth, members
+        member = auth.member if auth.kind is ChannelKind.PRESENCE else None
+        await self.hub.subscribe(conn, auth.channel, member)
+        if auth.kind is ChannelKind.PRESENCE:
+            members = await self.hub.members(auth.channel)
+        if signals.subscribed.has_listeners():
+            await signals.subscribed.asend(sender=type(self), socket_id=conn.socket_id, channel=auth.channel)
+        return auth, members
+
+    async def leave(self, conn: Connection, channel: str) -> bool:
+        left = await self.hub.unsubscribe(conn, channel)
+        if left and signals.unsubscribed.has_listeners():
+            await signals.unsubscribed.asend(sender=type(self), socket_id=conn.socket_id, channel=channel)
+        return left
+
+
+class BroadcastConsumer(HubConsumer):
+    """The seed's protocol: ``/ws?channel=X`` and ``/ws/X``, actions ping/subscribe/unsubscribe/whisper."""
+
+    protocol = NATIVE
+
+    def url_channel(self) -> str | None:
+        kwargs = self.scope.get("url_route", {}).get("kwargs", {})
+        if kwargs.get("channel"):
+            return kwargs["channel"]
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        values = query.get("channel")
+        return values[0] if values else None
+
+    async def websocket_connect(self, message: dict) -> None:
+        name = self.url_channel()
+        if name:
+            # The URL's channel is checked before the handshake completes, so a refusal
+            # is an HTTP 403 (DESIGN section 3), not an accepted-then-closed socket.
+            try:
+                await aauthorize(self.identity, name)
+            except (ChannelForbidden, InvalidChannelName):
+                await self.refuse()
+        conn = await self.open()
+        conn.push(frame("connected", {
+            "socket_id": conn.socket_id,
+            "activity_timeout": broadcasting_settings.ACTIVITY_TIMEOUT,
+            "user_id": conn.identity.user_id,
+        }))
+        if name:
+            await self.action_subscribe(conn, {"action": "subscribe", "channel": name})
+
+    async def websocket_receive(self, message: dict) -> None:
+        conn = self.conn
+        if conn is None or conn.closed:
+            return
+        if not self.allow_frame(conn):
+            conn.push(error_frame(codes.ERR_4080_RATE_LIMITED))
+            if self.too_abusive(conn):
+                await conn.close(codes.CLOSE_4008_RATE_LIMITED)
+            return
+        try:
+            body = parse(message.get("text"), broadcasting_settings.MAX_FRAME_SIZE)
+            handler = getattr(self, "action_" + body["action"].replace(":", "_").replace("-", "_"), None)
+            if handler is None:
+                raise ProtocolError(codes.ERR_4001_UNKNOWN_ACTION, f"Unknown action {body['action'][:50]!r}.")
+            await handler(conn, body)
+        except ProtocolError as exc:
+            conn.push(error_frame(exc.code, exc.message, exc.channel))
+        except BroadcastError as exc:
+            channel = body.get("channel") if isinstance(body.get("channel"), str) else None
+            conn.push(error_frame(exc.code, exc.detail, channel))
+        except Exception:
+            logger.exception("error handling a client frame on %s", conn.socket_id)
+            conn.push(error_frame(codes.ERR_4500_INTERNAL))
+
+    # -- actions -------------------------------------------------------------------------
+    async def action_ping(self, conn: Connection, body: dict) -> None:
+        conn.push(frame("pong", body.get("data") if body.get("data") is not None else {}))
+
+    async def action_subscribe(self, conn: Connection, body: dict) -> None:
+        name = require_str(body, "channel")
+        try:
+            auth, members = await self.join(conn, name)
+        except ChannelForbidden as exc:
+            raise ProtocolError(codes.ERR_4030_FORBIDDEN, exc.detail, name) from None
+        except InvalidChannelName as exc:
+            raise ProtocolError(codes.ERR_4003_INVALID_CHANNEL, exc.detail, name) from None
+        data: dict[str, Any] = {"channel": auth.channel, "type": auth.kind.value}
+        if members is not None:
+            data["members"] = members
+            data["count"] = len(members)
+            data["me"] = auth.member
+        conn.push(frame("subscribed", data, auth.channel))
+        recover = getattr(self.hub, "recover", None)
+        since = body.get("last_id", body.get("since"))
+        if recover is not None and since is not None:
+            await recover(conn, auth.channel, since)
+
+    async def action_unsubscribe(self, conn: Connection, body: dict) -> None:
+        name = require_str(body, "channel")
+        channel = self._subscribed_name(conn, name)
+        await self.leave(conn, channel)
+        conn.push(frame("unsubscribed", {"channel": channel}, channel))
+
+    async def action_whisper(self, conn: Connection, body: dict) -> None:
+        name = require_str(body, "channel")
+        event = require_str(body, "event")
+        channel = self._subscribed_name(conn, name)
+        auth_kind = await self._kind(conn, channel)
+        if auth_kind is ChannelKind.PUBLIC:
+            raise ProtocolError(codes.ERR_4031_WHISPER_NOT_ALLOWED, channel=channel)
+        if not event.startswith("client-"):
+            event = "client-" + event
+        try:
+            validate_event_name(event)
+            message = Message(
+                channel, event, body.get("data"), socket_id=conn.socket_id,
+                user_id=conn.identity.user_id if auth_kind is ChannelKind.PRESENCE else None,
+            )
+        except InvalidMessage as exc:
+            raise ProtocolError(codes.ERR_4005_INVALID_EVENT, exc.detail, channel) from None
+        await self.hub.relay([message])
+
+    def _subscribed_name(self, conn: Connection, name: str) -> str:
+        from ..authorization import canonical_name
+
+        try:
+            channel = canonical_name(name)
+        except InvalidChannelName as exc:
+            raise ProtocolError(codes.ERR_4003_INVALID_CHANNEL, exc.detail, name) from None
+        if channel not in conn.channels:
+            raise ProtocolError(codes.ERR_4004_NOT_SUBSCRIBED, channel=channel)
+        return channel
+
+    async def _kind(self, conn: Connection, channel: str) -> ChannelKind:
+        from ..authorization import channel_kind
+
+        return channel_kind(channel)

@@ -1,0 +1,300 @@
+"""The per-process hub: local subscriptions and fan-out.
+
+One hub serves every WebSocket of a server process. It keeps ``channel -> connections``,
+subscribes the *process* to a channel in the transport when the first local socket joins
+and unsubscribes after the last one leaves, and writes each broadcast to its local
+subscribers: encoded once per protocol, pushed to each socket without a task, a
+channel-layer message or a consumer dispatch per delivery (see ``connection.py``).
+
+Publishing from inside the server process with the in-memory default calls ``publish``
+directly; from other processes, messages arrive through the transport or the signed
+HTTP trigger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..conf import broadcasting_settings
+from ..messages import Message
+from .codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
+from .presence import LocalPresence
+
+if TYPE_CHECKING:
+    from ..drivers.base import BaseDriver
+    from .connection import Connection
+    from .transport import HubTransport
+
+logger = logging.getLogger("django_broadcasting.server")
+
+MEMBER_ADDED = "member_added"
+MEMBER_REMOVED = "member_removed"
+
+
+def _node_id() -> str:
+    return broadcasting_settings.NODE_ID or f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Hub:
+    """Local subscribers of one server process, and the fan-out to them."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.subscribers: dict[str, set[Connection]] = {}
+        self.connections: dict[str, Connection] = {}
+        self.presence: Any = LocalPresence()
+        self.driver: BaseDriver | None = None
+        self.transport: HubTransport | None = None
+        self.node_id = _node_id()
+        self.serving = False
+        self.started_at = time.time()
+        self.messages_in = 0  # broadcasts this process received (one per channel message)
+        self.deliveries = 0  # frames written to subscribers by fan-out
+        self.frames_in = 0  # client frames received
+        self.connections_total = 0
+        self._subscribed: set[str] = set()  # channels this process holds in the transport
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._start_lock: asyncio.Lock | None = None
+        self._started = False
+        self._tasks: list[asyncio.Task] = []
+        self._sockets = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Bind to the running loop and start the transport (idempotent)."""
+        if self._started:
+            return
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self._started:
+                return
+            from ..drivers import get_driver
+
+            self.loop = asyncio.get_running_loop()
+            self.serving = True
+            driver = get_driver()
+            transport = driver.create_transport()
+            if transport is not None:
+                await transport.start(self._on_transport_message)
+                self.driver, self.transport = driver, transport
+            store = getattr(driver, "create_presence_store", None)
+            if store is not None:
+                self.presence = store(self)
+            self._tasks.append(self.loop.create_task(self._sweep()))
+            self._started = True
+            logger.info("hub %s started (transport: %s)", self.node_id, type(transport).__name__)
+
+    async def stop(self) -> None:
+        """Stop background work and the transport (used by tests and shutdown)."""
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        if self.transport is not None:
+            await self.transport.stop()
+        close = getattr(self.presence, "aclose", None)
+        if close is not None:
+            await close()
+        self._started = False
+
+    async def shutdown(self, code: int = WS_1012_SERVICE_RESTART) -> None:
+        """Close every socket with ``code`` (1012 by default, so clients reconnect)."""
+        await asyncio.gather(*(conn.close(code) for conn in list(self.connections.values())))
+
+    def new_socket_id(self) -> str:
+        """Return a process-unique socket id of the Pusher form ``123.456``."""
+        self._sockets += 1
+        return f"{os.getpid() % 1_000_000}{uuid.uuid4().int % 1000:03d}.{self._sockets}"
+
+    # -- connections and subscriptions ---------------------------------------------------
+    def add_connection(self, conn: Connection) -> None:
+        self.connections[conn.socket_id] = conn
+        self.connections_total += 1
+
+    async def remove_connection(self, conn: Connection) -> None:
+        """Forget ``conn`` and every subscription it held (presence leaves included)."""
+        if self.connections.pop(conn.socket_id, None) is None:
+            return
+        conn.closed = True
+        for channel in list(conn.channels):
+            await self.unsubscribe(conn, channel)
+
+    async def subscribe(self, conn: Connection, channel: str, member: dict[str, Any] | None = None) -> None:
+        """Add ``conn`` to ``channel``'s local subscribers; join presence when ``member`` is given."""
+        subscribers = self.subscribers.get(channel)
+        if subscribers is None:
+            subscribers = self.subscribers[channel] = set()
+        subscribers.add(conn)
+        conn.channels.add(channel)
+        await self._sync_transport(channel)
+        if member is not None and conn.identity.user_id is not None:
+            user_id = str(member.get("id", conn.identity.user_id))
+            info = member.get("info", {})
+            conn.scope_info.setdefault("presence", {})[channel] = user_id
+            if await self.presence.join(channel, user_id, info, conn.socket_id):
+                await self.announce(channel, MEMBER_ADDED, {"id": user_id, "info": info}, conn.socket_id)
+
+    async def unsubscribe(self, conn: Connection, channel: str) -> bool:
+        """Remove ``conn`` from ``channel``; return False when it was not subscribed."""
+        if channel not in conn.channels:
+            return False
+        conn.channels.discard(channel)
+        subscribers = self.subscribers.get(channel)
+        if subscribers is not None:
+            subscribers.discard(conn)
+            if not subscribers:
+                del self.subscribers[channel]
+        user_id = conn.scope_info.get("presence", {}).pop(channel, None)
+        if user_id is not None and await self.presence.leave(channel, user_id, conn.socket_id):
+            await self.announce(channel, MEMBER_REMOVED, {"id": user_id}, conn.socket_id)
+        await self._sync_transport(channel)
+        return True
+
+    async def _sync_transport(self, channel: str) -> None:
+        # Bring the transport in line with the local subscriber set: one subscription per
+        # process per channel. The lock orders concurrent joins and leaves of one channel.
+        if self.transport is None:
+            return
+        lock = self._locks.get(channel)
+        if lock is None:
+            lock = self._locks[channel] = asyncio.Lock()
+        try:
+            async with lock:
+                wanted = channel in self.subscribers
+                if wanted and channel not in self._subscribed:
+                    await self.transport.subscribe(channel)
+                    self._subscribed.add(channel)
+                elif not wanted and channel in self._subscribed:
+                    self._subscribed.discard(channel)
+                    await self.transport.unsubscribe(channel)
+        finally:
+            if not lock.locked() and self._locks.get(channel) is lock:
+                del self._locks[channel]
+
+    async def members(self, channel: str) -> list[dict[str, Any]]:
+        return await self.presence.members(channel)
+
+    # -- publishing ----------------------------------------------------------------------
+    async def relay(self, messages: Sequence[Message]) -> None:
+        """Publish messages that originate in this server (whispers, presence events)."""
+        if self.driver is not None:
+            await self.driver.abroadcast(messages)
+        else:
+            for message in messages:
+                self.deliver(message)
+
+    async def announce(self, channel: str, event: str, data: dict[str, Any], socket_id: str | None) -> None:
+        """Tell a presence channel that a member joined or left."""
+        message = Message(channel, event, data, socket_id=socket_id)
+        if getattr(self.presence, "cluster_wide", False):
+            await self.relay([message])
+        else:
+            self.deliver(message)
+
+    def publish(self, messages: Iterable[Message]) -> None:
+        """Deliver ``messages`` to local subscribers; safe to call from any thread."""
+        messages = list(messages)
+        loop = self.loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is None or running is loop or loop.is_closed():
+            for message in messages:
+                self.deliver(message)
+        else:
+            loop.call_soon_threadsafe(lambda: [self.deliver(m) for m in messages])
+
+    def _on_transport_message(self, payload: dict[str, Any]) -> None:
+        self.deliver(Message.from_transport(payload))
+
+    def deliver(self, message: Message) -> int:
+        """Write ``message`` to every local subscriber of its channel; return the count."""
+        self.messages_in += 1
+        subscribers = self.subscribers.get(message.channel)
+        if not subscribers:
+            return 0
+        exclude = message.socket_id
+        frames: dict[Any, str] = {}
+        sent = 0
+        # Copy: a push may close a slow socket, which edits the set.
+        for conn in tuple(subscribers):
+            if conn.socket_id == exclude:
+                continue
+            protocol = conn.protocol
+            frame = frames.get(protocol)
+            if frame is None:
+                frame = frames[protocol] = protocol.encode(message)
+            conn.push(frame)
+            sent += 1
+        self.deliveries += sent
+        return sent
+
+    # -- liveness ------------------------------------------------------------------------
+    async def _sweep(self) -> None:
+        while True:
+            timeout = broadcasting_settings.ACTIVITY_TIMEOUT
+            await asyncio.sleep(min(5.0, timeout / 4) if timeout else 5.0)
+            now, wall = time.monotonic(), time.time()
+            for conn in list(self.connections.values()):
+                expires = getattr(conn.identity, "expires_at", None)
+                if expires is not None and wall >= expires:
+                    conn.protocol.token_expired(conn)
+                    await conn.close(CLOSE_4011_TOKEN_EXPIRED)
+                elif timeout and now - conn.last_seen > timeout:
+                    await conn.close(CLOSE_4201_PONG_TIMEOUT)
+
+    # -- stats ---------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Return this process's figures (read by the stats API, metrics and commands)."""
+        return {
+            "node": self.node_id,
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "uptime": round(time.time() - self.started_at, 3),
+            "connections": len(self.connections),
+            "connections_total": self.connections_total,
+            "channels": {name: len(subs) for name, subs in self.subscribers.items()},
+            "presence": self.presence.snapshot(),
+            "presence_members": self.presence.count(),
+            "messages_in": self.messages_in,
+            "deliveries": self.deliveries,
+            "frames_in": self.frames_in,
+            "transport": type(self.transport).__name__ if self.transport else None,
+        }
+
+
+_hub: Hub | None = None
+_hub_lock = threading.Lock()
+
+
+def get_hub() -> Hub:
+    """Return this process's hub, creating it on first use."""
+    global _hub
+    if _hub is None:
+        with _hub_lock:
+            if _hub is None:
+                _hub = Hub()
+    return _hub
+
+
+def reset_hub() -> None:
+    """Drop the hub (tests; settings changes). Sockets of a running server are not touched."""
+    global _hub
+    with _hub_lock:
+        _hub = None
+
+
+def mark_serving() -> None:
+    """Record that this process serves WebSockets, so local publishes reach the hub directly."""
+    get_hub().serving = True
+
+

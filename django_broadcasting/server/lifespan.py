@@ -1,0 +1,43 @@
+"""ASGI lifespan support: start the hub with the server, close sockets with 1012 on shutdown.
+
+Uvicorn speaks the lifespan protocol; daphne does not (there the hub starts with the first
+WebSocket and each consumer closes its socket with 1012 when daphne cancels it at shutdown).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .codes import WS_1012_SERVICE_RESTART
+from .hub import get_hub, mark_serving
+
+logger = logging.getLogger("django_broadcasting.server")
+
+
+class LifespanApp:
+    """Wrap an ASGI app, answering ``lifespan`` scopes and passing every other scope on."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        mark_serving()
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            return await self.app(scope, receive, send)
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await get_hub().start()
+                except Exception as exc:  # report, so the server refuses to start
+                    logger.exception("broadcasting hub failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                hub = get_hub()
+                await hub.shutdown(WS_1012_SERVICE_RESTART)
+                await hub.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,81 @@
+"""The seed's JSON protocol, spoken on ``/ws`` and ``/ws/{channel}``.
+
+Server to client, every frame is ``{"channel", "event", "data", "timestamp"}`` (plus ``id``
+where history is kept). Connection-level frames (``connected``, ``pong``, errors not tied
+to a channel) carry ``"channel": null``. Client to server: ``{"action": ..., "channel"?,
+"event"?, "data"?}``. The full reference is docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ...messages import Message, utc_now_iso
+from .. import codes
+
+
+class ProtocolError(Exception):
+    """A client frame the server cannot act on; becomes an error frame with ``code``."""
+
+    def __init__(self, code: int, message: str | None = None, channel: str | None = None) -> None:
+        self.code = code
+        self.message = message or codes.ERROR_MESSAGES.get(code, "Error.")
+        self.channel = channel
+        super().__init__(self.message)
+
+
+def frame(event: str, data: Any = None, channel: str | None = None, **extra: Any) -> str:
+    """Encode one server frame."""
+    body = {"channel": channel, "event": event, "data": {} if data is None else data, "timestamp": utc_now_iso()}
+    body.update(extra)
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def error_frame(code: int, message: str | None = None, channel: str | None = None) -> str:
+    """Encode an error frame with a stable numeric ``code``."""
+    return frame("error", {"code": code, "message": message or codes.ERROR_MESSAGES.get(code, "Error.")}, channel)
+
+
+def parse(text: str | None, max_size: int) -> dict[str, Any]:
+    """Decode a client frame into a dict with an ``action``, or raise ``ProtocolError``."""
+    if text is None:
+        raise ProtocolError(codes.ERR_4000_BAD_REQUEST, "Binary frames are not supported; send JSON text.")
+    if len(text) > max_size:
+        raise ProtocolError(codes.ERR_4009_MESSAGE_TOO_BIG, f"Frame is larger than {max_size} bytes.")
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise ProtocolError(codes.ERR_4000_BAD_REQUEST, "Malformed JSON.") from None
+    if not isinstance(body, dict):
+        raise ProtocolError(codes.ERR_4000_BAD_REQUEST)
+    action = body.get("action")
+    if not isinstance(action, str) or not action:
+        raise ProtocolError(codes.ERR_4002_MISSING_FIELD, "Field 'action' is required.")
+    return body
+
+
+def require_str(body: dict[str, Any], field: str) -> str:
+    """Return a non-empty string field of a client frame, or raise ``ProtocolError``."""
+    value = body.get(field)
+    if not isinstance(value, str) or not value:
+        raise ProtocolError(codes.ERR_4002_MISSING_FIELD, f"Field {field!r} is required.", body.get("channel")
+                            if isinstance(body.get("channel"), str) else None)
+    return value
+
+
+class NativeProtocol:
+    """Encoder used by the hub for native subscribers (hashable, one shared instance)."""
+
+    name = "native"
+
+    @staticmethod
+    def encode(message: Message) -> str:
+        return message.native_frame
+
+    @staticmethod
+    def token_expired(conn: Any) -> None:
+        conn.push(error_frame(codes.ERR_4011_TOKEN_EXPIRED))
+
+
+NATIVE = NativeProtocol()

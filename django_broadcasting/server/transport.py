@@ -1,0 +1,119 @@
+"""Hub transports: how a server process hears broadcasts published elsewhere.
+
+A transport subscribes the *process* (never a socket) to a channel when the hub's first
+local subscriber joins, and unsubscribes after the last one leaves. Each broadcast costs
+one transport message per subscribed process, which the hub then fans out locally.
+
+``ChannelLayerTransport`` rides on a Channels layer: the process owns one layer channel,
+added to one group per broadcast channel. The Redis driver provides its own transport
+over Redis pub/sub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ..conf import broadcasting_settings
+
+logger = logging.getLogger("django_broadcasting.server")
+
+OnMessage = Callable[[dict[str, Any]], None]
+
+#: The message type the hub's layer channel receives.
+LAYER_MESSAGE_TYPE = "broadcasting.message"
+
+_GROUP_SAFE = re.compile(r"^[A-Za-z0-9\-_.]+$")
+
+
+def group_name(channel: str) -> str:
+    """Return the Channels group that carries ``channel`` (valid for every channel layer)."""
+    name = f"{broadcasting_settings.CHANNELS_PREFIX}bc.{channel}"
+    if len(name) < 100 and _GROUP_SAFE.match(name):
+        return name
+    digest = hashlib.sha256(channel.encode()).hexdigest()[:40]
+    prefix = re.sub(r"[^A-Za-z0-9\-_.]", "_", broadcasting_settings.CHANNELS_PREFIX)[:40]
+    return f"{prefix}bc.h.{digest}"
+
+
+class HubTransport(Protocol):
+    """What a hub needs from a transport."""
+
+    async def start(self, on_message: OnMessage) -> None: ...
+    async def subscribe(self, channel: str) -> None: ...
+    async def unsubscribe(self, channel: str) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class ChannelLayerTransport:
+    """Receive broadcasts through a Channels layer group per channel."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.channel_name: str | None = None
+        self._groups: set[str] = set()
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self, on_message: OnMessage) -> None:
+        self.channel_name = await self.layer.new_channel("broadcasting.hub.")
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._read(on_message)),
+            loop.create_task(self._refresh()),
+        ]
+
+    async def _read(self, on_message: OnMessage) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                message = await self.layer.receive(self.channel_name)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("channel layer receive failed; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if message.get("type") != LAYER_MESSAGE_TYPE:
+                continue
+            try:
+                on_message(message["message"])
+            except Exception:
+                logger.exception("dropping a malformed broadcast from the channel layer")
+
+    async def _refresh(self) -> None:
+        # Layers expire group membership (channels_redis: group_expiry, 1 day by default);
+        # re-adding well before that keeps long-lived subscriptions alive.
+        interval = max(60.0, getattr(self.layer, "group_expiry", 86400) / 3)
+        while True:
+            await asyncio.sleep(interval)
+            for group in list(self._groups):
+                try:
+                    await self.layer.group_add(group, self.channel_name)
+                except Exception:
+                    logger.exception("could not refresh channel layer group %s", group)
+
+    async def subscribe(self, channel: str) -> None:
+        group = group_name(channel)
+        await self.layer.group_add(group, self.channel_name)
+        self._groups.add(group)
+
+    async def unsubscribe(self, channel: str) -> None:
+        group = group_name(channel)
+        self._groups.discard(group)
+        await self.layer.group_discard(group, self.channel_name)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for group in list(self._groups):
+            try:
+                await self.layer.group_discard(group, self.channel_name)
+            except Exception:
+                pass
+        self._groups.clear()
