@@ -143,6 +143,9 @@ class ServerProcess:
         self.app = app
         self.args = list(args)
         self.env = server_env(env)
+        # The server's own address, where publishers without a shared channel layer reach it.
+        self.env.setdefault("BROADCAST_WEBSOCKET_HOST", self.host)
+        self.env.setdefault("BROADCAST_WEBSOCKET_PORT", str(self.port))
         self.ready_path = ready_path
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
