@@ -40,7 +40,7 @@ class Identity:
     roles: frozenset[str] = frozenset()
     permissions: frozenset[str] = frozenset()
     # Mappings and users are not hashable; leave them out of hash() but keep them in ==.
-    claims: Mapping[str, Any] = field(default=_EMPTY_CLAIMS, hash=False)
+    claims: Mapping[str, Any] = field(default_factory=lambda: _EMPTY_CLAIMS, hash=False)
     user: Any = field(default=None, hash=False, repr=False)
     expires_at: float | None = None
 
