@@ -164,7 +164,7 @@ OPTIONS: dict[str, Option] = {
     "JWT_LEEWAY": Option(0, _int(0, 3600)),
     "JWT_TTL": Option(3600, _int(1)),
     "CORS_ALLOWED_ORIGINS": Option((), _str_list, "CORS_ALLOWED_ORIGINS"),
-    "REQUIRE_ORIGIN": Option(False, _bool),
+    "REQUIRE_ORIGIN": Option(False, _bool, "BROADCAST_REQUIRE_ORIGIN"),
     "SESSION_AUTH": Option(True, _bool),
     # Channels
     "STRICT_CHANNELS": Option(False, _bool, "BROADCAST_STRICT_CHANNELS"),
@@ -175,14 +175,14 @@ OPTIONS: dict[str, Option] = {
     "MAX_CHANNEL_NAME_LENGTH": Option(164, _int(1, 1024)),
     "MAX_PAYLOAD_SIZE": Option(65536, _int(64)),
     # Connection limits and liveness
-    "MAX_CONNECTIONS": Option(0, _int(0)),  # 0 = unlimited
-    "MAX_SUBSCRIPTIONS": Option(100, _int(1)),
-    "MAX_FRAME_SIZE": Option(16384, _int(64)),
-    "CLIENT_RATE_LIMIT": Option(50, _int(0)),  # client frames per second; 0 = off
-    "OUTGOING_BUFFER": Option(1000, _int(1)),  # frames queued per connection before it is dropped
-    "PING_INTERVAL": Option(25.0, _float(0)),  # server pings; 0 = off
-    "ACTIVITY_TIMEOUT": Option(120.0, _float(0)),  # close when silent this long; 0 = off
-    "COMPRESSION": Option(False, _bool),
+    "MAX_CONNECTIONS": Option(0, _int(0), "BROADCAST_MAX_CONNECTIONS"),  # 0 = unlimited
+    "MAX_SUBSCRIPTIONS": Option(100, _int(1), "BROADCAST_MAX_SUBSCRIPTIONS"),
+    "MAX_FRAME_SIZE": Option(16384, _int(64), "BROADCAST_MAX_FRAME_SIZE"),
+    "CLIENT_RATE_LIMIT": Option(50, _int(0), "BROADCAST_CLIENT_RATE_LIMIT"),  # client frames per second; 0 = off
+    "OUTGOING_BUFFER": Option(1000, _int(1), "BROADCAST_OUTGOING_BUFFER"),  # frames queued per connection before it is dropped
+    "PING_INTERVAL": Option(25.0, _float(0), "BROADCAST_PING_INTERVAL"),  # server pings; 0 = off
+    "ACTIVITY_TIMEOUT": Option(120.0, _float(0), "BROADCAST_ACTIVITY_TIMEOUT"),  # close when silent this long; 0 = off
+    "COMPRESSION": Option(False, _bool, "BROADCAST_COMPRESSION"),
     # Presence and history
     "PRESENCE_TTL": Option(30.0, _float(1)),
     "HISTORY_ENABLED": Option(True, _bool),
