@@ -45,7 +45,7 @@ demo: install
 	@echo "  django-broadcasting demo:  http://127.0.0.1:$(PORT)/"
 	@echo "  log in as demo / demo  (staff superuser: admin / admin, admin at /admin/)"
 	@echo ""
-	env -u BROADCAST_CHANNEL_LAYER $(VPY) manage.py runserver 127.0.0.1:$(PORT)
+	env -u BROADCAST_CHANNEL_LAYER BROADCAST_WEBSOCKET_PORT=$(PORT) $(VPY) manage.py runserver 127.0.0.1:$(PORT)
 
 # Idempotent: (re)sets the passwords so the printed logins always work.
 define DEMO_USERS_PY
