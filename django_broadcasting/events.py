@@ -127,18 +127,13 @@ class ShouldBroadcast(_Dispatchable):
         object.__setattr__(self, "_socket_id", socket_id_from(socket_id))
         return self
 
-    @property
-    def socket_id(self) -> str | None:
-        """The socket excluded by ``to_others()``, if any."""
-        return getattr(self, "_socket_id", None)
-
     def broadcast_messages(self) -> list:
         """Build (and validate) the messages this event publishes, one per channel."""
         from .messages import Message
 
         return Message.for_channels(
             channel_names(self.broadcast_on()), self.broadcast_as(), self.broadcast_with(),
-            socket_id=self.socket_id,
+            socket_id=getattr(self, "_socket_id", None),
         )
 
 

@@ -1,0 +1,101 @@
+"""Queued broadcasts through Django's Tasks framework.
+
+``django.tasks`` (Django 6) is used when present, else the ``django-tasks`` backport (Django 5.2).
+The task receives the already validated messages in their transport form (JSON), so a worker
+never re-runs ``broadcast_on()`` / ``broadcast_with()``. ``tries`` attempts are made, each
+limited to ``timeout`` seconds; only transport failures are retried.
+
+With neither package installed, ``enqueue_broadcast`` publishes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from asgiref.sync import async_to_sync
+
+from .exceptions import BroadcastingImproperlyConfigured, TransportError
+from .messages import Message
+
+logger = logging.getLogger("django_broadcasting.tasks")
+
+try:  # Django 6
+    from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, task
+except ImportError:  # Django 5.2 + the backport
+    try:
+        from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, task
+    except ImportError:  # pragma: no cover - no tasks framework at all
+        task = None  # type: ignore[assignment]
+        DEFAULT_TASK_BACKEND_ALIAS = DEFAULT_TASK_QUEUE_NAME = "default"
+
+_RETRYABLE = (TransportError, ConnectionError, OSError, asyncio.TimeoutError)
+
+
+async def apublish_with_retries(
+    messages: Sequence[Message], driver: str | None, tries: int = 1, timeout: float | None = None
+) -> None:
+    """Publish, retrying transport failures up to ``tries`` times, each attempt capped by ``timeout``."""
+    from .broadcasting import apublish
+
+    attempts = max(1, int(tries or 1))
+    for attempt in range(1, attempts + 1):
+        try:
+            if timeout:
+                await asyncio.wait_for(apublish(messages, driver), timeout)
+            else:
+                await apublish(messages, driver)
+            return
+        except _RETRYABLE as exc:
+            if attempt == attempts:
+                raise
+            logger.warning("Broadcast attempt %d/%d failed (%s); retrying.", attempt, attempts, exc)
+            await asyncio.sleep(min(0.1 * 2 ** (attempt - 1), 2.0))
+
+
+def _publish_transport(driver: str | None, messages: list[dict[str, Any]], tries: int = 1,
+                       timeout: float | None = None) -> int:
+    """Rebuild transported messages and publish them; return how many were sent."""
+    built = [Message.from_transport(payload) for payload in messages]
+    try:
+        async_to_sync(apublish_with_retries)(built, driver, tries, timeout)
+    except Exception:
+        logger.exception("Queued broadcast of %d message(s) via %r failed.", len(built), driver)
+        raise
+    return len(built)
+
+
+if task is not None:
+    # Module level, as the Tasks framework requires: a worker imports the task by its dotted path.
+    # Importing this module therefore reads settings.TASKS; it is only imported when a broadcast
+    # is queued (or by a worker), never at django_broadcasting import time.
+    @task
+    def broadcast_messages(driver: str | None, messages: list[dict[str, Any]], tries: int = 1,
+                           timeout: float | None = None) -> int:
+        """Publish queued ``messages`` (transport dicts) through driver alias ``driver``."""
+        return _publish_transport(driver, messages, tries, timeout)
+else:  # pragma: no cover
+    broadcast_messages = None
+
+
+def enqueue_broadcast(
+    messages: Sequence[Message], driver: str | None, *, queue: str | None = None, backend: str | None = None,
+    tries: int = 1, timeout: float | None = None,
+) -> Any:
+    """Queue ``messages`` for publishing on task ``backend`` / ``queue``; return the task result."""
+    broadcast_task = broadcast_messages
+    if broadcast_task is None:
+        async_to_sync(apublish_with_retries)(messages, driver, tries, timeout)
+        return None
+    try:
+        configured = broadcast_task.using(
+            queue_name=queue or DEFAULT_TASK_QUEUE_NAME, backend=backend or DEFAULT_TASK_BACKEND_ALIAS
+        )
+    except Exception as exc:  # InvalidTask / InvalidTaskBackendError from either package
+        raise BroadcastingImproperlyConfigured(
+            f"Cannot queue broadcast on backend {backend or DEFAULT_TASK_BACKEND_ALIAS!r}, "
+            f"queue {queue or DEFAULT_TASK_QUEUE_NAME!r}: {exc}"
+        ) from exc
+    return configured.enqueue(driver, [m.to_transport() for m in messages], tries, timeout)
