@@ -36,7 +36,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from channels.db import database_sync_to_async
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 
 from .auth.identity import Identity
@@ -349,7 +349,8 @@ async def aauthorize(identity: Identity, name: str, *, registry: ChannelRegistry
 
     try:
         result = await _call_rule(rule, identity, params)
-    except (ChannelForbidden, TokenExpired):
+    except (ChannelForbidden, TokenExpired, ImproperlyConfigured):
+        # Configuration errors must surface, not read as "forbidden".
         raise
     except PermissionDenied as exc:
         raise ChannelForbidden(str(exc) or None) from None

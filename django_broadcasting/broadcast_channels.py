@@ -16,7 +16,8 @@ pattern                     kind         who may join
 
 A project overrides any of them with its own ``@channel`` rule (user rules are tried first)
 or switches them all off with ``BROADCASTING["BUILTIN_CHANNELS"] = False``. This module only
-defines functions: it registers nothing when autodiscovery imports it.
+defines functions: it registers nothing when autodiscovery imports it. The rules are async
+so that the common checks cost no trip to the database thread.
 """
 
 from __future__ import annotations
@@ -40,12 +41,12 @@ def _claim_contains(identity: Identity, claim: str, value: str) -> bool:
     return any(str(member) == value for member in members if not isinstance(member, bool))
 
 
-def default_team_access(identity: Identity, team_id: str) -> bool:
+async def default_team_access(identity: Identity, team_id: str) -> bool:
     """Default ``TEAM_ACCESS`` hook: the token's ``teams`` claim lists ``team_id``."""
     return _claim_contains(identity, "teams", team_id)
 
 
-def default_org_access(identity: Identity, org_id: str) -> bool:
+async def default_org_access(identity: Identity, org_id: str) -> bool:
     """Default ``ORG_ACCESS`` hook: the token's ``orgs`` claim lists ``org_id``."""
     return _claim_contains(identity, "orgs", org_id)
 
@@ -57,15 +58,15 @@ async def _call_hook(hook: Callable[..., Any], identity: Identity, value: str) -
     return bool(await database_sync_to_async(hook)(identity, value))
 
 
-def notifications(identity: Identity) -> bool:
+async def notifications(identity: Identity) -> bool:
     return identity.is_authenticated
 
 
-def admin(identity: Identity) -> bool:
+async def admin(identity: Identity) -> bool:
     return "admin" in identity.roles
 
 
-def user(identity: Identity, user_id: str) -> bool:
+async def user(identity: Identity, user_id: str) -> bool:
     return identity.user_id == user_id
 
 
