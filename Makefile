@@ -14,6 +14,8 @@ PYTEST_ARGS ?=
 # Root installs Debian packages directly; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed
+# A machine's pip config may name index folders that do not exist: drop those warnings, keep the rest.
+PIP_FILTER := { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
 .PHONY: help install demo demo-users test pytest jstest services redis node-deps chromium \
 	bench bench-smoke lint clean distclean
@@ -29,11 +31,12 @@ help:
 install: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml requirements.txt
-	@if [ ! -x "$(VPY)" ]; then \
+	@set -o pipefail; if [ ! -x "$(VPY)" ]; then \
 		echo ">> creating $(VENV) with $(PYTHON)"; \
-		$(PYTHON) -m venv $(VENV) && $(VPY) -m pip install -q --upgrade pip setuptools wheel; \
+		$(PYTHON) -m venv $(VENV) && $(VPY) -m pip install -q --upgrade pip setuptools wheel 2>&1 | $(PIP_FILTER); \
 	fi
-	$(VPY) -m pip install -q -r requirements.txt
+	@echo ">> pip install -r requirements.txt"
+	@set -o pipefail; $(VPY) -m pip install -q -r requirements.txt 2>&1 | $(PIP_FILTER)
 	@touch $@
 
 # ---------------------------------------------------------------------------------------------
@@ -77,7 +80,7 @@ pytest: install
 	exit $$rc
 
 jstest: node-deps
-	@if [ -d tests/js ] && [ -n "$$(find tests/js -name '*.test.*js' -o -name 'test_*.*js' -o -name '*_test.*js' | head -1)" ]; then \
+	@if [ -d tests/js ] && [ -n "$$(find tests/js -name '*.test.*js' -o -name '*-test.*js' -o -name '*_test.*js' -o -name 'test-*.*js' -o -name 'test_*.*js' | head -1)" ]; then \
 		echo ">> node --test tests/js"; \
 		node --test tests/js; \
 	else \
