@@ -77,7 +77,9 @@ def test_wheel_contains_every_static_and_template_file(wheel):
 
 
 def test_wheel_contains_the_javascript_client(wheel):
-    assert "django_broadcasting/static/django_broadcasting/broadcasting.js" in _names(wheel)
+    path = "django_broadcasting/static/django_broadcasting/broadcasting.js"
+    assert (REPO_ROOT / path).is_file(), f"{path} is missing from the source tree"
+    assert path in _names(wheel), f"{path} is missing from the wheel"
 
 
 def test_wheel_contains_every_python_module(wheel):
