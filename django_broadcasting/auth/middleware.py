@@ -105,7 +105,9 @@ def _origin_matches(origin: tuple[str, str, int | None], allowed: str) -> bool:
     scheme, host, port = candidate
     if origin[0] != scheme or origin[2] != port:
         return False
-    return origin[1] == host or (wildcard and origin[1].endswith("." + host))
+    if wildcard:  # "*.example.com" covers subdomains, not example.com itself
+        return origin[1].endswith("." + host)
+    return origin[1] == host
 
 
 def _allowed_hosts() -> list[str]:
