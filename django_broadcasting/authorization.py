@@ -175,12 +175,16 @@ class ChannelRegistry:
     def unregister(self, pattern: str) -> None:
         self._rules.pop(_compile(pattern)[0], None)
 
-    def _make_rule(self, pattern: str, func: Callable[..., Any] | None, *, name: str | None, public: bool) -> Rule:
+    def _make_rule(
+        self, pattern: str, func: Callable[..., Any] | None, *, name: str | None, public: bool
+    ) -> Rule:
         canonical, regex, params = _compile(pattern)
         if public and canonical.startswith(PRESENCE_NAMESPACE):
             raise BroadcastingImproperlyConfigured(f"Presence channel {pattern!r} cannot be public.")
         if func is None and not public:
-            raise BroadcastingImproperlyConfigured(f"Channel rule {pattern!r} needs a function (or public=True).")
+            raise BroadcastingImproperlyConfigured(
+                f"Channel rule {pattern!r} needs a function (or public=True)."
+            )
         if func is not None:
             if not callable(func):
                 raise BroadcastingImproperlyConfigured(f"Channel rule for {pattern!r} is not callable.")
@@ -319,7 +323,9 @@ async def _call_rule(rule: Rule, identity: Identity, params: Mapping[str, str]) 
     return result
 
 
-async def aauthorize(identity: Identity, name: str, *, registry: ChannelRegistry | None = None) -> Authorization:
+async def aauthorize(
+    identity: Identity, name: str, *, registry: ChannelRegistry | None = None
+) -> Authorization:
     """Return the ``Authorization`` for ``identity`` to subscribe to ``name``.
 
     Raise ``InvalidChannelName`` for a bad name, ``ChannelForbidden`` when the identity may

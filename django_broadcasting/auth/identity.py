@@ -201,4 +201,3 @@ async def aidentity_from_request(request: HttpRequest) -> Identity:
     if broadcasting_settings.SESSION_AUTH and hasattr(request, "auser"):
         return await aidentity_for_user(await request.auser())
     return ANONYMOUS
-

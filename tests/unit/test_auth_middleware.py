@@ -11,6 +11,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import Client, override_settings
 
+from django_broadcasting.auth.jwt import encode_token
 from django_broadcasting.auth.middleware import (
     ORIGIN_FORBIDDEN_CODE,
     SCOPE_IDENTITY,
@@ -19,7 +20,6 @@ from django_broadcasting.auth.middleware import (
     BroadcastAuthMiddlewareStack,
     origin_allowed,
 )
-from django_broadcasting.auth.jwt import encode_token
 
 SECRET = "middleware-test-secret-0123456789-0123456789-0123456789-0123456789"
 HS = {"JWT_SECRET": SECRET}
@@ -81,7 +81,9 @@ async def test_no_token_is_anonymous():
 @override_settings(BROADCASTING=HS)
 async def test_token_in_query_string():
     token = encode_token(5, roles=["admin"], name="Ada")
-    connected, _, payload = await connect(BroadcastAuthMiddleware(EchoApp()), f"/ws?channel=general&auth_token={token}")
+    connected, _, payload = await connect(
+        BroadcastAuthMiddleware(EchoApp()), f"/ws?channel=general&auth_token={token}"
+    )
     assert connected
     assert payload == {"user_id": "5", "roles": ["admin"], "name": "Ada", "scope_user": None}
 
@@ -119,7 +121,9 @@ async def test_query_token_wins_over_header():
 # -- refused handshakes ---------------------------------------------------------------------------
 def _expired_token():
     now = int(time.time())
-    return pyjwt.encode({"sub": "1", "aud": "websocket", "iat": now - 120, "exp": now - 60}, SECRET, algorithm="HS256")
+    return pyjwt.encode(
+        {"sub": "1", "aud": "websocket", "iat": now - 120, "exp": now - 60}, SECRET, algorithm="HS256"
+    )
 
 
 @override_settings(BROADCASTING=HS)
@@ -167,7 +171,9 @@ def session_cookie(transactional_db):
 
 @override_settings(BROADCASTING=HS)
 async def test_session_user_becomes_the_identity(session_cookie):
-    connected, _, payload = await connect(BroadcastAuthMiddlewareStack(EchoApp()), headers=[(b"cookie", session_cookie)])
+    connected, _, payload = await connect(
+        BroadcastAuthMiddlewareStack(EchoApp()), headers=[(b"cookie", session_cookie)]
+    )
     assert connected
     assert payload["scope_user"] == "sessionuser"
     assert payload["roles"] == ["admin", "staff"]
@@ -177,7 +183,9 @@ async def test_session_user_becomes_the_identity(session_cookie):
 
 @override_settings(BROADCASTING={**HS, "SESSION_AUTH": False})
 async def test_session_auth_can_be_switched_off(session_cookie):
-    _, _, payload = await connect(BroadcastAuthMiddlewareStack(EchoApp()), headers=[(b"cookie", session_cookie)])
+    _, _, payload = await connect(
+        BroadcastAuthMiddlewareStack(EchoApp()), headers=[(b"cookie", session_cookie)]
+    )
     assert payload["user_id"] is None
 
 
@@ -185,7 +193,9 @@ async def test_session_auth_can_be_switched_off(session_cookie):
 async def test_token_wins_over_session(session_cookie):
     token = encode_token("jwt-user")
     _, _, payload = await connect(
-        BroadcastAuthMiddlewareStack(EchoApp()), f"/ws?auth_token={token}", headers=[(b"cookie", session_cookie)]
+        BroadcastAuthMiddlewareStack(EchoApp()),
+        f"/ws?auth_token={token}",
+        headers=[(b"cookie", session_cookie)],
     )
     assert payload["user_id"] == "jwt-user"
 
@@ -193,7 +203,8 @@ async def test_token_wins_over_session(session_cookie):
 @override_settings(BROADCASTING=HS)
 async def test_stale_session_cookie_is_anonymous(transactional_db):
     _, _, payload = await connect(
-        BroadcastAuthMiddlewareStack(EchoApp()), headers=[(b"cookie", b"sessionid=doesnotexist0123456789abcdef")]
+        BroadcastAuthMiddlewareStack(EchoApp()),
+        headers=[(b"cookie", b"sessionid=doesnotexist0123456789abcdef")],
     )
     assert payload["user_id"] is None and payload["scope_user"] == ""
 
@@ -278,15 +289,21 @@ def test_debug_with_empty_allowed_hosts_allows_localhost(monkeypatch):
 @override_settings(BROADCASTING={**HS, "CORS_ALLOWED_ORIGINS": ["https://app.example.com"]})
 async def test_disallowed_origin_refuses_the_handshake():
     app = EchoApp()
-    connected, code, _ = await connect(BroadcastAuthMiddleware(app), headers=[(b"origin", b"https://evil.example.com")])
+    connected, code, _ = await connect(
+        BroadcastAuthMiddleware(app), headers=[(b"origin", b"https://evil.example.com")]
+    )
     assert not connected and code == ORIGIN_FORBIDDEN_CODE and app.calls == 0
-    connected, _, payload = await connect(BroadcastAuthMiddleware(app), headers=[(b"origin", b"https://app.example.com")])
+    connected, _, payload = await connect(
+        BroadcastAuthMiddleware(app), headers=[(b"origin", b"https://app.example.com")]
+    )
     assert connected and payload["user_id"] is None
     connected, _, _ = await connect(BroadcastAuthMiddleware(app))  # no Origin: a native client
     assert connected
 
 
-@override_settings(BROADCASTING={**HS, "CORS_ALLOWED_ORIGINS": ["https://app.example.com"], "REQUIRE_ORIGIN": True})
+@override_settings(
+    BROADCASTING={**HS, "CORS_ALLOWED_ORIGINS": ["https://app.example.com"], "REQUIRE_ORIGIN": True}
+)
 async def test_require_origin_refuses_clients_without_one():
     connected, code, _ = await connect(BroadcastAuthMiddleware(EchoApp()))
     assert not connected and code == ORIGIN_FORBIDDEN_CODE

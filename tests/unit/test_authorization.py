@@ -26,7 +26,9 @@ from django_broadcasting.authorization import (
 )
 from django_broadcasting.exceptions import ChannelForbidden, InvalidChannelName, TokenExpired
 
-ALICE = Identity(user_id="5", roles=frozenset({"user"}), claims={"name": "Alice", "teams": ["7", 8], "orgs": ["acme"]})
+ALICE = Identity(
+    user_id="5", roles=frozenset({"user"}), claims={"name": "Alice", "teams": ["7", 8], "orgs": ["acme"]}
+)
 ADMIN = Identity(user_id="1", roles=frozenset({"admin"}))
 
 
@@ -62,7 +64,9 @@ def test_canonical_name(given, canonical):
     assert canonical_name(given) == canonical
 
 
-@pytest.mark.parametrize("bad", ["", "private-", "presence-", "presence.", "has space", "a{b}", None, 12, "x" * 500])
+@pytest.mark.parametrize(
+    "bad", ["", "private-", "presence-", "presence.", "has space", "a{b}", None, 12, "x" * 500]
+)
 def test_canonical_name_rejects_bad_names(bad):
     with pytest.raises(InvalidChannelName):
         canonical_name(bad)

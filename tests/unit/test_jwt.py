@@ -39,9 +39,11 @@ def pem_pair(private_key):
     private = private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    public = private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public = (
+        private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
@@ -57,7 +59,9 @@ def ec_keys():
 
 @override_settings(BROADCASTING=HS)
 def test_round_trip_carries_the_seed_claims():
-    token = encode_token(42, roles=["user", "admin"], permissions=["read_notifications"], name="Ada", teams=["7"])
+    token = encode_token(
+        42, roles=["user", "admin"], permissions=["read_notifications"], name="Ada", teams=["7"]
+    )
     identity = decode_token(token)
     assert identity.user_id == "42"
     assert identity.roles == {"user", "admin"}
@@ -80,7 +84,9 @@ def test_ttl_from_settings_and_argument():
 
 
 @override_settings(BROADCASTING=HS)
-@pytest.mark.parametrize("bad", [{"user_id": None}, {"user_id": ""}, {"user_id": 1, "ttl": 0}, {"user_id": 1, "ttl": "x"}])
+@pytest.mark.parametrize(
+    "bad", [{"user_id": None}, {"user_id": ""}, {"user_id": 1, "ttl": 0}, {"user_id": 1, "ttl": "x"}]
+)
 def test_encode_rejects_bad_arguments(bad):
     with pytest.raises(ValueError):
         encode_token(**bad)
@@ -214,7 +220,9 @@ def test_secret_key_fallback_when_jwt_secret_unset(monkeypatch):
 
     reload_broadcasting_settings()
     token = encode_token(3)
-    pyjwt.decode(token, "django-secret-key-used-as-fallback-0123456789", algorithms=["HS256"], audience="websocket")
+    pyjwt.decode(
+        token, "django-secret-key-used-as-fallback-0123456789", algorithms=["HS256"], audience="websocket"
+    )
     assert decode_token(token).user_id == "3"
 
 
@@ -230,7 +238,9 @@ def test_jwt_secret_environment_variable(monkeypatch):
 
 def test_rs256_with_generated_keys(rsa_keys, tmp_path):
     private, public = rsa_keys
-    with override_settings(BROADCASTING={"JWT_ALGORITHMS": ["RS256"], "JWT_PUBLIC_KEY": public, "JWT_PRIVATE_KEY": private}):
+    with override_settings(
+        BROADCASTING={"JWT_ALGORITHMS": ["RS256"], "JWT_PUBLIC_KEY": public, "JWT_PRIVATE_KEY": private}
+    ):
         token = encode_token(9, roles=["admin"])
         assert pyjwt.get_unverified_header(token)["alg"] == "RS256"
         assert decode_token(token).roles == {"admin"}
@@ -256,7 +266,9 @@ def test_rs256_with_generated_keys(rsa_keys, tmp_path):
 
 def test_mixed_allow_list_picks_the_key_by_algorithm_family(rsa_keys):
     private, public = rsa_keys
-    with override_settings(BROADCASTING={**HS, "JWT_ALGORITHMS": ["RS256", "HS256"], "JWT_PUBLIC_KEY": public}):
+    with override_settings(
+        BROADCASTING={**HS, "JWT_ALGORITHMS": ["RS256", "HS256"], "JWT_PUBLIC_KEY": public}
+    ):
         assert decode_token(raw_token(key=private, algorithm="RS256")).user_id == "7"
         assert decode_token(raw_token(key=SECRET, algorithm="HS256")).user_id == "7"
         # The classic confusion attack: HS256 keyed with the RSA public key.
@@ -275,7 +287,9 @@ def test_mixed_allow_list_picks_the_key_by_algorithm_family(rsa_keys):
 
 def test_es256(ec_keys):
     private, public = ec_keys
-    with override_settings(BROADCASTING={"JWT_ALGORITHMS": ["ES256"], "JWT_PUBLIC_KEY": public, "JWT_PRIVATE_KEY": private}):
+    with override_settings(
+        BROADCASTING={"JWT_ALGORITHMS": ["ES256"], "JWT_PUBLIC_KEY": public, "JWT_PRIVATE_KEY": private}
+    ):
         assert decode_token(encode_token("e")).user_id == "e"
 
 
