@@ -30,7 +30,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from ..conf import broadcasting_settings
-from ..exceptions import AuthenticationFailed
+from ..exceptions import AuthenticationFailed, TokenExpired
+from ..server import codes
 from .identity import ANONYMOUS, Identity, _bearer_token, identity_for_user
 from .jwt import decode_token
 
@@ -45,8 +46,11 @@ SCOPE_IDENTITY = "broadcasting_identity"
 SCOPE_SUBPROTOCOL = "broadcasting_subprotocol"
 SUBPROTOCOL = "broadcasting"
 SUBPROTOCOL_TOKEN_PREFIX = "bearer."
-# Close codes given to the refused handshake (the HTTP client sees a plain 403).
-ORIGIN_FORBIDDEN_CODE = 4031
+# Close codes given to a refused handshake. Real clients only see the HTTP 403; in-process
+# clients (channels.testing.WebsocketCommunicator) see the code.
+ORIGIN_FORBIDDEN_CODE = codes.WS_1008_POLICY_VIOLATION
+UNAUTHORIZED_CODE = codes.CLOSE_4001_UNAUTHORIZED
+TOKEN_EXPIRED_CODE = codes.CLOSE_4011_TOKEN_EXPIRED
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -136,7 +140,7 @@ def origin_allowed(origin: str | None) -> bool:
     return bool(domain) and validate_host(domain, _allowed_hosts())
 
 
-async def deny_handshake(receive: Receive, send: Send, code: int = 4030) -> None:
+async def deny_handshake(receive: Receive, send: Send, code: int = UNAUTHORIZED_CODE) -> None:
     """Refuse a WebSocket handshake: servers answer a close before accept with HTTP 403."""
     message = await receive()
     if message.get("type") == "websocket.connect":
@@ -180,7 +184,8 @@ class BroadcastAuthMiddleware:
                 identity = decode_token(token)
             except AuthenticationFailed as exc:
                 logger.info("WebSocket refused: %s", exc.detail)
-                return await deny_handshake(receive, send, exc.code)
+                code = TOKEN_EXPIRED_CODE if isinstance(exc, TokenExpired) else UNAUTHORIZED_CODE
+                return await deny_handshake(receive, send, code)
         elif broadcasting_settings.SESSION_AUTH and "session" in scope:
             user = scope.get("user")
             if user is not None and not _is_lazy(user):

@@ -129,7 +129,7 @@ def _expired_token():
 @override_settings(BROADCASTING=HS)
 @pytest.mark.parametrize(
     ("kind", "code"),
-    [("garbage", 4010), ("wrong-secret", 4010), ("expired", 4011)],
+    [("garbage", 4001), ("wrong-secret", 4001), ("expired", 4011)],
 )
 @pytest.mark.parametrize("where", ["query", "header", "subprotocol"])
 async def test_bad_token_refuses_the_handshake_without_calling_the_app(kind, code, where):
