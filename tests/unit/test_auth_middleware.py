@@ -307,3 +307,63 @@ async def test_disallowed_origin_refuses_the_handshake():
 async def test_require_origin_refuses_clients_without_one():
     connected, code, _ = await connect(BroadcastAuthMiddleware(EchoApp()))
     assert not connected and code == ORIGIN_FORBIDDEN_CODE
+
+
+# -- HTTP requests (the /broadcasting/auth and trigger views) -------------------------------------
+@override_settings(BROADCASTING=HS)
+def test_identity_from_request_bearer_session_and_anonymous(db, rf):
+    from django.contrib.auth.models import AnonymousUser
+
+    from django_broadcasting.auth.identity import identity_from_request
+    from django_broadcasting.exceptions import AuthenticationFailed
+
+    request = rf.get("/", HTTP_AUTHORIZATION=f"Bearer {encode_token('bearer-user')}")
+    assert identity_from_request(request).user_id == "bearer-user"
+
+    request = rf.get("/", HTTP_AUTHORIZATION="Bearer nonsense")
+    with pytest.raises(AuthenticationFailed):
+        identity_from_request(request)
+
+    request = rf.get("/")
+    request.user = User.objects.create_user("viewer")
+    identity = identity_from_request(request)
+    assert identity.user_id == str(request.user.pk) and identity.user is request.user
+
+    request = rf.get("/", HTTP_AUTHORIZATION="Basic dXNlcjpwYXNz")  # not ours: falls through
+    request.user = AnonymousUser()
+    assert not identity_from_request(request).is_authenticated
+
+    with override_settings(BROADCASTING={**HS, "SESSION_AUTH": False}):
+        request = rf.get("/")
+        request.user = User.objects.get(username="viewer")
+        assert not identity_from_request(request).is_authenticated
+
+
+@override_settings(BROADCASTING=HS)
+async def test_aidentity_from_request_and_aget_user(transactional_db, rf):
+    from asgiref.sync import sync_to_async
+
+    from django_broadcasting.auth.identity import aget_user, aidentity_from_request
+
+    user = await sync_to_async(User.objects.create_user)("asyncviewer")
+    request = rf.get("/")
+
+    async def auser():
+        return user
+
+    request.auser = auser
+    identity = await aidentity_from_request(request)
+    assert identity.user_id == str(user.pk)
+    assert await aget_user(identity) is user
+
+    jwt_identity = await aidentity_from_request(
+        rf.get("/", HTTP_AUTHORIZATION=f"Bearer {encode_token(user.pk)}")
+    )
+    assert jwt_identity.user is None
+    assert (await aget_user(jwt_identity)).pk == user.pk
+    # A subject that is not a local user (or not even a valid pk) gives None, not an error.
+    from django_broadcasting.auth.identity import Identity
+
+    assert await aget_user(Identity(user_id="not-an-int")) is None
+    assert await aget_user(Identity(user_id="999999")) is None
+    assert await aget_user(Identity()) is None
