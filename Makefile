@@ -74,15 +74,16 @@ test: install services
 	$(MAKE) --no-print-directory pytest || rc=1; \
 	exit $$rc
 
-pytest: install
+pytest: install node-deps
 	@$(VPY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$rc
 
-jstest: node-deps
+# JS tests find the project's Python (to start a server process) in $$VENV_PYTHON.
+jstest: install node-deps
 	@if [ -d tests/js ] && [ -n "$$(find tests/js -name '*.test.*js' -o -name '*-test.*js' -o -name '*_test.*js' -o -name 'test-*.*js' -o -name 'test_*.*js' | head -1)" ]; then \
 		echo ">> node --test tests/js"; \
-		node --test tests/js; \
+		VENV_PYTHON="$(abspath $(VPY))" node --test tests/js; \
 	else \
 		echo ">> no JavaScript tests (tests/js)"; \
 	fi
