@@ -44,7 +44,7 @@ def _layer_alias() -> str:
     options: dict[str, Any] = broadcasting_settings.DRIVERS.get(broadcasting_settings.DEFAULT_DRIVER, {}).get(
         "OPTIONS", {}
     ) or {}
-    return options.get("CHANNEL_LAYER") or options.get("LAYER") or "default"
+    return options.get("layer") or options.get("LAYER") or "default"
 
 
 @register(Tags.compatibility)
@@ -134,7 +134,8 @@ def _check_redis() -> list[CheckMessage]:
 def _check_cors() -> list[CheckMessage]:
     if settings.DEBUG or broadcasting_settings.CORS_ALLOWED_ORIGINS:
         return []
-    return [Warning("CORS_ALLOWED_ORIGINS is empty with DEBUG = False.",
-                    hint="List the origins whose pages may open WebSocket connections and call the "
-                         "broadcasting endpoints, e.g. CORS_ALLOWED_ORIGINS=https://example.com.",
+    return [Warning("CORS_ALLOWED_ORIGINS is empty with DEBUG = False: browser origins are only checked "
+                    "against ALLOWED_HOSTS.",
+                    hint="List the origins whose pages may open WebSocket connections, e.g. "
+                         "CORS_ALLOWED_ORIGINS=https://example.com (comma-separated in the environment).",
                     id="django_broadcasting.W004")]

@@ -115,3 +115,13 @@ def test_checks_are_registered_with_manage_py_check(settings):
     settings.BROADCASTING = {"WEBSOCKET_PORT": 0}
     with pytest.raises(SystemCheckError, match="django_broadcasting.E001"):
         call_command("check")
+
+
+def test_e003_follows_the_websocket_driver_layer_option(settings):
+    settings.CHANNEL_LAYERS = {"default": REDIS_LAYER["default"]}
+    settings.BROADCASTING = {**settings.BROADCASTING, "DRIVERS": {
+        "websocket": {"BACKEND": "django_broadcasting.drivers.websocket.WebSocketDriver",
+                      "OPTIONS": {"layer": "broadcast"}}}}
+    assert ids(settings) == ["django_broadcasting.E003"]
+    settings.CHANNEL_LAYERS = {"broadcast": REDIS_LAYER["default"]}
+    assert ids(settings) == []
