@@ -36,12 +36,17 @@ MAX_TOKEN_LENGTH = 8192
 _HMAC_PREFIX = "HS"
 
 
+@functools.cache
+def _known_algorithms() -> frozenset[str]:
+    return frozenset(pyjwt.algorithms.get_default_algorithms())
+
+
 def _allowed_algorithms() -> tuple[str, ...]:
     """Return the validated allow-list, raising ImproperlyConfigured for an unsafe one."""
     algorithms = tuple(broadcasting_settings.JWT_ALGORITHMS)
     if not algorithms:
         raise BroadcastingImproperlyConfigured("BROADCASTING['JWT_ALGORITHMS'] must not be empty.")
-    known = pyjwt.algorithms.get_default_algorithms()
+    known = _known_algorithms()
     for name in algorithms:
         if name.lower() == "none":
             raise BroadcastingImproperlyConfigured(
@@ -64,7 +69,6 @@ def _hmac_secret() -> str:
     return secret
 
 
-@functools.lru_cache(maxsize=8)
 def _read_pem(value: str) -> str:
     """Return PEM text given either the PEM itself or a path to a file holding it."""
     text = value.strip()
@@ -80,7 +84,19 @@ def _read_pem(value: str) -> str:
         ) from None
 
 
-def _verification_key(algorithm: str) -> str:
+@functools.lru_cache(maxsize=16)
+def _prepared_key(algorithm: str, value: str) -> Any:
+    """Return the parsed key object for ``algorithm``: PEM parsing costs more than verifying.
+
+    Keyed by the setting's value, so a changed setting is a new cache entry (no reset needed).
+    """
+    try:
+        return pyjwt.get_algorithm_by_name(algorithm).prepare_key(_read_pem(value))
+    except (ValueError, TypeError, pyjwt.InvalidKeyError) as exc:
+        raise BroadcastingImproperlyConfigured(f"JWT key for {algorithm} cannot be loaded: {exc}") from None
+
+
+def _verification_key(algorithm: str) -> Any:
     if algorithm.startswith(_HMAC_PREFIX):
         return _hmac_secret()
     key = broadcasting_settings.JWT_PUBLIC_KEY
@@ -88,10 +104,10 @@ def _verification_key(algorithm: str) -> str:
         raise BroadcastingImproperlyConfigured(
             f"BROADCASTING['JWT_ALGORITHMS'] allows {algorithm} but BROADCASTING['JWT_PUBLIC_KEY'] is not set."
         )
-    return _read_pem(key)
+    return _prepared_key(algorithm, key)
 
 
-def _signing_key(algorithm: str) -> str:
+def _signing_key(algorithm: str) -> Any:
     if algorithm.startswith(_HMAC_PREFIX):
         return _hmac_secret()
     key = broadcasting_settings.JWT_PRIVATE_KEY
@@ -99,7 +115,7 @@ def _signing_key(algorithm: str) -> str:
         raise BroadcastingImproperlyConfigured(
             f"Minting {algorithm} tokens needs BROADCASTING['JWT_PRIVATE_KEY'] (PEM text or a file path)."
         )
-    return _read_pem(key)
+    return _prepared_key(algorithm, key)
 
 
 def validate_jwt_settings() -> None:

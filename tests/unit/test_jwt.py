@@ -318,3 +318,10 @@ def test_token_for_user():
 
     with pytest.raises(ValueError):
         token_for_user(AnonymousUser())
+
+
+def test_unparseable_pem_is_improperly_configured():
+    bad = "-----BEGIN PUBLIC KEY-----\nnot base64 at all\n-----END PUBLIC KEY-----"
+    with override_settings(BROADCASTING={"JWT_ALGORITHMS": ["RS256"], "JWT_PUBLIC_KEY": bad}):
+        with pytest.raises(ImproperlyConfigured, match="cannot be loaded"):
+            validate_jwt_settings()
