@@ -10,9 +10,9 @@ Publishing side (sent by this package's own code):
 
 Server side (sent by the real-time server, ``django_broadcasting.server``):
 
-* ``connection_opened(sender=..., connection=...)`` / ``connection_closed(sender=..., connection=...)``
-* ``subscribed(sender=..., connection=..., channel=...)`` / ``unsubscribed(...)``
-* ``member_joined(sender=..., channel=..., member=...)`` / ``member_left(...)``
+* ``connection_opened(sender=ConsumerClass, socket_id=..., identity=...)`` / ``connection_closed(...)``
+* ``subscribed(sender=ConsumerClass, socket_id=..., channel=...)`` / ``unsubscribed(...)``
+* ``member_joined(sender=..., channel=..., member=...)`` / ``member_left(...)`` (presence channels)
 
 Receivers may be sync or async functions (Django 5+ signals run both).
 """
