@@ -97,6 +97,7 @@ class Rule:
     public: bool = False
     regex: re.Pattern[str] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
     params: tuple[str, ...] = ()
+    positional: bool = False  # pass the parameters by position (Laravel style), see _positional_call
 
     @property
     def kind(self) -> ChannelKind:
@@ -133,17 +134,28 @@ def _literal(text: str, pattern: str) -> str:
     return ".+".join(re.escape(piece) for piece in text.split("*"))
 
 
-def _check_signature(func: Callable[..., Any], pattern: str, params: tuple[str, ...]) -> None:
+def _positional_call(func: Callable[..., Any], pattern: str, params: tuple[str, ...]) -> bool:
+    """Return whether ``func`` takes the parameters by position rather than by name.
+
+    By name (``def order(identity, order_id)``) is the rule; by position, as Laravel passes
+    them, is accepted when the names differ (``def order(identity, id)``). Neither raises.
+    """
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError):
-        return  # builtins and C callables: nothing to check
+        return False  # builtins and C callables: nothing to check
     try:
         signature.bind(None, **{param: "" for param in params})
+        return False
     except TypeError as exc:
+        error = exc
+    try:
+        signature.bind(None, *params)
+        return True
+    except TypeError:
         raise BroadcastingImproperlyConfigured(
             f"Channel rule {getattr(func, '__qualname__', func)!r} for {pattern!r} must accept "
-            f"(identity, {', '.join(params) or ''}) : {exc}."
+            f"(identity, {', '.join(params)}): {error}."
         ) from None
 
 
@@ -185,12 +197,13 @@ class ChannelRegistry:
             raise BroadcastingImproperlyConfigured(
                 f"Channel rule {pattern!r} needs a function (or public=True)."
             )
+        positional = False
         if func is not None:
             if not callable(func):
                 raise BroadcastingImproperlyConfigured(f"Channel rule for {pattern!r} is not callable.")
-            _check_signature(func, canonical, params)
+            positional = _positional_call(func, canonical, params)
         label = name or (getattr(func, "__name__", None) if func is not None else None) or canonical
-        return Rule(canonical, func, label, public, regex, params)
+        return Rule(canonical, func, label, public, regex, params, positional)
 
     def _builtin_rules(self) -> dict[str, Rule]:
         if self._builtins is None:
@@ -315,9 +328,11 @@ async def _call_rule(rule: Rule, identity: Identity, params: Mapping[str, str]) 
     func = rule.func
     if func is None:
         return True
+    args: tuple[Any, ...] = (identity, *params.values()) if rule.positional else (identity,)
+    kwargs = {} if rule.positional else params
     if iscoroutinefunction(func):
-        return await func(identity, **params)
-    result = await database_sync_to_async(func)(identity, **params)
+        return await func(*args, **kwargs)
+    result = await database_sync_to_async(func)(*args, **kwargs)
     if inspect.isawaitable(result):  # a sync callable returning a coroutine (e.g. functools.partial)
         result = await result
     return result

@@ -351,6 +351,21 @@ def test_first_registered_rule_wins_and_reregistering_replaces():
 
 
 @pytest.mark.django_db
+def test_params_by_position_when_the_names_differ():
+    """Laravel passes parameters by position; a rule ported with other names still works."""
+    seen = []
+
+    async def laravel_style(identity, team, member):
+        seen.append((team, member))
+        return True
+
+    reg = ChannelRegistry(builtins=False)
+    reg.register("teams.{team_id}.members.{member_id}", laravel_style)
+    authorize(ALICE, "teams.3.members.9", registry=reg)
+    assert seen == [("3", "9")]
+
+
+@pytest.mark.django_db
 def test_separate_registry_can_be_passed():
     reg = ChannelRegistry(builtins=False)
     reg.register("only.here", lambda identity: True)
@@ -366,7 +381,9 @@ def test_bad_patterns_are_improperly_configured(pattern):
 
 def test_rule_signature_must_accept_the_params():
     with pytest.raises(ImproperlyConfigured, match="must accept"):
-        ChannelRegistry().register("x.{a}", lambda identity, b: True)
+        ChannelRegistry().register("x.{a}", lambda identity, b, c: True)
+    with pytest.raises(ImproperlyConfigured, match="must accept"):
+        ChannelRegistry().register("x.{a}", lambda identity: True)
     with pytest.raises(ImproperlyConfigured):
         ChannelRegistry().register("x.{a}")  # no function and not public
     with pytest.raises(ImproperlyConfigured):
