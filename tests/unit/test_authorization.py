@@ -415,3 +415,32 @@ def test_session_user_roles_and_groups():
     assert plain.roles == frozenset() and plain.name == "plain"
     with pytest.raises(ChannelForbidden):
         authorize(plain, "admin")
+
+
+def test_identity_value():
+    import django_broadcasting.auth as auth_package
+
+    identity = Identity(user_id=5, roles=["a"], permissions=("p",), claims={"x": 1}, expires_at=100.0)
+    assert identity.user_id == "5" and identity.roles == frozenset({"a"}) and identity.permissions == {"p"}
+    assert identity.has_role("a") and identity.has_permission("p") and not identity.has_role("b")
+    with pytest.raises(TypeError):
+        identity.claims["x"] = 2  # claims are read-only
+    assert hash(identity) == hash(Identity(user_id="5", roles={"a"}, permissions={"p"}, expires_at=100.0))
+    assert identity.is_expired(now=101) and not identity.is_expired(now=99)
+    assert identity.is_expired(now=101) and not identity.is_expired(now=101, leeway=5)
+    assert not Identity(user_id="1").is_expired()
+    assert ANONYMOUS.is_anonymous and not ANONYMOUS.is_authenticated and ANONYMOUS.name is None
+    assert auth_package.Identity is Identity and auth_package.ANONYMOUS is ANONYMOUS
+    with pytest.raises(AttributeError):
+        auth_package.nothing_here  # noqa: B018
+
+
+@pytest.mark.django_db
+def test_sync_get_user():
+    from django_broadcasting.auth.identity import get_user
+
+    user = User.objects.create_user("syncget")
+    assert get_user(Identity(user_id=str(user.pk))) == user
+    assert get_user(Identity(user_id="abc")) is None
+    assert get_user(ANONYMOUS) is None
+    assert get_user(identity_for_user(user)) is user
