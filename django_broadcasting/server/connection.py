@@ -152,7 +152,9 @@ class Connection:
         if task is not None:
             task.cancel()
         try:
-            await asyncio.wait_for(self._send({"type": "websocket.close", "code": code}), 5)
+            # No wait_for here: it would add a task, and the shutdown path steps this
+            # coroutine synchronously from a signal handler.
+            await self._send({"type": "websocket.close", "code": code})
         except Exception:  # already closed or the peer is gone
             pass
 

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -90,6 +91,7 @@ class Hub:
             if store is not None:
                 self.presence = store(self)
             self._tasks.append(self.loop.create_task(self._sweep()))
+            self._install_shutdown_hook()
             self._started = True
             logger.info("hub %s started (transport: %s)", self.node_id, type(transport).__name__)
 
@@ -107,7 +109,33 @@ class Hub:
 
     async def shutdown(self, code: int = WS_1012_SERVICE_RESTART) -> None:
         """Close every socket with ``code`` (1012 by default, so clients reconnect)."""
-        await asyncio.gather(*(conn.close(code) for conn in list(self.connections.values())))
+        closing = [conn.close(code) for conn in list(self.connections.values())]
+        if closing:
+            await asyncio.wait([asyncio.ensure_future(c) for c in closing], timeout=5)
+
+    def _install_shutdown_hook(self) -> None:
+        # Daphne (Twisted) has no ASGI lifespan, and on SIGTERM/SIGINT it drops sockets
+        # without a close frame. A "before shutdown" trigger runs first and Twisted waits for
+        # the Deferred it returns, so every client gets a 1012 and reconnects. (Uvicorn sends
+        # 1012 itself and speaks lifespan, see lifespan.py.)
+        if "twisted.internet.reactor" not in sys.modules:
+            return
+        from twisted.internet import defer, reactor
+
+        from .daphne_compat import allow_standard_close_codes
+
+        allow_standard_close_codes()
+
+        def before_shutdown() -> Any:
+            return defer.Deferred.fromFuture(asyncio.ensure_future(self._graceful_stop()))
+
+        reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+
+    async def _graceful_stop(self) -> None:
+        await self.shutdown(WS_1012_SERVICE_RESTART)
+        # Twisted closes transports without flushing their write buffers once shutdown
+        # proceeds: give the close frames a moment on the wire first.
+        await asyncio.sleep(0.2)
 
     def new_socket_id(self) -> str:
         """Return a process-unique socket id of the Pusher form ``123.456``."""
