@@ -26,10 +26,25 @@ from .messages import Message, utc_now_iso
 from .signals import broadcast_sent
 
 __all__ = [
-    "apublish", "publish", "PendingBroadcast", "broadcast", "user_channel", "organization_channel",
-    "broadcast_to_channel", "abroadcast_to_channel", "broadcast_to_user", "abroadcast_to_user",
-    "broadcast_to_organization", "abroadcast_to_organization", "notify_user", "anotify_user",
-    "system_alert", "asystem_alert", "ALERT_LEVELS", "SYSTEM_ALERT_CHANNEL", "BroadcastFacade",
+    "apublish",
+    "publish",
+    "PendingBroadcast",
+    "broadcast",
+    "user_channel",
+    "organization_channel",
+    "broadcast_to_channel",
+    "abroadcast_to_channel",
+    "broadcast_to_user",
+    "abroadcast_to_user",
+    "broadcast_to_organization",
+    "abroadcast_to_organization",
+    "notify_user",
+    "anotify_user",
+    "system_alert",
+    "asystem_alert",
+    "ALERT_LEVELS",
+    "SYSTEM_ALERT_CHANNEL",
+    "BroadcastFacade",
 ]
 
 #: Levels accepted by ``system_alert`` (and ``manage.py broadcast system:alert``).
@@ -170,7 +185,9 @@ def broadcast(*args: Any, **kwargs: Any) -> PendingBroadcast:
     if len(args) == 1 and not kwargs and not isinstance(args[0], str):
         event = args[0]
         if not callable(getattr(event, "broadcast_on", None)):
-            raise InvalidMessage(f"broadcast() takes a ShouldBroadcast event or (channel, event, data), not {event!r}.")
+            raise InvalidMessage(
+                f"broadcast() takes a ShouldBroadcast event or (channel, event, data), not {event!r}."
+            )
         if not event.broadcast_when():
             pending._skip = True
             return pending
@@ -183,8 +200,14 @@ def broadcast(*args: Any, **kwargs: Any) -> PendingBroadcast:
     return pending
 
 
-def _pending(channel: Any, event: str | None = None, data: Any = None, *,
-             driver: str | BaseDriver | None = None, socket_id: Any = None) -> PendingBroadcast:
+def _pending(
+    channel: Any,
+    event: str | None = None,
+    data: Any = None,
+    *,
+    driver: str | BaseDriver | None = None,
+    socket_id: Any = None,
+) -> PendingBroadcast:
     pending = PendingBroadcast().channel(channel).with_data(data)
     if event is not None:
         pending.event(event)
@@ -196,43 +219,80 @@ def _pending(channel: Any, event: str | None = None, data: Any = None, *,
 
 
 # -- the seed's helpers (sync shims over the async twins) --------------------------------------
-async def abroadcast_to_channel(channel: str, event: str, data: Any = None, *,
-                                driver: str | BaseDriver | None = None, socket_id: Any = None) -> list[Message]:
+async def abroadcast_to_channel(
+    channel: str,
+    event: str,
+    data: Any = None,
+    *,
+    driver: str | BaseDriver | None = None,
+    socket_id: Any = None,
+) -> list[Message]:
     """Broadcast ``event`` with ``data`` on ``channel``."""
     return await _pending(channel, event, data, driver=driver, socket_id=socket_id).asend()
 
 
-def broadcast_to_channel(channel: str, event: str, data: Any = None, *,
-                         driver: str | BaseDriver | None = None, socket_id: Any = None) -> list[Message]:
+def broadcast_to_channel(
+    channel: str,
+    event: str,
+    data: Any = None,
+    *,
+    driver: str | BaseDriver | None = None,
+    socket_id: Any = None,
+) -> list[Message]:
     """Sync shim over ``abroadcast_to_channel``."""
     return async_to_sync(abroadcast_to_channel)(channel, event, data, driver=driver, socket_id=socket_id)
 
 
-async def abroadcast_to_user(user_id: Any, event: str, data: Any = None, *,
-                             driver: str | BaseDriver | None = None, socket_id: Any = None) -> list[Message]:
+async def abroadcast_to_user(
+    user_id: Any,
+    event: str,
+    data: Any = None,
+    *,
+    driver: str | BaseDriver | None = None,
+    socket_id: Any = None,
+) -> list[Message]:
     """Broadcast on the user's channel ``user.{id}``."""
     return await abroadcast_to_channel(user_channel(user_id), event, data, driver=driver, socket_id=socket_id)
 
 
-def broadcast_to_user(user_id: Any, event: str, data: Any = None, *,
-                      driver: str | BaseDriver | None = None, socket_id: Any = None) -> list[Message]:
+def broadcast_to_user(
+    user_id: Any,
+    event: str,
+    data: Any = None,
+    *,
+    driver: str | BaseDriver | None = None,
+    socket_id: Any = None,
+) -> list[Message]:
     """Sync shim over ``abroadcast_to_user``."""
     return async_to_sync(abroadcast_to_user)(user_id, event, data, driver=driver, socket_id=socket_id)
 
 
-async def abroadcast_to_organization(organization_id: Any, event: str, data: Any = None, *,
-                                     driver: str | BaseDriver | None = None,
-                                     socket_id: Any = None) -> list[Message]:
+async def abroadcast_to_organization(
+    organization_id: Any,
+    event: str,
+    data: Any = None,
+    *,
+    driver: str | BaseDriver | None = None,
+    socket_id: Any = None,
+) -> list[Message]:
     """Broadcast on the organization's channel ``org.{id}``."""
-    return await abroadcast_to_channel(organization_channel(organization_id), event, data,
-                                       driver=driver, socket_id=socket_id)
+    return await abroadcast_to_channel(
+        organization_channel(organization_id), event, data, driver=driver, socket_id=socket_id
+    )
 
 
-def broadcast_to_organization(organization_id: Any, event: str, data: Any = None, *,
-                              driver: str | BaseDriver | None = None, socket_id: Any = None) -> list[Message]:
+def broadcast_to_organization(
+    organization_id: Any,
+    event: str,
+    data: Any = None,
+    *,
+    driver: str | BaseDriver | None = None,
+    socket_id: Any = None,
+) -> list[Message]:
     """Sync shim over ``abroadcast_to_organization``."""
-    return async_to_sync(abroadcast_to_organization)(organization_id, event, data, driver=driver,
-                                                     socket_id=socket_id)
+    return async_to_sync(abroadcast_to_organization)(
+        organization_id, event, data, driver=driver, socket_id=socket_id
+    )
 
 
 def _text(value: Any, what: str) -> str:
@@ -241,38 +301,69 @@ def _text(value: Any, what: str) -> str:
     return value
 
 
-async def anotify_user(user_id: Any, title: str, message: str, action_url: str | None = None, *,
-                       driver: str | BaseDriver | None = None) -> list[Message]:
+async def anotify_user(
+    user_id: Any,
+    title: str,
+    message: str,
+    action_url: str | None = None,
+    *,
+    driver: str | BaseDriver | None = None,
+) -> list[Message]:
     """Send event ``notification`` on ``user.{id}`` with ``title``, ``message``, ``action_url``, ``timestamp``."""
     if action_url is not None and not isinstance(action_url, str):
         raise InvalidMessage("action_url must be a string or None.")
-    data = {"title": _text(title, "title"), "message": _text(message, "message"),
-            "action_url": action_url or None, "timestamp": utc_now_iso()}
+    data = {
+        "title": _text(title, "title"),
+        "message": _text(message, "message"),
+        "action_url": action_url or None,
+        "timestamp": utc_now_iso(),
+    }
     return await abroadcast_to_user(user_id, "notification", data, driver=driver)
 
 
-def notify_user(user_id: Any, title: str, message: str, action_url: str | None = None, *,
-                driver: str | BaseDriver | None = None) -> list[Message]:
+def notify_user(
+    user_id: Any,
+    title: str,
+    message: str,
+    action_url: str | None = None,
+    *,
+    driver: str | BaseDriver | None = None,
+) -> list[Message]:
     """Sync shim over ``anotify_user``."""
     return async_to_sync(anotify_user)(user_id, title, message, action_url, driver=driver)
 
 
-async def asystem_alert(level: str, message: str, action_required: bool = False, *,
-                        channel: str = SYSTEM_ALERT_CHANNEL,
-                        driver: str | BaseDriver | None = None) -> list[Message]:
+async def asystem_alert(
+    level: str,
+    message: str,
+    action_required: bool = False,
+    *,
+    channel: str = SYSTEM_ALERT_CHANNEL,
+    driver: str | BaseDriver | None = None,
+) -> list[Message]:
     """Send event ``system_alert`` on the ``admin`` channel with ``level``, ``message``,
     ``action_required`` and ``timestamp``. ``level`` is one of ``ALERT_LEVELS``."""
     if not isinstance(level, str) or level.lower() not in ALERT_LEVELS:
         raise InvalidMessage(f"Alert level must be one of {', '.join(ALERT_LEVELS)}, not {level!r}.")
     if not isinstance(action_required, bool):
         raise InvalidMessage("action_required must be True or False.")
-    data = {"level": level.lower(), "message": _text(message, "message"),
-            "action_required": action_required, "timestamp": utc_now_iso()}
+    data = {
+        "level": level.lower(),
+        "message": _text(message, "message"),
+        "action_required": action_required,
+        "timestamp": utc_now_iso(),
+    }
     return await abroadcast_to_channel(channel, "system_alert", data, driver=driver)
 
 
-def system_alert(level: str, message: str, action_required: bool = False, *,
-                 channel: str = SYSTEM_ALERT_CHANNEL, driver: str | BaseDriver | None = None) -> list[Message]:
+def system_alert(
+    level: str,
+    message: str,
+    action_required: bool = False,
+    *,
+    channel: str = SYSTEM_ALERT_CHANNEL,
+    driver: str | BaseDriver | None = None,
+) -> list[Message]:
     """Sync shim over ``asystem_alert``."""
     return async_to_sync(asystem_alert)(level, message, action_required, channel=channel, driver=driver)
 

@@ -37,13 +37,16 @@ def _driver_backend(alias: str) -> str | None:
 
 def _uses_backend(default_backend_alias: str) -> bool:
     """Return True if the default driver is the built-in ``default_backend_alias`` backend."""
-    return _driver_backend(broadcasting_settings.DEFAULT_DRIVER) == DEFAULT_DRIVERS[default_backend_alias]["BACKEND"]
+    return (
+        _driver_backend(broadcasting_settings.DEFAULT_DRIVER)
+        == DEFAULT_DRIVERS[default_backend_alias]["BACKEND"]
+    )
 
 
 def _layer_alias() -> str:
-    options: dict[str, Any] = broadcasting_settings.DRIVERS.get(broadcasting_settings.DEFAULT_DRIVER, {}).get(
-        "OPTIONS", {}
-    ) or {}
+    options: dict[str, Any] = (
+        broadcasting_settings.DRIVERS.get(broadcasting_settings.DEFAULT_DRIVER, {}).get("OPTIONS", {}) or {}
+    )
     return options.get("layer") or options.get("LAYER") or "default"
 
 
@@ -54,8 +57,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         broadcasting_settings.validate()
     except ImproperlyConfigured as exc:
         # Every other check reads settings: with a bad one they would only repeat this error.
-        return [Error(str(exc), hint="See docs/configuration.md for every key and its type.",
-                      id="django_broadcasting.E001")]
+        return [
+            Error(
+                str(exc),
+                hint="See docs/configuration.md for every key and its type.",
+                id="django_broadcasting.E001",
+            )
+        ]
 
     messages: list[CheckMessage] = []
     messages += _check_default_driver()
@@ -71,15 +79,23 @@ def _check_default_driver() -> list[CheckMessage]:
     backend = _driver_backend(alias)
     if backend is None:
         known = ", ".join(sorted(broadcasting_settings.DRIVERS))
-        return [Error(f"DEFAULT_DRIVER {alias!r} is not a configured driver (configured: {known}).",
-                      hint="Set BROADCASTING['DEFAULT_DRIVER'] or BROADCAST_DRIVER to one of them, "
-                           "or add it to BROADCASTING['DRIVERS'].",
-                      id="django_broadcasting.E002")]
+        return [
+            Error(
+                f"DEFAULT_DRIVER {alias!r} is not a configured driver (configured: {known}).",
+                hint="Set BROADCASTING['DEFAULT_DRIVER'] or BROADCAST_DRIVER to one of them, "
+                "or add it to BROADCASTING['DRIVERS'].",
+                id="django_broadcasting.E002",
+            )
+        ]
     try:
         import_string(backend)
     except ImportError as exc:
-        return [Error(f"The BACKEND of driver {alias!r} cannot be imported ({backend}): {exc}",
-                      id="django_broadcasting.E002")]
+        return [
+            Error(
+                f"The BACKEND of driver {alias!r} cannot be imported ({backend}): {exc}",
+                id="django_broadcasting.E002",
+            )
+        ]
     return []
 
 
@@ -90,25 +106,37 @@ def _check_channel_layer() -> list[CheckMessage]:
     alias = _layer_alias()
     layer = layers.get(alias)
     if not layer or not layer.get("BACKEND"):
-        return [Error(f"The websocket driver needs the channel layer {alias!r}, but CHANNEL_LAYERS has none.",
-                      hint="Add CHANNEL_LAYERS = {'default': {'BACKEND': "
-                           "'channels.layers.InMemoryChannelLayer'}} (one process) or channels_redis.",
-                      id="django_broadcasting.E003")]
+        return [
+            Error(
+                f"The websocket driver needs the channel layer {alias!r}, but CHANNEL_LAYERS has none.",
+                hint="Add CHANNEL_LAYERS = {'default': {'BACKEND': "
+                "'channels.layers.InMemoryChannelLayer'}} (one process) or channels_redis.",
+                id="django_broadcasting.E003",
+            )
+        ]
     if layer["BACKEND"] == _IN_MEMORY_LAYER and not settings.DEBUG:
-        return [Warning("The in-memory channel layer is used with DEBUG = False.",
-                        hint="It only reaches sockets in the same process: use channels_redis (or the redis "
-                             "driver) when you run more than one server process.",
-                        id="django_broadcasting.W001")]
+        return [
+            Warning(
+                "The in-memory channel layer is used with DEBUG = False.",
+                hint="It only reaches sockets in the same process: use channels_redis (or the redis "
+                "driver) when you run more than one server process.",
+                id="django_broadcasting.W001",
+            )
+        ]
     return []
 
 
 def _check_jwt_secret() -> list[CheckMessage]:
     if broadcasting_settings.JWT_SECRET or broadcasting_settings.JWT_PUBLIC_KEY:
         return []
-    return [Warning("No JWT_SECRET is set: WebSocket tokens are signed with SECRET_KEY.",
-                    hint="Set BROADCASTING['JWT_SECRET'] or the JWT_SECRET environment variable so tokens "
-                         "survive a SECRET_KEY rotation and can be shared with other services.",
-                    id="django_broadcasting.W002")]
+    return [
+        Warning(
+            "No JWT_SECRET is set: WebSocket tokens are signed with SECRET_KEY.",
+            hint="Set BROADCASTING['JWT_SECRET'] or the JWT_SECRET environment variable so tokens "
+            "survive a SECRET_KEY rotation and can be shared with other services.",
+            id="django_broadcasting.W002",
+        )
+    ]
 
 
 def _check_redis() -> list[CheckMessage]:
@@ -117,25 +145,37 @@ def _check_redis() -> list[CheckMessage]:
     url = broadcasting_settings.REDIS_URL
     if url:
         if not url.startswith(_REDIS_SCHEMES):
-            return [Warning(f"REDIS_URL {url!r} is not a redis://, rediss:// or unix:// URL.",
-                            id="django_broadcasting.W003")]
+            return [
+                Warning(
+                    f"REDIS_URL {url!r} is not a redis://, rediss:// or unix:// URL.",
+                    id="django_broadcasting.W003",
+                )
+            ]
         return []
     user = getattr(settings, "BROADCASTING", None) or {}
     explicit = "REDIS_HOST" in user or "BROADCAST_REDIS_HOST" in os.environ
     if not explicit and not settings.DEBUG:
-        return [Warning("The redis driver is in use but no Redis address is configured; it falls back to "
-                        f"{broadcasting_settings.REDIS_HOST}:{broadcasting_settings.REDIS_PORT}.",
-                        hint="Set REDIS_URL (BROADCAST_REDIS_URL) or REDIS_HOST/REDIS_PORT "
-                             "(BROADCAST_REDIS_HOST/BROADCAST_REDIS_PORT).",
-                        id="django_broadcasting.W003")]
+        return [
+            Warning(
+                "The redis driver is in use but no Redis address is configured; it falls back to "
+                f"{broadcasting_settings.REDIS_HOST}:{broadcasting_settings.REDIS_PORT}.",
+                hint="Set REDIS_URL (BROADCAST_REDIS_URL) or REDIS_HOST/REDIS_PORT "
+                "(BROADCAST_REDIS_HOST/BROADCAST_REDIS_PORT).",
+                id="django_broadcasting.W003",
+            )
+        ]
     return []
 
 
 def _check_cors() -> list[CheckMessage]:
     if settings.DEBUG or broadcasting_settings.CORS_ALLOWED_ORIGINS:
         return []
-    return [Warning("CORS_ALLOWED_ORIGINS is empty with DEBUG = False: browser origins are only checked "
-                    "against ALLOWED_HOSTS.",
-                    hint="List the origins whose pages may open WebSocket connections, e.g. "
-                         "CORS_ALLOWED_ORIGINS=https://example.com (comma-separated in the environment).",
-                    id="django_broadcasting.W004")]
+    return [
+        Warning(
+            "CORS_ALLOWED_ORIGINS is empty with DEBUG = False: browser origins are only checked "
+            "against ALLOWED_HOSTS.",
+            hint="List the origins whose pages may open WebSocket connections, e.g. "
+            "CORS_ALLOWED_ORIGINS=https://example.com (comma-separated in the environment).",
+            id="django_broadcasting.W004",
+        )
+    ]

@@ -132,7 +132,9 @@ class ShouldBroadcast(_Dispatchable):
         from .messages import Message
 
         return Message.for_channels(
-            channel_names(self.broadcast_on()), self.broadcast_as(), self.broadcast_with(),
+            channel_names(self.broadcast_on()),
+            self.broadcast_as(),
+            self.broadcast_with(),
             socket_id=getattr(self, "_socket_id", None),
         )
 
@@ -163,15 +165,19 @@ def listen(*events: type | str, dispatch_uid: str | None = None) -> Callable[[F]
     """
     for target in events:
         if not (isinstance(target, str) or isinstance(target, type)):
-            raise TypeError(f"listen() takes event classes or names, not {target!r}; write @listen(EventClass).")
+            raise TypeError(
+                f"listen() takes event classes or names, not {target!r}; write @listen(EventClass)."
+            )
 
     def decorator(func: F) -> F:
         if iscoroutinefunction(func):
+
             async def receiver(sender: Any, event: Any, **kwargs: Any) -> Any:
                 if _matches(event, events):
                     return await func(event)
                 return None
         else:
+
             def receiver(sender: Any, event: Any, **kwargs: Any) -> Any:
                 if _matches(event, events):
                     return func(event)
@@ -215,8 +221,12 @@ def broadcast_event(event: ShouldBroadcast) -> None:
             from .tasks import enqueue_broadcast
 
             enqueue_broadcast(
-                messages, alias, queue=event.broadcast_queue, backend=event.broadcast_connection,
-                tries=event.tries, timeout=event.timeout,
+                messages,
+                alias,
+                queue=event.broadcast_queue,
+                backend=event.broadcast_connection,
+                tries=event.tries,
+                timeout=event.timeout,
             )
 
     if event.after_commit:
@@ -232,4 +242,6 @@ def _broadcast_receiver(sender: Any, event: Any, **kwargs: Any) -> None:
         broadcast_event(event)
 
 
-event_dispatched.connect(_broadcast_receiver, weak=False, dispatch_uid="django_broadcasting.broadcast_receiver")
+event_dispatched.connect(
+    _broadcast_receiver, weak=False, dispatch_uid="django_broadcasting.broadcast_receiver"
+)

@@ -55,8 +55,9 @@ async def apublish_with_retries(
             await asyncio.sleep(min(0.1 * 2 ** (attempt - 1), 2.0))
 
 
-def _publish_transport(driver: str | None, messages: list[dict[str, Any]], tries: int = 1,
-                       timeout: float | None = None) -> int:
+def _publish_transport(
+    driver: str | None, messages: list[dict[str, Any]], tries: int = 1, timeout: float | None = None
+) -> int:
     """Rebuild transported messages and publish them; return how many were sent."""
     built = [Message.from_transport(payload) for payload in messages]
     try:
@@ -72,8 +73,9 @@ if task is not None:
     # Importing this module therefore reads settings.TASKS; it is only imported when a broadcast
     # is queued (or by a worker), never at django_broadcasting import time.
     @task
-    def broadcast_messages(driver: str | None, messages: list[dict[str, Any]], tries: int = 1,
-                           timeout: float | None = None) -> int:
+    def broadcast_messages(
+        driver: str | None, messages: list[dict[str, Any]], tries: int = 1, timeout: float | None = None
+    ) -> int:
         """Publish queued ``messages`` (transport dicts) through driver alias ``driver``."""
         return _publish_transport(driver, messages, tries, timeout)
 else:  # pragma: no cover
@@ -81,8 +83,13 @@ else:  # pragma: no cover
 
 
 def enqueue_broadcast(
-    messages: Sequence[Message], driver: str | None, *, queue: str | None = None, backend: str | None = None,
-    tries: int = 1, timeout: float | None = None,
+    messages: Sequence[Message],
+    driver: str | None,
+    *,
+    queue: str | None = None,
+    backend: str | None = None,
+    tries: int = 1,
+    timeout: float | None = None,
 ) -> Any:
     """Queue ``messages`` for publishing on task ``backend`` / ``queue``; return the task result."""
     broadcast_task = broadcast_messages

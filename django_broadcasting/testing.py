@@ -91,13 +91,16 @@ class EventFake:
     def _names(self) -> Iterator[str]:
         return (e.event_name() for e in self.events)
 
-    def assert_dispatched(self, event: Any, callback: Callable[[Any], bool] | None = None,
-                          times: int | None = None) -> bool:
+    def assert_dispatched(
+        self, event: Any, callback: Callable[[Any], bool] | None = None, times: int | None = None
+    ) -> bool:
         """Fail unless ``event`` was dispatched (``times`` times, if given); return True."""
         found = len(self.dispatched(event, callback))
         label = event if isinstance(event, str) else event.__name__
         if times is None and not found:
-            raise AssertionError(f"Event {label!r} was not dispatched; dispatched: {_describe(self._names())}.")
+            raise AssertionError(
+                f"Event {label!r} was not dispatched; dispatched: {_describe(self._names())}."
+            )
         if times is not None and found != times:
             raise AssertionError(f"Event {label!r} was dispatched {found} time(s), expected {times}.")
         return True
@@ -148,8 +151,9 @@ class EventFacade:
         return cls._current().dispatched(event, callback)
 
     @classmethod
-    def assert_dispatched(cls, event: Any, callback: Callable[[Any], bool] | None = None,
-                          times: int | None = None) -> bool:
+    def assert_dispatched(
+        cls, event: Any, callback: Callable[[Any], bool] | None = None, times: int | None = None
+    ) -> bool:
         return cls._current().assert_dispatched(event, callback, times)
 
     @classmethod
@@ -239,40 +243,52 @@ class BroadcastFake:
     # -- inspection -------------------------------------------------------------------------------
     def broadcasts(self, channel: str | None = None, event: str | None = None) -> list[Any]:
         """Return the recorded messages, optionally only those on ``channel`` / named ``event``."""
-        return [m for m in self.messages
-                if (channel is None or m.channel == channel) and (event is None or m.event == event)]
+        return [
+            m
+            for m in self.messages
+            if (channel is None or m.channel == channel) and (event is None or m.event == event)
+        ]
 
     def _summary(self) -> str:
         return _describe(f"{m.event} on {m.channel}" for m in self.messages)
 
-    def assert_broadcast_on(self, channel: str, event: str | None = None, count: int | None = None,
-                            data: Any = None) -> bool:
+    def assert_broadcast_on(
+        self, channel: str, event: str | None = None, count: int | None = None, data: Any = None
+    ) -> bool:
         """Fail unless something (``event``; ``count`` times; with ``data``) was broadcast on ``channel``."""
         found = [m for m in self.broadcasts(channel, event) if data is None or m.data == data]
         what = f"{event!r} on {channel!r}" if event else f"anything on {channel!r}"
         if count is None and not found:
             raise AssertionError(f"Expected {what} to be broadcast; broadcast: {self._summary()}.")
         if count is not None and len(found) != count:
-            raise AssertionError(f"Expected {what} {count} time(s), got {len(found)}; broadcast: {self._summary()}.")
+            raise AssertionError(
+                f"Expected {what} {count} time(s), got {len(found)}; broadcast: {self._summary()}."
+            )
         return True
 
     def assert_not_broadcast_on(self, channel: str, event: str | None = None) -> bool:
         if self.broadcasts(channel, event):
-            raise AssertionError(f"Did not expect {event or 'anything'!r} on {channel!r}; broadcast: {self._summary()}.")
+            raise AssertionError(
+                f"Did not expect {event or 'anything'!r} on {channel!r}; broadcast: {self._summary()}."
+            )
         return True
 
     def assert_broadcast(self, event: str, count: int | None = None) -> bool:
         """Fail unless ``event`` was broadcast (on any channel; ``count`` messages if given)."""
         found = self.broadcasts(event=event)
         if (count is None and not found) or (count is not None and len(found) != count):
-            raise AssertionError(f"Expected {event!r} broadcast {count if count is not None else 'at least once'}"
-                                 f" time(s), got {len(found)}; broadcast: {self._summary()}.")
+            raise AssertionError(
+                f"Expected {event!r} broadcast {count if count is not None else 'at least once'}"
+                f" time(s), got {len(found)}; broadcast: {self._summary()}."
+            )
         return True
 
     def assert_broadcast_count(self, count: int) -> bool:
         """Fail unless exactly ``count`` messages (one per channel) were broadcast."""
         if len(self.messages) != count:
-            raise AssertionError(f"Expected {count} broadcast message(s), got {len(self.messages)}: {self._summary()}.")
+            raise AssertionError(
+                f"Expected {count} broadcast message(s), got {len(self.messages)}: {self._summary()}."
+            )
         return True
 
     def assert_nothing_broadcast(self) -> bool:

@@ -32,8 +32,16 @@ def test_fluent_chain_to_user(outbox):
 
 
 def test_fluent_chain_combines_channels_and_aliases(outbox):
-    (b.broadcast().to_user("u1").to_organization(9).channel("general").channels(["admin", "moderators"])
-     .event("alert").data({"level": "warning"}).send())
+    (
+        b.broadcast()
+        .to_user("u1")
+        .to_organization(9)
+        .channel("general")
+        .channels(["admin", "moderators"])
+        .event("alert")
+        .data({"level": "warning"})
+        .send()
+    )
     assert [m.channel for m in outbox] == ["user.u1", "org.9", "general", "admin", "moderators"]
     b.broadcast().channel("x").event("e").with_(a=1).with_data({"b": 2}, c=3).send()
     assert outbox[-1].data == {"b": 2, "c": 3}
@@ -128,7 +136,11 @@ async def test_async_helpers(outbox):
     await b.abroadcast_to_channel("general", "a", {})
     await b.abroadcast_to_user(1, "b", {})
     await b.abroadcast_to_organization(2, "c", {}, socket_id="1.1")
-    assert [(m.channel, m.socket_id) for m in outbox] == [("general", None), ("user.1", None), ("org.2", "1.1")]
+    assert [(m.channel, m.socket_id) for m in outbox] == [
+        ("general", None),
+        ("user.1", None),
+        ("org.2", "1.1"),
+    ]
 
 
 def test_helpers_accept_model_like_objects(outbox):
@@ -174,7 +186,9 @@ def test_system_alert(outbox):
     assert second.data["level"] == "warning" and second.data["action_required"] is False
 
 
-@pytest.mark.parametrize(("level", "message"), [("fatal", "x"), ("", "x"), (None, "x"), ("info", ""), ("info", "  ")])
+@pytest.mark.parametrize(
+    ("level", "message"), [("fatal", "x"), ("", "x"), (None, "x"), ("info", ""), ("info", "  ")]
+)
 def test_system_alert_validates(level, message, outbox):
     with pytest.raises(InvalidMessage):
         b.system_alert(level, message)
@@ -195,8 +209,13 @@ def test_facade(outbox):
     b.BroadcastFacade.notify_user("u", "t", "m", "/dashboard")
     b.BroadcastFacade.system_alert("critical", "Database connection lost", True)
     assert [(m.channel, m.event) for m in outbox] == [
-        ("user.user123", "notification"), ("general", "e"), ("admin", "alert"), ("moderators", "alert"),
-        ("org.3", "e"), ("user.u", "notification"), ("admin", "system_alert"),
+        ("user.user123", "notification"),
+        ("general", "e"),
+        ("admin", "alert"),
+        ("moderators", "alert"),
+        ("org.3", "e"),
+        ("user.u", "notification"),
+        ("admin", "system_alert"),
     ]
 
 

@@ -19,8 +19,15 @@ def ids(settings):
 @pytest.fixture(autouse=True)
 def safe_production(settings, monkeypatch):
     """A setup that raises nothing; each test breaks one thing."""
-    for name in ("BROADCAST_DRIVER", "JWT_SECRET", "CORS_ALLOWED_ORIGINS", "BROADCAST_REDIS_HOST",
-                 "BROADCAST_REDIS_URL", "BROADCAST_REDIS_ENABLED", "JWT_PUBLIC_KEY"):
+    for name in (
+        "BROADCAST_DRIVER",
+        "JWT_SECRET",
+        "CORS_ALLOWED_ORIGINS",
+        "BROADCAST_REDIS_HOST",
+        "BROADCAST_REDIS_URL",
+        "BROADCAST_REDIS_ENABLED",
+        "JWT_PUBLIC_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     settings.DEBUG = False
     settings.CHANNEL_LAYERS = REDIS_LAYER
@@ -49,8 +56,11 @@ def test_e002_unknown_default_driver(settings):
 
 
 def test_e002_unimportable_backend(settings):
-    settings.BROADCASTING = {**settings.BROADCASTING, "DEFAULT_DRIVER": "x",
-                             "DRIVERS": {"x": {"BACKEND": "nowhere.Driver"}}}
+    settings.BROADCASTING = {
+        **settings.BROADCASTING,
+        "DEFAULT_DRIVER": "x",
+        "DRIVERS": {"x": {"BACKEND": "nowhere.Driver"}},
+    }
     assert ids(settings) == ["django_broadcasting.E002"]
 
 
@@ -119,9 +129,15 @@ def test_checks_are_registered_with_manage_py_check(settings):
 
 def test_e003_follows_the_websocket_driver_layer_option(settings):
     settings.CHANNEL_LAYERS = {"default": REDIS_LAYER["default"]}
-    settings.BROADCASTING = {**settings.BROADCASTING, "DRIVERS": {
-        "websocket": {"BACKEND": "django_broadcasting.drivers.websocket.WebSocketDriver",
-                      "OPTIONS": {"layer": "broadcast"}}}}
+    settings.BROADCASTING = {
+        **settings.BROADCASTING,
+        "DRIVERS": {
+            "websocket": {
+                "BACKEND": "django_broadcasting.drivers.websocket.WebSocketDriver",
+                "OPTIONS": {"layer": "broadcast"},
+            }
+        },
+    }
     assert ids(settings) == ["django_broadcasting.E003"]
     settings.CHANNEL_LAYERS = {"broadcast": REDIS_LAYER["default"]}
     assert ids(settings) == []

@@ -51,8 +51,12 @@ def test_settings_dict_wins_over_environment(settings, monkeypatch):
         ("BROADCAST_REDIS_DATABASE", "3", "REDIS_DATABASE", 3),
         ("BROADCAST_CHANNELS_PREFIX", "app_", "CHANNELS_PREFIX", "app_"),
         ("JWT_SECRET", "from-env", "JWT_SECRET", "from-env"),
-        ("CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example", "CORS_ALLOWED_ORIGINS",
-         ("https://a.example", "https://b.example")),
+        (
+            "CORS_ALLOWED_ORIGINS",
+            "https://a.example, https://b.example",
+            "CORS_ALLOWED_ORIGINS",
+            ("https://a.example", "https://b.example"),
+        ),
     ],
 )
 def test_environment_fallback(settings, monkeypatch, env, raw, key, expected):

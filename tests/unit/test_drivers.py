@@ -7,9 +7,8 @@ import logging
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from django_broadcasting.drivers import BaseDriver, drivers, get_driver
+from django_broadcasting.drivers import BaseDriver, drivers, get_driver, memory
 from django_broadcasting.drivers import log as log_driver
-from django_broadcasting.drivers import memory
 from django_broadcasting.drivers.log import LogDriver, format_message
 from django_broadcasting.drivers.memory import MemoryDriver
 from django_broadcasting.drivers.null import NullDriver

@@ -9,7 +9,12 @@ from django.db import transaction
 
 from django_broadcasting.drivers import memory
 from django_broadcasting.events import Event, ShouldBroadcast, ShouldBroadcastNow, listen, unlisten
-from django_broadcasting.exceptions import BroadcastingImproperlyConfigured, InvalidChannelName, InvalidDriver, InvalidMessage
+from django_broadcasting.exceptions import (
+    BroadcastingImproperlyConfigured,
+    InvalidChannelName,
+    InvalidDriver,
+    InvalidMessage,
+)
 from django_broadcasting.signals import broadcast_sent, event_dispatched
 
 
@@ -255,8 +260,11 @@ def test_broadcast_now_is_not_queued(memory_driver):
     from django_tasks.signals import task_enqueued
 
     enqueued = []
-    task_enqueued.connect(lambda sender, task_result, **kw: enqueued.append(task_result), weak=False,
-                          dispatch_uid="test_broadcast_now")
+    task_enqueued.connect(
+        lambda sender, task_result, **kw: enqueued.append(task_result),
+        weak=False,
+        dispatch_uid="test_broadcast_now",
+    )
     try:
         Ping(1).dispatch()
     finally:
@@ -275,8 +283,10 @@ def test_unknown_task_queue_is_improperly_configured(memory_driver):
 
 def test_queued_broadcast_retries_transport_errors(settings):
     calls = []
-    settings.BROADCASTING = {"DEFAULT_DRIVER": "flaky", "DRIVERS": {
-        "flaky": {"BACKEND": f"{__name__}.FlakyDriver"}}}
+    settings.BROADCASTING = {
+        "DEFAULT_DRIVER": "flaky",
+        "DRIVERS": {"flaky": {"BACKEND": f"{__name__}.FlakyDriver"}},
+    }
     FlakyDriver.failures = 2
     FlakyDriver.calls = calls
 

@@ -36,8 +36,11 @@ def test_data_defaults_to_empty_dict():
 
 
 def test_django_types_are_encoded():
-    data = {"when": datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
-            "price": decimal.Decimal("1.50"), "id": uuid.UUID(int=1)}
+    data = {
+        "when": datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
+        "price": decimal.Decimal("1.50"),
+        "id": uuid.UUID(int=1),
+    }
     message = Message("general", "e", data)
     decoded = json.loads(message.data_json)
     assert decoded["price"] == "1.50"
@@ -69,8 +72,10 @@ def test_over_long_channel_name(settings):
         validate_channel_name("a" * 11)
 
 
-@pytest.mark.parametrize("name", ["general", "user.5", "private-orders.1", "presence-chat.1",
-                                  "presence.chat.1", "team_a=b@c,d;e#f:g"])
+@pytest.mark.parametrize(
+    "name",
+    ["general", "user.5", "private-orders.1", "presence-chat.1", "presence.chat.1", "team_a=b@c,d;e#f:g"],
+)
 def test_legal_channel_names(name):
     assert validate_channel_name(name) == name
 

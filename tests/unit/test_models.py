@@ -79,7 +79,7 @@ def test_datetimes_are_encoded(article_model):
     import datetime
 
     Article, _ = article_model
-    Article.objects.create(title="x", published=datetime.datetime(2024, 5, 1, tzinfo=datetime.timezone.utc))
+    Article.objects.create(title="x", published=datetime.datetime(2024, 5, 1, tzinfo=datetime.UTC))
     assert '"published":"2024-05-01T00:00:00Z"' in memory.outbox[0].data_json
 
 
@@ -104,7 +104,9 @@ def test_overrides_and_action_filter(article_model):
     comment.body = "edited"
     comment.save()  # "updated" is not in broadcast_actions
     comment.delete()
-    assert [(m.event, m.channel, m.data) for m in memory.outbox] == [("CommentCreated", "comments", {"body": "first"})]
+    assert [(m.event, m.channel, m.data) for m in memory.outbox] == [
+        ("CommentCreated", "comments", {"body": "first"})
+    ]
 
 
 def test_without_model_broadcasts(article_model):

@@ -157,19 +157,30 @@ def test_fixtures_from_the_plugin(broadcast_fake, event_fake):
 
 def test_plugin_is_registered_and_importable_without_settings(tmp_path):
     """A user's project: the fixtures come from the entry point, and the module needs no settings to import."""
-    code = "import django_broadcasting.testing as t; import sys; " \
-           "assert 'django.db' not in sys.modules, 'testing imported the ORM'; print('ok')"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    code = (
+        "import django_broadcasting.testing as t; import sys; "
+        "assert 'django.db' not in sys.modules, 'testing imported the ORM'; print('ok')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
     assert result.stdout.strip() == "ok", result.stderr
 
     test_file = tmp_path / "test_user_project.py"
-    test_file.write_text(textwrap.dedent("""
+    test_file.write_text(
+        textwrap.dedent("""
         def test_fixtures_exist(request):
             assert "broadcast_fake" in request.fixturenames or request.getfixturevalue("broadcast_fake")
-    """))
+    """)
+    )
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--fixtures", str(test_file)],
-        capture_output=True, text=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert "broadcast_fake" in result.stdout and "event_fake" in result.stdout, result.stdout + result.stderr
