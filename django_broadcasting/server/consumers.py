@@ -99,6 +99,7 @@ class HubConsumer(AsyncConsumer):
         return conn
 
     def over_capacity(self, conn: Connection) -> None:
+        self.hub.count_error(codes.CLOSE_4100_OVER_CAPACITY)
         conn.push(error_frame(codes.CLOSE_4100_OVER_CAPACITY, "Over capacity; try again later."))
 
     async def close_connection(self, code: int) -> None:
@@ -205,10 +206,11 @@ class BroadcastConsumer(HubConsumer):
         if conn is None or conn.closed:
             return
         if not self.allow_frame(conn):
-            conn.push(error_frame(codes.ERR_4080_RATE_LIMITED))
+            self.error(conn, codes.ERR_4080_RATE_LIMITED)
             if self.too_abusive(conn):
                 await conn.close(codes.CLOSE_4008_RATE_LIMITED)
             return
+        body: dict = {}
         try:
             body = parse(message.get("text"), broadcasting_settings.MAX_FRAME_SIZE)
             handler = getattr(self, "action_" + body["action"].replace(":", "_").replace("-", "_"), None)
@@ -216,13 +218,18 @@ class BroadcastConsumer(HubConsumer):
                 raise ProtocolError(codes.ERR_4001_UNKNOWN_ACTION, f"Unknown action {body['action'][:50]!r}.")
             await handler(conn, body)
         except ProtocolError as exc:
-            conn.push(error_frame(exc.code, exc.message, exc.channel))
+            self.error(conn, exc.code, exc.message, exc.channel)
         except BroadcastError as exc:
             channel = body.get("channel") if isinstance(body.get("channel"), str) else None
-            conn.push(error_frame(exc.code, exc.detail, channel))
+            self.error(conn, exc.code, exc.detail, channel)
         except Exception:
             logger.exception("error handling a client frame on %s", conn.socket_id)
-            conn.push(error_frame(codes.ERR_4500_INTERNAL))
+            self.error(conn, codes.ERR_4500_INTERNAL)
+
+    def error(self, conn: Connection, code: int, message: str | None = None, channel: str | None = None) -> None:
+        """Send an error frame and count it for the metrics."""
+        self.hub.count_error(code)
+        conn.push(error_frame(code, message, channel))
 
     # -- actions -------------------------------------------------------------------------
     async def action_ping(self, conn: Connection, body: dict) -> None:

@@ -61,6 +61,7 @@ class Hub:
         self.deliveries = 0  # frames written to subscribers by fan-out
         self.frames_in = 0  # client frames received
         self.connections_total = 0
+        self.errors: dict[int, int] = {}  # error frames and close codes sent, by code
         self._subscribed: set[str] = set()  # channels this process holds in the transport
         self._locks: dict[str, asyncio.Lock] = {}
         self._start_lock: asyncio.Lock | None = None
@@ -266,6 +267,9 @@ class Hub:
         self.deliveries += sent
         return sent
 
+    def count_error(self, code: int) -> None:
+        self.errors[code] = self.errors.get(code, 0) + 1
+
     # -- liveness ------------------------------------------------------------------------
     async def _sweep(self) -> None:
         while True:
@@ -296,6 +300,7 @@ class Hub:
             "messages_in": self.messages_in,
             "deliveries": self.deliveries,
             "frames_in": self.frames_in,
+            "errors": dict(self.errors),
             "transport": type(self.transport).__name__ if self.transport else None,
         }
 
