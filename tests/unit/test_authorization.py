@@ -444,3 +444,16 @@ def test_sync_get_user():
     assert get_user(Identity(user_id="abc")) is None
     assert get_user(ANONYMOUS) is None
     assert get_user(identity_for_user(user)) is user
+
+
+def test_docs_examples_run():
+    """The ```python blocks of docs/authorization.md run (```py blocks are fragments)."""
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "authorization.md"
+    blocks = re.findall(r"^```python\n(.*?)^```", page.read_text(), re.S | re.M)
+    assert blocks
+    namespace: dict = {}
+    for number, block in enumerate(blocks, 1):
+        exec(compile(block, f"authorization.md example {number}", "exec"), namespace)  # noqa: S102
