@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Keeps the X-Socket-ID header for broadcast(...).to_others() / event.to_others().
+    "django_broadcasting.context.SocketIdMiddleware",
 ]
 
 ROOT_URLCONF = "example_project.urls"
