@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.http import HttpResponse
 from django.test import RequestFactory
+from django.urls import path
 
 from django_broadcasting import broadcasting as b
 from django_broadcasting.context import SocketIdMiddleware, get_socket_id, socket_id_context
@@ -258,3 +259,20 @@ def test_top_level_lazy_exports():
     assert django_broadcasting.broadcast is b.broadcast
     assert django_broadcasting.BroadcastFacade is b.BroadcastFacade
     assert django_broadcasting.notify_user is b.notify_user
+
+
+def _ship_view(request):
+    b.broadcast().channel("orders.1").event("shipped").to_others().send()
+    return HttpResponse("ok")
+
+
+urlpatterns = [path("ship/", _ship_view)]
+
+
+def test_to_others_through_the_middleware_stack(client, settings, outbox):
+    settings.ROOT_URLCONF = __name__
+    if "django_broadcasting.context.SocketIdMiddleware" not in settings.MIDDLEWARE:
+        settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django_broadcasting.context.SocketIdMiddleware"]
+    assert client.get("/ship/", headers={"X-Socket-ID": "123.456"}).status_code == 200
+    assert client.get("/ship/").status_code == 200
+    assert [m.socket_id for m in outbox] == ["123.456", None]
