@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
+from uuid import UUID
 
 from asgiref.sync import async_to_sync
 
@@ -78,8 +79,8 @@ def organization_channel(organization_id: Any) -> str:
 
 def _identifier(value: Any, what: str) -> str:
     pk = getattr(value, "pk", value)  # a model instance stands for its primary key
-    if isinstance(pk, bool) or not isinstance(pk, (str, int)) or str(pk) == "":
-        raise InvalidMessage(f"A {what} must be a non-empty string or an integer, not {value!r}.")
+    if isinstance(pk, bool) or not isinstance(pk, (str, int, UUID)) or str(pk) == "":
+        raise InvalidMessage(f"A {what} must be a non-empty string, an integer or a UUID, not {value!r}.")
     return str(pk)
 
 
@@ -109,8 +110,6 @@ class PendingBroadcast:
             names = [names]
         self._channels.extend(channel_names(list(names)))
         return self
-
-    on = channels
 
     def to_user(self, user_id: Any) -> PendingBroadcast:
         """Add the user's channel ``user.{id}`` (a user instance works too)."""
