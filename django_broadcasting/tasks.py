@@ -23,13 +23,15 @@ from .messages import Message
 logger = logging.getLogger("django_broadcasting.tasks")
 
 try:  # Django 6
-    from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, task
+    from django.tasks import task
 except ImportError:  # Django 5.2 + the backport
     try:
-        from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, task
+        from django_tasks import task
     except ImportError:  # pragma: no cover - no tasks framework at all
         task = None  # type: ignore[assignment]
-        DEFAULT_TASK_BACKEND_ALIAS = DEFAULT_TASK_QUEUE_NAME = "default"
+
+# The same in django.tasks and the backport.
+DEFAULT_TASK_BACKEND_ALIAS = DEFAULT_TASK_QUEUE_NAME = "default"
 
 _RETRYABLE = (TransportError, ConnectionError, OSError, asyncio.TimeoutError)
 
