@@ -96,15 +96,19 @@ if os.environ.get("BROADCAST_CHANNEL_LAYER", "").strip().lower() == "redis":
             "CONFIG": {
                 "hosts": [
                     {
-                        "address": (
+                        "address": "redis://{}:{}/{}".format(
                             os.environ.get("BROADCAST_REDIS_HOST", "127.0.0.1"),
-                            int(os.environ.get("BROADCAST_REDIS_PORT", "6379")),
+                            os.environ.get("BROADCAST_REDIS_PORT", "6379"),
+                            os.environ.get("BROADCAST_REDIS_DATABASE", "0"),
                         ),
                         # Above channels_redis's 5 s blocking read (django/channels_redis#422).
                         "socket_timeout": 15,
                     }
                 ],
                 "prefix": os.environ.get("BROADCAST_CHANNEL_LAYER_PREFIX", "asgi"),
+                # Each server process has one layer channel that receives every broadcast for
+                # its sockets, so it needs more room than the per-socket default of 100.
+                "capacity": 10000,
             },
         }
     }
