@@ -49,6 +49,24 @@ def channel_names(value: Any) -> list[str]:
     return [value]
 
 
+def _jsonable(value: Any) -> Any:
+    """Turn model instances and querysets (also inside dicts and lists) into plain data."""
+    from django.db.models import Model, QuerySet
+
+    if isinstance(value, Model):
+        from django.core import serializers
+
+        serialized = serializers.serialize("python", [value])[0]
+        return {value._meta.pk.attname: serialized["pk"], **serialized["fields"]}
+    if isinstance(value, QuerySet):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
 class _Dispatchable:
     """What every event can do; shared by ``Event`` and ``ShouldBroadcast`` so either may come first."""
 
@@ -61,10 +79,16 @@ class _Dispatchable:
         return type(self).__name__
 
     def to_json(self) -> Any:
-        """Return the event's JSON-able data: dataclass fields, or the public instance attributes."""
+        """Return the event's data: dataclass fields, or the public instance attributes.
+
+        Model instances among them become dicts of their fields (and querysets lists of those),
+        the way Laravel serializes an event's Eloquent models.
+        """
         if dataclasses.is_dataclass(self) and not isinstance(self, type):
-            return {k: v for k, v in dataclasses.asdict(self).items() if not k.startswith("_")}
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+            items = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        else:
+            items = vars(self)
+        return {k: _jsonable(v) for k, v in items.items() if not k.startswith("_")}
 
     async def adispatch(self) -> None:
         """Send ``event_dispatched`` for this event (listeners, then broadcasting, run)."""

@@ -131,3 +131,25 @@ def test_queryset_delete_broadcasts_each_instance(article_model):
     memory.reset_outbox()
     Article.objects.all().delete()
     assert [e for e, c in summary() if c == "blog.article"] == ["ArticleDeleted", "ArticleDeleted"]
+
+
+def test_event_to_json_serializes_model_instances(article_model):
+    from dataclasses import dataclass
+
+    from django_broadcasting.events import Event
+
+    Article, _ = article_model
+    with without_model_broadcasts():
+        first = Article.objects.create(title="one")
+        Article.objects.create(title="two")
+
+    @dataclass
+    class Featured(Event):
+        article: object
+        related: object
+        note: str = "x"
+
+    data = Featured(first, Article.objects.order_by("pk")).to_json()
+    assert data["article"] == {"id": first.pk, "title": "one", "published": None}
+    assert [a["title"] for a in data["related"]] == ["one", "two"]
+    assert data["note"] == "x"
