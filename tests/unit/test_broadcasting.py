@@ -276,3 +276,10 @@ def test_to_others_through_the_middleware_stack(client, settings, outbox):
     assert client.get("/ship/", headers={"X-Socket-ID": "123.456"}).status_code == 200
     assert client.get("/ship/").status_code == 200
     assert [m.socket_id for m in outbox] == ["123.456", None]
+
+
+def test_every_public_name_resolves():
+    import django_broadcasting
+
+    for name in django_broadcasting.__all__:
+        assert getattr(django_broadcasting, name) is not None, name
