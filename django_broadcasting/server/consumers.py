@@ -23,7 +23,7 @@ from .. import signals
 from ..auth.identity import ANONYMOUS
 from ..authorization import ChannelKind, aauthorize
 from ..conf import broadcasting_settings
-from ..exceptions import BroadcastError, ChannelForbidden, InvalidChannelName, InvalidMessage
+from ..exceptions import AuthenticationFailed, BroadcastError, ChannelForbidden, InvalidChannelName, InvalidMessage
 from ..messages import Message, validate_event_name
 from . import codes
 from .connection import Connection
@@ -190,7 +190,7 @@ class BroadcastConsumer(HubConsumer):
             # is an HTTP 403 (DESIGN section 3), not an accepted-then-closed socket.
             try:
                 await aauthorize(self.identity, name)
-            except (ChannelForbidden, InvalidChannelName):
+            except (ChannelForbidden, InvalidChannelName, AuthenticationFailed):
                 await self.refuse()
         conn = await self.open()
         conn.push(frame("connected", {
