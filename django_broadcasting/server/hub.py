@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import signals
 from ..conf import broadcasting_settings
 from ..messages import Message
 from .codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
@@ -170,6 +171,10 @@ class Hub:
             conn.scope_info.setdefault("presence", {})[channel] = user_id
             if await self.presence.join(channel, user_id, info, conn.socket_id):
                 await self.announce(channel, MEMBER_ADDED, {"id": user_id, "info": info}, conn.socket_id)
+                if signals.member_joined.has_listeners():
+                    await signals.member_joined.asend(
+                        sender=Hub, channel=channel, user_id=user_id, member={"id": user_id, "info": info}
+                    )
 
     async def unsubscribe(self, conn: Connection, channel: str) -> bool:
         """Remove ``conn`` from ``channel``; return False when it was not subscribed."""
@@ -184,6 +189,8 @@ class Hub:
         user_id = conn.scope_info.get("presence", {}).pop(channel, None)
         if user_id is not None and await self.presence.leave(channel, user_id, conn.socket_id):
             await self.announce(channel, MEMBER_REMOVED, {"id": user_id}, conn.socket_id)
+            if signals.member_left.has_listeners():
+                await signals.member_left.asend(sender=Hub, channel=channel, user_id=user_id, member={"id": user_id})
         await self._sync_transport(channel)
         return True
 

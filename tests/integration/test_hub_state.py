@@ -47,3 +47,30 @@ async def test_thousand_cycles_leave_nothing_behind(app):
     assert hub._locks == {}
     assert hub.connections_total == 1000
     await hub.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_lifecycle_signals_are_sent(app):
+    from django_broadcasting import signals
+
+    seen = []
+
+    def recorder(name):
+        def receiver(sender, **kwargs):
+            seen.append((name, kwargs.get("channel"), kwargs.get("user_id")))
+        return receiver
+
+    receivers = {name: recorder(name) for name in (
+        "connection_opened", "connection_closed", "subscribed", "unsubscribed", "member_joined", "member_left")}
+    for name, func in receivers.items():
+        getattr(signals, name).connect(func)
+    try:
+        await cycle(app, make_token(3, secret="hub-state-secret-0123456789abcdef0123"), "presence.chat.1")
+    finally:
+        for name, func in receivers.items():
+            getattr(signals, name).disconnect(func)
+    names = [s[0] for s in seen]
+    assert names[0] == "connection_opened" and names[-1] == "connection_closed"
+    assert ("member_joined", "presence.chat.1", "3") in seen
+    assert ("member_left", "presence.chat.1", "3") in seen
+    assert ("subscribed", "presence.chat.1", None) in seen and ("subscribed", "general", None) in seen
