@@ -33,6 +33,9 @@ _LAZY = {
     "ShouldBroadcast": "django_broadcasting.events",
     "ShouldBroadcastNow": "django_broadcasting.events",
     "listen": "django_broadcasting.events",
+    "Channel": "django_broadcasting.events",
+    "PrivateChannel": "django_broadcasting.events",
+    "PresenceChannel": "django_broadcasting.events",
     # channels and authorization
     "channel": "django_broadcasting.authorization",
     # values and drivers

@@ -23,7 +23,17 @@ from django.db import transaction
 
 from .signals import event_dispatched
 
-__all__ = ["Event", "ShouldBroadcast", "ShouldBroadcastNow", "listen", "unlisten", "channel_names"]
+__all__ = [
+    "Event",
+    "ShouldBroadcast",
+    "ShouldBroadcastNow",
+    "listen",
+    "unlisten",
+    "channel_names",
+    "Channel",
+    "PrivateChannel",
+    "PresenceChannel",
+]
 
 logger = logging.getLogger("django_broadcasting.events")
 
@@ -33,20 +43,59 @@ F = TypeVar("F", bound=Callable[..., Any])
 _fakes: list[Any] = []
 
 
-def channel_names(value: Any) -> list[str]:
-    """Normalise ``broadcast_on()``'s result: a name, an object with ``.name``, or an iterable of them."""
+class Channel:
+    """A channel for ``broadcast_on()``, like Laravel's ``Channel``; ``name`` is what is published."""
+
+    prefix = ""
+
+    def __init__(self, name: str) -> None:
+        self.name = f"{self.prefix}{name}"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Channel) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+class PrivateChannel(Channel):
+    """``PrivateChannel("orders.1")``: Laravel's ``private-orders.1``, which is the channel ``orders.1``."""
+
+    prefix = "private-"
+
+
+class PresenceChannel(Channel):
+    """``PresenceChannel("chat.1")``: Laravel's ``presence-chat.1``, which is the channel ``presence.chat.1``."""
+
+    prefix = "presence-"
+
+
+def _flatten(value: Any) -> list[Any]:
     if isinstance(value, str):
         return [value]
     name = getattr(value, "name", None)
     if isinstance(name, str):
         return [name]
     if isinstance(value, Iterable):
-        names: list[str] = []
-        for item in value:
-            names.extend(channel_names(item))
-        return names
-    # A non-string reaches Message validation, which raises InvalidChannelName with the value.
-    return [value]
+        return [name for item in value for name in _flatten(item)]
+    return [value]  # not a name: canonical_name() raises InvalidChannelName naming it
+
+
+def channel_names(value: Any) -> list[str]:
+    """Return the channel names of ``value``: a name, an object with ``.name``, or an iterable of them.
+
+    Names are canonical: ``private-X`` is published on ``X`` and ``presence-X`` on ``presence.X``,
+    the channels Laravel Echo's ``private('X')`` / ``join('X')`` subscribers are on.
+    """
+    from .authorization import canonical_name
+
+    return [canonical_name(name) for name in _flatten(value)]
 
 
 def _jsonable(value: Any) -> Any:

@@ -367,3 +367,34 @@ def test_event_accepts_channel_objects_with_a_name(memory_driver):
 
     WithObjects(1).dispatch()
     assert [m.channel for m in memory_driver] == ["team.1", "team.2"]
+
+
+def test_laravel_channel_objects_and_prefixes_are_canonical(memory_driver):
+    from django_broadcasting.broadcasting import broadcast
+    from django_broadcasting.events import Channel, PresenceChannel, PrivateChannel
+
+    class Mixed(Ping):
+        def broadcast_on(self):
+            return [Channel("news"), PrivateChannel("orders.1"), PresenceChannel("chat.1")]
+
+    Mixed(1).dispatch()
+    broadcast().channels(["private-user.5", "presence-room.2", "presence.room.3"]).event("e").send()
+    assert [m.channel for m in memory_driver] == [
+        "news",
+        "orders.1",
+        "presence.chat.1",
+        "user.5",
+        "presence.room.2",
+        "presence.room.3",
+    ]
+    assert PrivateChannel("orders.1").name == "private-orders.1"
+    assert PrivateChannel("a") == PrivateChannel("a") and str(PresenceChannel("x")) == "presence-x"
+
+
+@pytest.mark.parametrize("name", ["private-", "presence-", "presence."])
+def test_prefix_without_a_name_is_invalid(name, memory_driver):
+    from django_broadcasting.broadcasting import broadcast
+
+    with pytest.raises(InvalidChannelName):
+        broadcast().channel(name).event("e").send()
+    assert memory_driver == []
