@@ -212,12 +212,19 @@ class BroadcastFake:
             old = drivers.set(alias, _fake_driver(alias, self))
             self._previous.setdefault(alias, old)
 
+    def _reinstall(self) -> None:
+        # Settings changed (the registry was just emptied): the drivers saved at start() may no
+        # longer match the settings, so stop() lets the registry build fresh ones instead.
+        self._reloaded = True
+        self._install()
+
     def start(self) -> BroadcastFake:
         from django_broadcasting.conf import on_reload
 
         if not self._active:
+            self._reloaded = False
             self._install()
-            on_reload(self._install)
+            on_reload(self._reinstall)
             self._active = True
         return self
 
@@ -227,10 +234,10 @@ class BroadcastFake:
 
         if not self._active:
             return
-        if self._install in _reset_hooks:
-            _reset_hooks.remove(self._install)
+        if self._reinstall in _reset_hooks:
+            _reset_hooks.remove(self._reinstall)
         for alias, old in self._previous.items():
-            drivers.set(alias, old)
+            drivers.set(alias, None if self._reloaded else old)
         self._previous.clear()
         self._active = False
 

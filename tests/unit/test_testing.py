@@ -184,3 +184,15 @@ def test_plugin_is_registered_and_importable_without_settings(tmp_path):
         cwd=ROOT,
     )
     assert "broadcast_fake" in result.stdout and "event_fake" in result.stdout, result.stdout + result.stderr
+
+
+def test_broadcast_fake_stopped_inside_override_settings_leaves_fresh_drivers():
+    with override_settings(BROADCASTING={"DEFAULT_DRIVER": "null"}):
+        fake = BroadcastFake().start()
+        with override_settings(BROADCASTING={"DEFAULT_DRIVER": "memory"}):
+            b.broadcast_to_channel("general", "faked")
+            fake.stop()
+            b.broadcast_to_channel("general", "real")  # a fresh memory driver, not a stale instance
+            assert type(drivers["memory"]).__name__ == "MemoryDriver"
+    fake.assert_broadcast_on("general", event="faked", count=1)
+    assert [m.event for m in memory.outbox] == ["real"]
