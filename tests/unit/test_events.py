@@ -398,3 +398,50 @@ def test_prefix_without_a_name_is_invalid(name, memory_driver):
     with pytest.raises(InvalidChannelName):
         broadcast().channel(name).event("e").send()
     assert memory_driver == []
+
+
+class HangingDriver(BaseDriver):
+    name = "hanging"
+    attempts = 0
+
+    async def abroadcast(self, messages):
+        import asyncio
+
+        HangingDriver.attempts += 1
+        await asyncio.Event().wait()  # never set: only the timeout ends it
+
+
+def test_queued_broadcast_timeout_fails_the_task(settings):
+    from django_tasks.signals import task_finished
+
+    settings.BROADCASTING = {"DRIVERS": {"hanging": {"BACKEND": f"{__name__}.HangingDriver"}}}
+    HangingDriver.attempts = 0
+    finished = []
+    task_finished.connect(
+        lambda sender, task_result, **kw: finished.append(task_result),
+        weak=False,
+        dispatch_uid="test_timeout",
+    )
+
+    class Slow(OrderShipped):
+        broadcast_driver = "hanging"
+        timeout = 0.05
+        tries = 2
+
+    try:
+        Slow(1).dispatch()
+    finally:
+        task_finished.disconnect(dispatch_uid="test_timeout")
+    assert HangingDriver.attempts == 2
+    assert finished[0].status == "FAILED"
+
+
+def test_broadcast_now_transport_errors_raise_from_dispatch(settings):
+    settings.BROADCASTING = {
+        "DEFAULT_DRIVER": "flaky",
+        "DRIVERS": {"flaky": {"BACKEND": f"{__name__}.FlakyDriver"}},
+    }
+    FlakyDriver.failures = 1
+    FlakyDriver.calls = []
+    with pytest.raises(TransportError, match="down"):
+        Ping(1).dispatch()
