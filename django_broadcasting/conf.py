@@ -194,6 +194,9 @@ OPTIONS: dict[str, Option] = {
     "TRIGGER_MAX_AGE": Option(300, _int(1)),
     "TRIGGER_MAX_BODY": Option(1_048_576, _int(1024)),
     "TRIGGER_TIMEOUT": Option(5.0, _float(0.1)),
+    # Browser client ({% broadcasting_client %} and the token refresh endpoint)
+    "CLIENT_URL": Option(None, _optional_str, "BROADCAST_CLIENT_URL"),  # None: ws(s)://<request host>/ws
+    "CLIENT_TOKEN_TTL": Option(300, _int(1)),  # seconds; the client refreshes the token when it expires
     # Operations
     "STATS_TOKEN": Option(None, _optional_str, "BROADCAST_STATS_TOKEN"),
     "METRICS_TOKEN": Option(None, _optional_str, "BROADCAST_METRICS_TOKEN"),

@@ -45,7 +45,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_broadcasting",
-    # "example_project.chat" is added here by the example app (chat, notifications, dashboard).
+    # The example site: chat (presence, whispers, after-commit broadcasts) and the rest of the
+    # demo (sign-up, notifications, live dashboard).
+    "example_project.chat",
+    "example_project.demo",
 ]
 
 MIDDLEWARE = [
@@ -125,7 +128,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 

@@ -1,0 +1,1 @@
+"""Template tags of django-broadcasting: ``{% load broadcasting %}``."""

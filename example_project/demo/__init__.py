@@ -1,0 +1,1 @@
+"""The example site around the chat: home, sign-up, notifications and the live dashboard."""
