@@ -284,6 +284,11 @@ def broadcast_event(event: ShouldBroadcast) -> None:
     messages = event.broadcast_messages()
     alias = event.broadcast_driver or broadcasting_settings.DEFAULT_DRIVER
     get_driver(alias)  # an unknown alias fails now, not later in a task
+    if not isinstance(event, ShouldBroadcastNow):
+        from .tasks import broadcast_task_for
+
+        # A queue or task backend that TASKS does not allow fails now, not at commit time.
+        broadcast_task_for(event.broadcast_queue, event.broadcast_connection)
 
     def send() -> None:
         if isinstance(event, ShouldBroadcastNow):

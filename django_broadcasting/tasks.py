@@ -84,6 +84,24 @@ else:  # pragma: no cover
     broadcast_messages = None
 
 
+def broadcast_task_for(queue: str | None = None, backend: str | None = None) -> Any:
+    """Return the broadcast task bound to ``backend`` / ``queue`` (None without a Tasks framework).
+
+    Raise ``BroadcastingImproperlyConfigured`` when the ``TASKS`` setting does not allow them.
+    """
+    if broadcast_messages is None:
+        return None
+    try:
+        return broadcast_messages.using(
+            queue_name=queue or DEFAULT_TASK_QUEUE_NAME, backend=backend or DEFAULT_TASK_BACKEND_ALIAS
+        )
+    except Exception as exc:  # InvalidTask / InvalidTaskBackendError from either package
+        raise BroadcastingImproperlyConfigured(
+            f"Cannot queue broadcast on backend {backend or DEFAULT_TASK_BACKEND_ALIAS!r}, "
+            f"queue {queue or DEFAULT_TASK_QUEUE_NAME!r}: {exc}"
+        ) from exc
+
+
 def enqueue_broadcast(
     messages: Sequence[Message],
     driver: str | None,
@@ -94,17 +112,8 @@ def enqueue_broadcast(
     timeout: float | None = None,
 ) -> Any:
     """Queue ``messages`` for publishing on task ``backend`` / ``queue``; return the task result."""
-    broadcast_task = broadcast_messages
-    if broadcast_task is None:
+    configured = broadcast_task_for(queue, backend)
+    if configured is None:
         async_to_sync(apublish_with_retries)(messages, driver, tries, timeout)
         return None
-    try:
-        configured = broadcast_task.using(
-            queue_name=queue or DEFAULT_TASK_QUEUE_NAME, backend=backend or DEFAULT_TASK_BACKEND_ALIAS
-        )
-    except Exception as exc:  # InvalidTask / InvalidTaskBackendError from either package
-        raise BroadcastingImproperlyConfigured(
-            f"Cannot queue broadcast on backend {backend or DEFAULT_TASK_BACKEND_ALIAS!r}, "
-            f"queue {queue or DEFAULT_TASK_QUEUE_NAME!r}: {exc}"
-        ) from exc
     return configured.enqueue(driver, [m.to_transport() for m in messages], tries, timeout)

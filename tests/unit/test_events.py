@@ -445,3 +445,15 @@ def test_broadcast_now_transport_errors_raise_from_dispatch(settings):
     FlakyDriver.calls = []
     with pytest.raises(TransportError, match="down"):
         Ping(1).dispatch()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unknown_task_queue_fails_at_dispatch_even_after_commit(memory_driver):
+    class QueuedAfterCommit(OrderShipped):
+        broadcast_queue = "no-such-queue"
+        after_commit = True
+
+    with transaction.atomic():
+        with pytest.raises(BroadcastingImproperlyConfigured, match="no-such-queue"):
+            QueuedAfterCommit(1).dispatch()
+    assert memory_driver == []
