@@ -13,6 +13,7 @@ and the driver resolved before anything is sent, so bad input never half-sends.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from time import perf_counter
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from .drivers.base import BaseDriver
 from .events import channel_names
 from .exceptions import InvalidMessage
 from .messages import Message, utc_now_iso
+from .metrics import observe_broadcast
 from .signals import broadcast_sent
 
 __all__ = [
@@ -57,7 +59,9 @@ SYSTEM_ALERT_CHANNEL = "admin"
 async def apublish(messages: Sequence[Message], driver: str | BaseDriver | None = None) -> list[Message]:
     """Hand built ``messages`` to ``driver`` (an alias, an instance, or the default) and send ``broadcast_sent``."""
     target = driver if isinstance(driver, BaseDriver) else get_driver(driver)
+    started = perf_counter()
     await target.abroadcast(messages)
+    observe_broadcast(perf_counter() - started, "publish")  # the broadcast_duration_seconds histogram
     await broadcast_sent.asend(sender=type(target), driver=target, messages=list(messages))
     return list(messages)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from time import perf_counter
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -12,6 +13,7 @@ from django.views.decorators.http import require_POST
 from ..conf import broadcasting_settings
 from ..exceptions import BroadcastError
 from ..messages import Message
+from ..metrics import observe_broadcast
 from ..server.hub import get_hub
 from .trigger import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
@@ -65,5 +67,7 @@ async def trigger(request: HttpRequest) -> JsonResponse:
         return error(400, detail, "invalid")
     hub = get_hub()
     await hub.start()
+    started = perf_counter()
     await hub.relay(messages)
+    observe_broadcast(perf_counter() - started, "trigger")
     return JsonResponse({"ok": True, "messages": len(messages)}, status=202)

@@ -1,0 +1,177 @@
+"""Publishing subcommands: ``test``, ``ping``, ``notify:user`` and ``system:alert``.
+
+They publish through the configured driver, exactly as application code does: with the
+in-memory default the ``websocket`` driver posts to the running server's signed HTTP
+trigger (``BROADCAST_WEBSOCKET_PORT``); with Redis it goes through Redis.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ..broadcasting import (
+    ALERT_LEVELS,
+    SYSTEM_ALERT_CHANNEL,
+    broadcast_to_channel,
+    notify_user,
+    system_alert,
+    user_channel,
+)
+from ..messages import utc_now_iso
+from .base import friendly_errors, positive, say
+
+TEST_EVENT = "test"
+PING_EVENT = "ping"
+
+
+def _driver_argument(parser: Any) -> None:
+    parser.add_argument(
+        "--driver",
+        metavar="ALIAS",
+        help="Broadcast driver alias to publish through (default: BROADCAST_DRIVER, i.e. DEFAULT_DRIVER).",
+    )
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise CommandError(f"❌ {what} must not be empty.")
+    return value
+
+
+# -- test ---------------------------------------------------------------------------------------------
+def register_test(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "test",
+        help="Send a test broadcast (event 'test') to a channel.",
+        description="Send event 'test' with data {\"message\", \"timestamp\"} to a channel, through the "
+        "configured driver, and report whether it was accepted.",
+    )
+    parser.add_argument("--channel", default="general", help="Channel to broadcast on (default: general).")
+    parser.add_argument("--message", default="Hello World", help='Message text (default: "Hello World").')
+    _driver_argument(parser)
+    parser.set_defaults(handler=handle_test)
+
+
+def handle_test(command: BaseCommand, options: dict[str, Any]) -> None:
+    channel = _text(options["channel"], "The channel")
+    message = _text(options["message"], "The message")
+    say(command, f"🚀 Testing broadcast to channel: {channel}")
+    with friendly_errors("Broadcast test"):
+        broadcast_to_channel(
+            channel, TEST_EVENT, {"message": message, "timestamp": utc_now_iso()}, driver=options.get("driver")
+        )
+    say(command, "✅ Broadcast test completed successfully")
+
+
+# -- ping ---------------------------------------------------------------------------------------------
+def register_ping(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "ping",
+        help="Send event 'ping' to a channel every --interval seconds (until Ctrl-C, or --count times).",
+        description="Send event 'ping' with data {\"message\": \"ping\", \"sequence\", \"timestamp\"} every "
+        "--interval seconds. Runs until Ctrl-C (exit status 0) unless --count is given.",
+    )
+    parser.add_argument("--channel", default="general", help="Channel to ping (default: general).")
+    parser.add_argument(
+        "--interval", type=float, default=5.0, metavar="SECONDS", help="Seconds between pings, > 0 (default: 5)."
+    )
+    parser.add_argument("--count", type=int, metavar="N", help="Stop after N pings (default: until Ctrl-C).")
+    _driver_argument(parser)
+    parser.set_defaults(handler=handle_ping)
+
+
+def handle_ping(command: BaseCommand, options: dict[str, Any]) -> None:
+    channel = _text(options["channel"], "The channel")
+    interval = positive(options["interval"], "--interval")
+    count = options.get("count")
+    if count is not None:
+        count = int(positive(count, "--count", integer=True))
+    until = f"{count} time{'s' if count != 1 else ''}" if count else "until Ctrl-C"
+    say(command, f"🏓 Pinging channel: {channel} every {interval:g}s ({until})")
+    sent = 0
+    started = time.monotonic()
+    try:
+        while count is None or sent < count:
+            if sent:
+                # A fixed schedule, not sleep-after-send: slow publishes do not stretch it.
+                delay = started + sent * interval - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            sequence = sent + 1
+            with friendly_errors(f"Ping #{sequence}"):
+                broadcast_to_channel(
+                    channel,
+                    PING_EVENT,
+                    {"message": "ping", "sequence": sequence, "timestamp": utc_now_iso()},
+                    driver=options.get("driver"),
+                )
+            sent = sequence
+            say(command, f"📡 Ping #{sequence} sent to channel: {channel}")
+    except KeyboardInterrupt:
+        say(command, "")
+        say(command, f"⏹️  Stopped after {sent} ping{'s' if sent != 1 else ''}")
+        return
+    say(command, f"✅ Sent {sent} ping{'s' if sent != 1 else ''} to channel: {channel}")
+
+
+# -- notify:user ------------------------------------------------------------------------------------------
+def register_notify(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "notify:user",
+        help="Send a notification to a user (event 'notification' on user.{USER_ID}).",
+        description="Send event 'notification' with data {\"title\", \"message\", \"action_url\", "
+        "\"timestamp\"} on the user's private channel user.{USER_ID}.",
+    )
+    parser.add_argument("user_id", metavar="USER_ID", help="The user's id (the channel is user.{USER_ID}).")
+    parser.add_argument("title", metavar="TITLE", help="Notification title.")
+    parser.add_argument("message", metavar="MESSAGE", help="Notification text.")
+    parser.add_argument("--action-url", dest="action_url", metavar="URL", help="Link the client may open.")
+    _driver_argument(parser)
+    parser.set_defaults(handler=handle_notify)
+
+
+def handle_notify(command: BaseCommand, options: dict[str, Any]) -> None:
+    user_id = _text(options["user_id"], "USER_ID")
+    title = _text(options["title"], "TITLE")
+    message = _text(options["message"], "MESSAGE")
+    with friendly_errors("Notification"):
+        channel = user_channel(user_id)
+        say(command, f"🔔 Sending notification to user: {user_id}")
+        notify_user(user_id, title, message, options.get("action_url") or None, driver=options.get("driver"))
+    say(command, f"✅ Notification sent to channel: {channel}")
+
+
+# -- system:alert -----------------------------------------------------------------------------------------
+def register_alert(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "system:alert",
+        help=f"Send a system alert (event 'system_alert' on '{SYSTEM_ALERT_CHANNEL}').",
+        description="Send event 'system_alert' with data {\"level\", \"message\", \"action_required\", "
+        f"\"timestamp\"}} on the '{SYSTEM_ALERT_CHANNEL}' channel (identities with the admin role).",
+    )
+    parser.add_argument("level", metavar="LEVEL", help=f"One of: {', '.join(ALERT_LEVELS)}.")
+    parser.add_argument("message", metavar="MESSAGE", help="Alert text.")
+    parser.add_argument(
+        "--action-required", dest="action_required", action="store_true", help="Flag the alert as needing action."
+    )
+    parser.add_argument(
+        "--channel", default=SYSTEM_ALERT_CHANNEL, help=f"Channel to alert (default: {SYSTEM_ALERT_CHANNEL})."
+    )
+    _driver_argument(parser)
+    parser.set_defaults(handler=handle_alert)
+
+
+def handle_alert(command: BaseCommand, options: dict[str, Any]) -> None:
+    level = str(options["level"] or "").strip().lower()
+    if level not in ALERT_LEVELS:
+        raise CommandError(f"❌ Unknown alert level {options['level']!r}: use one of {', '.join(ALERT_LEVELS)}.")
+    message = _text(options["message"], "MESSAGE")
+    channel = _text(options.get("channel") or SYSTEM_ALERT_CHANNEL, "The channel")
+    marker = " (action required)" if options.get("action_required") else ""
+    say(command, f"🚨 Sending {level} system alert to channel: {channel}{marker}")
+    with friendly_errors("System alert"):
+        system_alert(level, message, bool(options.get("action_required")), channel=channel, driver=options.get("driver"))
+    say(command, "✅ System alert sent successfully")

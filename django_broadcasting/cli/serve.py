@@ -1,0 +1,122 @@
+"""``websocket``: serve the broadcasting ASGI application with daphne (default) or uvicorn.
+
+The application is ``django_broadcasting.asgi:application`` under the current settings
+(``--app`` picks another, e.g. a project's own ``asgi.py``). Server keepalive pings follow
+``PING_INTERVAL`` (0 turns them off); ``COMPRESSION`` turns on permessage-deflate under
+uvicorn (daphne has no WebSocket compression). Ctrl-C stops the server gracefully (clients
+get close code 1012 and reconnect) with exit status 0.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ..conf import broadcasting_settings
+from .base import say
+
+DEFAULT_APP = "django_broadcasting.asgi:application"
+SERVERS = ("daphne", "uvicorn")
+#: Daphne pings every ``ping_interval`` seconds unconditionally: "off" is an interval no socket outlives.
+NO_PING = 10**9
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "websocket",
+        help="Start the WebSocket server (daphne or uvicorn) for this project.",
+        description=f"Serve {DEFAULT_APP} (HTTP API and WebSockets) with the current settings.",
+    )
+    parser.add_argument(
+        "--port", type=int, metavar="PORT", help="Port to listen on (default: BROADCAST_WEBSOCKET_PORT, 8080)."
+    )
+    parser.add_argument(
+        "--host", metavar="HOST", help="Address to bind (default: BROADCAST_WEBSOCKET_HOST, 127.0.0.1)."
+    )
+    parser.add_argument(
+        "--server", choices=SERVERS, default="daphne", help="ASGI server to run (default: daphne)."
+    )
+    parser.add_argument("--app", default=DEFAULT_APP, metavar="MODULE:ATTR", help=f"ASGI application (default: {DEFAULT_APP}).")
+    parser.add_argument(
+        "--skip-checks", action="store_true", help="Do not run Django's system checks before serving."
+    )
+    parser.set_defaults(handler=handle_websocket)
+
+
+def _check_port(host: str, port: int) -> None:
+    # Fail with one clear line before the server starts and logs a traceback about it.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise CommandError(f"❌ Cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def handle_websocket(command: BaseCommand, options: dict[str, Any]) -> None:
+    port = options.get("port")
+    port = broadcasting_settings.WEBSOCKET_PORT if port is None else port
+    if not 0 < int(port) < 65536:
+        raise CommandError(f"❌ --port must be between 1 and 65535 (got {port}).")
+    host = options.get("host") or broadcasting_settings.WEBSOCKET_HOST or "127.0.0.1"
+    server = options.get("server") or "daphne"
+    if server not in SERVERS:
+        raise CommandError(f"❌ Unknown --server {server!r}: use daphne or uvicorn.")
+    app = options.get("app") or DEFAULT_APP
+    if not options.get("skip_checks"):
+        command.check(display_num_errors=False)
+    _check_port(host, int(port))
+    say(command, f"🌐 Starting WebSocket server on port {port}")
+    say(command, f"WebSocket server starting on port {port}")
+    say(command, f"  • {server} serving {app} at ws://{host}:{port}/ws (Ctrl-C to stop)")
+    if server == "uvicorn":
+        _run_uvicorn(app, host, int(port), int(options.get("verbosity", 1)))
+    else:
+        _run_daphne(app, host, int(port), int(options.get("verbosity", 1)))
+
+
+def _run_daphne(app: str, host: str, port: int, verbosity: int) -> None:
+    try:
+        from daphne.cli import CommandLineInterface
+    except ImportError:
+        raise CommandError("❌ daphne is not installed: pip install daphne") from None
+    ping = broadcasting_settings.PING_INTERVAL
+    interval = max(1, round(ping)) if ping else NO_PING
+    argv = [
+        "-b", host, "-p", str(port),
+        "--ping-interval", str(interval),
+        "--ping-timeout", str(max(30, interval) if ping else NO_PING),
+        # Daphne closes every WebSocket after a day by default; a broadcast socket lives on.
+        "--websocket_timeout", "-1",
+        "-v", str(min(max(verbosity, 0), 3)),
+        app,
+    ]  # fmt: skip
+    try:
+        CommandLineInterface().run(argv)
+    except KeyboardInterrupt:
+        pass
+
+
+def _run_uvicorn(app: str, host: str, port: int, verbosity: int) -> None:
+    try:
+        import uvicorn
+    except ImportError:
+        raise CommandError("❌ uvicorn is not installed: pip install 'django-broadcasting[uvicorn]'") from None
+    ping = broadcasting_settings.PING_INTERVAL
+    levels = {0: "warning", 1: "info", 2: "debug", 3: "trace"}
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            lifespan="on",
+            ws_ping_interval=ping or None,
+            ws_ping_timeout=max(20.0, ping) if ping else None,
+            ws_per_message_deflate=broadcasting_settings.COMPRESSION,
+            log_level=levels.get(min(max(verbosity, 0), 3), "info"),
+        )
+    except KeyboardInterrupt:
+        pass

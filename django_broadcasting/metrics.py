@@ -1,0 +1,107 @@
+"""Prometheus metrics of the broadcasting server, read at scrape time.
+
+The hub only increments plain integers while it works; ``HubCollector`` turns
+``hub.stats()`` into metric families when Prometheus scrapes ``GET /metrics``, so the
+metrics cost the hot path nothing. The one metric measured as it happens is
+``broadcast_duration_seconds``: ``apublish`` (label ``source="publish"``) and the server's
+HTTP trigger (``source="trigger"``, the fan-out of broadcasts other processes send) call
+``observe_broadcast``, one histogram observation each: no signal, task or lock.
+
+Both live in prometheus-client's default registry, next to its process and Python
+collectors and any metric of the project, so one scrape gets everything.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+__all__ = ["HubCollector", "BROADCAST_DURATION", "observe_broadcast", "install", "registry"]
+
+#: Buckets from 100 µs (an in-process fan-out) to 10 s (a stuck transport).
+DURATION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+BROADCAST_DURATION = Histogram(
+    "broadcast_duration_seconds",
+    "Time spent broadcasting messages (publish call or server fan-out), per batch.",
+    ["source"],
+    buckets=DURATION_BUCKETS,
+    registry=None,  # registered by install(), once
+)
+
+
+class HubCollector(Collector):
+    """Metric families built from ``get_hub().stats()`` at collection time."""
+
+    def collect(self) -> Iterator[Metric]:
+        from .server.hub import get_hub
+
+        stats: dict[str, Any] = get_hub().stats()
+        channels: dict[str, int] = stats.get("channels", {})
+
+        info = InfoMetricFamily("broadcast_node", "The broadcasting node this process is.")
+        info.add_metric([], {"node": str(stats.get("node", "")), "transport": str(stats.get("transport") or "local")})
+        yield info
+        yield GaugeMetricFamily(
+            "broadcast_connections", "Open WebSocket connections.", value=stats.get("connections", 0)
+        )
+        yield CounterMetricFamily(
+            "websocket_connections",
+            "WebSocket connections accepted since the process started.",
+            value=stats.get("connections_total", 0),
+        )
+        yield GaugeMetricFamily("broadcast_channels", "Channels with at least one local subscriber.", value=len(channels))
+        yield GaugeMetricFamily(
+            "broadcast_subscriptions", "Channel subscriptions of open connections.", value=sum(channels.values())
+        )
+        yield GaugeMetricFamily(
+            "broadcast_presence_members", "Members of presence channels.", value=stats.get("presence_members", 0)
+        )
+        yield CounterMetricFamily(
+            "broadcast_messages_in", "Broadcast messages this process received for fan-out.", value=stats.get("messages_in", 0)
+        )
+        yield CounterMetricFamily(
+            "broadcast_messages_out", "Frames delivered to subscribers by fan-out.", value=stats.get("deliveries", 0)
+        )
+        yield CounterMetricFamily(
+            "broadcast_frames_in", "Frames received from clients.", value=stats.get("frames_in", 0)
+        )
+        errors = CounterMetricFamily(
+            "broadcast_errors", "Error frames and close codes sent to clients, by code.", labels=["code"]
+        )
+        for code, count in sorted(stats.get("errors", {}).items(), key=lambda item: str(item[0])):
+            errors.add_metric([str(code)], count)
+        yield errors
+        yield GaugeMetricFamily(
+            "broadcast_uptime_seconds", "Seconds since this broadcasting node started.", value=stats.get("uptime", 0.0)
+        )
+
+
+def observe_broadcast(seconds: float, source: str = "publish") -> None:
+    """Record one broadcast batch that took ``seconds`` (cheap: one histogram observation)."""
+    BROADCAST_DURATION.labels(source).observe(seconds)
+
+
+_installed: set[int] = set()
+_lock = threading.Lock()
+
+
+def install(target: CollectorRegistry = REGISTRY) -> CollectorRegistry:
+    """Register the hub collector and the duration histogram in ``target`` (idempotent)."""
+    with _lock:
+        if id(target) not in _installed:
+            target.register(HubCollector())
+            target.register(BROADCAST_DURATION)
+            _installed.add(id(target))
+    return target
+
+
+def registry() -> CollectorRegistry:
+    """The registry ``GET /metrics`` serves (prometheus-client's default, with ours in it)."""
+    return install(REGISTRY)
+
