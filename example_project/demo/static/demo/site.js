@@ -4,9 +4,11 @@
 const echo = window.Echo;
 const stateBadge = document.getElementById("connection-state");
 
+// data-* attributes on <body> say which channels are subscribed right now (tests wait on them).
 function showState(state) {
   stateBadge.textContent = state;
   stateBadge.dataset.state = state;
+  if (state !== "connected") document.body.removeAttribute("data-notifications");
 }
 showState(echo.state);
 echo.onStateChange((state) => showState(state));
@@ -15,7 +17,9 @@ const userId = document.body.dataset.userId;
 if (userId) {
   const toasts = document.getElementById("toasts");
   const list = document.getElementById("notifications"); // only on the notifications page
-  echo.private(`user.${userId}`).listen("notification", (n) => {
+  const channel = echo.private(`user.${userId}`);
+  channel.subscribed(() => { document.body.dataset.notifications = "subscribed"; });
+  channel.notification((n) => {
     const toast = document.createElement("div");
     toast.className = "toast notification";
     const title = document.createElement("strong");
