@@ -26,7 +26,6 @@ import pytest
 from tests.conftest import chromium_path, require_service
 from tests.servers import REPO_ROOT, ServerProcess, create_user
 
-
 ARTIFACTS = REPO_ROOT / "artifacts" / "e2e"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
 # Milliseconds Playwright waits for a DOM condition before failing the test.
