@@ -153,3 +153,10 @@ def test_event_to_json_serializes_model_instances(article_model):
     assert data["article"] == {"id": first.pk, "title": "one", "published": None}
     assert [a["title"] for a in data["related"]] == ["one", "two"]
     assert data["note"] == "x"
+
+
+async def test_async_orm_saves_broadcast(article_model):
+    Article, _ = article_model
+    article = await Article.objects.acreate(title="async")
+    await article.adelete()
+    assert [e for e, c in summary() if c == "blog.article"] == ["ArticleCreated", "ArticleDeleted"]
