@@ -457,3 +457,8 @@ def test_unknown_task_queue_fails_at_dispatch_even_after_commit(memory_driver):
         with pytest.raises(BroadcastingImproperlyConfigured, match="no-such-queue"):
             QueuedAfterCommit(1).dispatch()
     assert memory_driver == []
+
+
+async def test_adispatch_of_a_queued_event(memory_driver):
+    await OrderShipped(4).adispatch()
+    assert [m.channel for m in memory_driver] == ["orders.4", "orders"]
