@@ -16,12 +16,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.db import transaction
 
 from .signals import event_dispatched
+
+if TYPE_CHECKING:
+    from .messages import Message
 
 __all__ = [
     "Event",
@@ -200,7 +203,7 @@ class ShouldBroadcast(_Dispatchable):
         object.__setattr__(self, "_socket_id", socket_id_from(socket_id))
         return self
 
-    def broadcast_messages(self) -> list:
+    def broadcast_messages(self) -> list[Message]:
         """Build (and validate) the messages this event publishes, one per channel."""
         from .messages import Message
 
