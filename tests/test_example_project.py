@@ -33,7 +33,7 @@ def test_redis_layer_from_environment():
                    "BROADCAST_REDIS_PORT": "6390"})
     assert conf["layer"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
     host = conf["layer"]["CONFIG"]["hosts"][0]
-    assert host["address"] == ["10.1.2.3", 6390]
+    assert host["address"] == "redis://10.1.2.3:6390/0"
 
 
 def test_environment_reaches_broadcasting_settings(tmp_path):
