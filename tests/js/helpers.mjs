@@ -295,6 +295,11 @@ export class Recorder {
     return all ? args : args[0];
   }
 
+  /** Forget the calls so far: next() waits for a new one. */
+  skip() {
+    this._read = this.calls.length;
+  }
+
   /** Skip calls until one whose first argument satisfies `predicate`. */
   async until(predicate, options = {}) {
     for (;;) {
