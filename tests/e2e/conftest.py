@@ -27,7 +27,12 @@ from tests.conftest import chromium_path, require_service
 from tests.servers import REPO_ROOT, ServerProcess, create_user
 
 ARTIFACTS = REPO_ROOT / "artifacts" / "e2e"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+]
 # Milliseconds Playwright waits for a DOM condition before failing the test.
 TIMEOUT_MS = 15_000
 PASSWORD = "e2e-password-123"
