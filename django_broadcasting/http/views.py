@@ -10,6 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from ..authorization import canonical_name
 from ..conf import broadcasting_settings
 from ..exceptions import BroadcastError
 from ..messages import Message
@@ -33,8 +34,11 @@ def _messages_from(body: Any) -> list[Message]:
     channels = body.get("channels") or ([body["channel"]] if body.get("channel") else None)
     if not isinstance(channels, list) or not channels:
         raise BroadcastError("Give 'channel' or 'channels'.")
-    event = body.get("event")
-    return Message.for_channels(channels, event, body.get("data"), socket_id=body.get("socket_id"))
+    if not all(isinstance(name, str) for name in channels):
+        raise BroadcastError("Channel names must be strings.")
+    # One channel, one name: "private-orders.1" is "orders.1", "presence-chat.1" is "presence.chat.1".
+    names = [canonical_name(name) for name in channels]
+    return Message.for_channels(names, body.get("event"), body.get("data"), socket_id=body.get("socket_id"))
 
 
 def _bad() -> Message:
