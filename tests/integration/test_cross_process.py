@@ -96,3 +96,29 @@ async def test_cli_publisher_without_server_fails_clearly(migrated_db_path):
     with pytest.raises(Exception) as info:
         run_manage("shell", "-c", PUBLISH.format(n=2), env=env)
     assert "Cannot reach the broadcast server" in str(info.value)
+
+
+async def test_wsgi_view_publishes_to_server_sockets(server_factory, migrated_db_path, layer):
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.servers import REPO_ROOT, free_port, server_env, wait_for, port_open
+
+    server = server_factory("daphne", env=layer)
+    port = free_port()
+    env = server_env({"BROADCAST_WEBSOCKET_PORT": str(server.port), "DATABASE_PATH": str(migrated_db_path), **layer})
+    proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "tests/integration/wsgi_publisher.py"), str(port)],
+                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: port_open("127.0.0.1", port), timeout=30, message="WSGI server")
+        async with await connect(server.ws_url("/ws?channel=general")) as ws:
+            await expect(ws, "subscribed")
+            async with httpx.AsyncClient() as client:
+                response = await client.get(f"http://127.0.0.1:{port}/publish")
+            assert response.status_code == 200, response.text
+            assert (await expect(ws, "from_wsgi"))["data"] == {"path": "/publish"}
+    finally:
+        proc.terminate()
+        proc.wait(10)
