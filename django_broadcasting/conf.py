@@ -208,7 +208,8 @@ OPTIONS: dict[str, Option] = {
     "PUSHER_HOST": Option(None, _optional_str, "PUSHER_HOST"),
     "PUSHER_PORT": Option(None, lambda v: None if v in (None, "") else _int(1, 65535)(v), "PUSHER_PORT"),
     "PUSHER_SCHEME": Option("http", _str, "PUSHER_SCHEME"),
-    "PUSHER_CLIENT_EVENT_RATE_LIMIT": Option(10, _int(0)),
+    "PUSHER_CLIENT_EVENT_RATE_LIMIT": Option(10, _int(0), "PUSHER_CLIENT_EVENT_RATE_LIMIT"),  # per socket per second
+    "PUSHER_MAX_CONNECTIONS": Option(0, _int(0), "PUSHER_MAX_CONNECTIONS"),  # the app's quota (4004); 0 = none
 }
 
 

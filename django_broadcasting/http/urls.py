@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import metrics, stats, token, views
+from . import metrics, pusher_api, pusher_auth, stats, token, views
 
 app_name = "django_broadcasting"
 
@@ -13,4 +13,16 @@ urlpatterns = [
     path("api/broadcast/stats", stats.stats, name="stats"),
     path("metrics", metrics.metrics, name="metrics"),
     path("broadcasting/token", token.token, name="token"),
+    # Laravel Echo / pusher-js: channel authorization, user sign-in, and the Pusher HTTP API.
+    path("broadcasting/auth", pusher_auth.channel_auth, name="pusher-auth"),
+    path("broadcasting/user-auth", pusher_auth.user_auth, name="pusher-user-auth"),
+    path("apps/<str:app_id>/events", pusher_api.events, name="pusher-events"),
+    path("apps/<str:app_id>/batch_events", pusher_api.batch_events, name="pusher-batch-events"),
+    path("apps/<str:app_id>/channels", pusher_api.channels, name="pusher-channels"),
+    path("apps/<str:app_id>/channels/<str:channel_name>", pusher_api.channel, name="pusher-channel"),
+    path("apps/<str:app_id>/channels/<str:channel_name>/users", pusher_api.channel_users, name="pusher-channel-users"),
+    path("apps/<str:app_id>/users/<str:user_id>/terminate_connections", pusher_api.terminate_connections,
+         name="pusher-terminate"),
+    # The PyPI pusher client posts terminate_connections without the /apps/{id} prefix.
+    path("users/<str:user_id>/terminate_connections", pusher_api.terminate_connections),
 ]

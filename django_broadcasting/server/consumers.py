@@ -37,6 +37,8 @@ class HubConsumer(AsyncConsumer):
     """Connection lifecycle shared by every protocol: limits, hub registration, subscriptions."""
 
     protocol: Any = NATIVE
+    #: The ``Connection`` class of this protocol's sockets (a protocol may map close codes).
+    connection_class: type[Connection] = Connection
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         # No per-socket channel-layer channel: the hub receives broadcasts for the whole
@@ -83,7 +85,7 @@ class HubConsumer(AsyncConsumer):
         if subprotocol:
             accept["subprotocol"] = subprotocol
         await self.base_send(accept)
-        conn = Connection(
+        conn = self.connection_class(
             self.base_send, self.hub.new_socket_id(), self.protocol, self.identity,
             buffer_limit=broadcasting_settings.OUTGOING_BUFFER, on_close=self.close_connection,
         )

@@ -165,7 +165,9 @@ class Hub:
         subscribers.add(conn)
         conn.channels.add(channel)
         await self._sync_transport(channel)
-        if member is not None and conn.identity.user_id is not None:
+        # The member id comes from the authorization (a Pusher client's signed channel_data
+        # names it even on a socket that carries no identity of its own).
+        if member is not None and (member.get("id") is not None or conn.identity.user_id is not None):
             user_id = str(member.get("id", conn.identity.user_id))
             info = member.get("info", {})
             conn.scope_info.setdefault("presence", {})[channel] = user_id

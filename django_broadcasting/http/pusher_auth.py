@@ -1,0 +1,137 @@
+"""``/broadcasting/auth`` and ``/broadcasting/user-auth``: Pusher-style signatures for Laravel Echo.
+
+pusher-js asks these endpoints before it subscribes to a ``private-`` or ``presence-`` channel
+(``socket_id`` and ``channel_name``) or signs a user in (``socket_id``). The request's user is a
+Bearer JWT (``Authorization: Bearer ...``, Echo's ``bearerToken`` option) or the Django session;
+session requests must pass Django's CSRF check, with the token in ``X-CSRFToken`` or in
+Laravel's ``X-CSRF-TOKEN`` header (Echo's ``csrfToken`` option). Bodies may be form-encoded
+(pusher-js) or JSON.
+
+The channel rule decides, exactly as for a native subscription: the answer is
+``{"auth": "<key>:<hmac>"}`` plus ``channel_data`` (``{"user_id", "user_info"}``, the
+presence rule's member info) for presence channels; 403 when a rule refuses, 400 for a bad
+request, 401 for a Bearer token that does not verify.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from ..auth.identity import ANONYMOUS, Identity, aidentity_from_request
+from ..authorization import ChannelKind, aauthorize
+from ..exceptions import AuthenticationFailed, ChannelForbidden, InvalidChannelName
+from ..pusher_signing import SOCKET_ID_RE, sign_channel, sign_user
+
+LARAVEL_CSRF_HEADER = "HTTP_X_CSRF_TOKEN"
+
+
+class AuthRefused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(message)
+
+
+def _refused(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def _params(request: HttpRequest) -> dict[str, Any]:
+    content_type = request.content_type or ""
+    if content_type == "application/json":
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            raise AuthRefused(400, "Malformed JSON body.") from None
+        if not isinstance(body, dict):
+            raise AuthRefused(400, "The JSON body must be an object.")
+        return body
+    return request.POST.dict()
+
+
+def _socket_id(params: dict[str, Any]) -> str:
+    socket_id = params.get("socket_id")
+    if not isinstance(socket_id, str) or not SOCKET_ID_RE.match(socket_id):
+        raise AuthRefused(400, "socket_id is missing or malformed (expected digits.digits).")
+    return socket_id
+
+
+def _csrf_failure(request: HttpRequest) -> str | None:
+    """Run Django's CSRF check; return the reason it failed, or None."""
+    header = settings.CSRF_HEADER_NAME
+    if header not in request.META and LARAVEL_CSRF_HEADER in request.META:
+        # Laravel Echo sends the token as X-CSRF-TOKEN.
+        request.META[header] = request.META[LARAVEL_CSRF_HEADER]
+    middleware = CsrfViewMiddleware(lambda req: None)
+    request.csrf_processing_done = False
+    response = middleware.process_view(request, None, (), {})
+    if response is None:
+        return None
+    return "CSRF verification failed: send the csrftoken cookie's value in X-CSRFToken (or X-CSRF-TOKEN)."
+
+
+async def _identity(request: HttpRequest) -> Identity:
+    try:
+        identity = await aidentity_from_request(request)
+    except AuthenticationFailed as exc:
+        raise AuthRefused(401, exc.detail) from None
+    bearer = request.headers.get("Authorization", "").lower().startswith("bearer ")
+    if identity.is_authenticated and not bearer:
+        # A session identity: the browser sends the cookie on any site's behalf, so demand CSRF.
+        problem = await sync_to_async(_csrf_failure)(request)
+        if problem:
+            raise AuthRefused(403, problem)
+    return identity if identity is not None else ANONYMOUS
+
+
+@csrf_exempt
+@require_POST
+async def channel_auth(request: HttpRequest) -> JsonResponse:
+    """Sign a ``private-``/``presence-`` subscription for the request's user, if the rule allows."""
+    try:
+        params = _params(request)
+        socket_id = _socket_id(params)
+        channel_name = params.get("channel_name")
+        if not isinstance(channel_name, str) or not channel_name:
+            raise AuthRefused(400, "channel_name is required.")
+        identity = await _identity(request)
+        try:
+            auth = await aauthorize(identity, channel_name)
+        except InvalidChannelName as exc:
+            raise AuthRefused(400, exc.detail) from None
+        except (ChannelForbidden, AuthenticationFailed) as exc:
+            raise AuthRefused(403, exc.detail) from None
+    except AuthRefused as exc:
+        return _refused(exc.status, exc.message)
+    if auth.kind is ChannelKind.PRESENCE:
+        channel_data = json.dumps({"user_id": auth.member_id, "user_info": auth.member_info or {}},
+                                  separators=(",", ":"))
+        return JsonResponse({"auth": sign_channel(socket_id, channel_name, channel_data),
+                             "channel_data": channel_data})
+    return JsonResponse({"auth": sign_channel(socket_id, channel_name)})
+
+
+@csrf_exempt
+@require_POST
+async def user_auth(request: HttpRequest) -> JsonResponse:
+    """Sign a ``pusher:signin`` for the request's user (``#server-to-user-{id}`` events)."""
+    try:
+        socket_id = _socket_id(_params(request))
+        identity = await _identity(request)
+        if not identity.is_authenticated:
+            raise AuthRefused(403, "Sign-in needs an authenticated user.")
+    except AuthRefused as exc:
+        return _refused(exc.status, exc.message)
+    user: dict[str, Any] = {"id": identity.user_id}
+    if identity.name:
+        user["user_info"] = {"name": identity.name}
+    user_data = json.dumps(user, separators=(",", ":"))
+    return JsonResponse({"auth": sign_user(socket_id, user_data), "user_data": user_data})

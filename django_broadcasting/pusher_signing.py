@@ -1,0 +1,187 @@
+"""HMAC signatures of the Pusher protocol, shared by the server, the HTTP views and the driver.
+
+Three things are signed with the app secret (HMAC-SHA256, lowercase hex):
+
+* a channel subscription: ``"<socket_id>:<channel>"``, plus ``":<channel_data>"`` for presence
+  channels; the client sends ``"<key>:<signature>"`` in ``pusher:subscribe``;
+* a user sign-in: ``"<socket_id>::user::<user_data>"`` (``pusher:signin``);
+* an HTTP API request: ``"<METHOD>\\n<path>\\n<sorted query string>"`` where the query string
+  holds every parameter except ``auth_signature`` (keys lowercased, ``key=value`` joined with
+  ``&``, not URL-encoded) and ``body_md5`` is the MD5 of the body.
+
+The app id, key and secret come from ``PUSHER_APP_ID`` / ``PUSHER_APP_KEY`` /
+``PUSHER_APP_SECRET`` (settings or environment). Without a configured secret one is derived
+from Django's ``SECRET_KEY``, so one project's processes agree; set it explicitly when another
+program (Laravel, a Pusher SDK) signs or verifies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from .conf import broadcasting_settings
+
+SOCKET_ID_RE = re.compile(r"\A\d+\.\d+\Z")
+AUTH_VERSION = "1.0"
+#: How far an HTTP API request's ``auth_timestamp`` may be from the server's clock (Pusher: 600 s).
+MAX_CLOCK_SKEW = 600
+
+
+@dataclass(frozen=True)
+class PusherApp:
+    """The credentials of the (single) Pusher app this project serves."""
+
+    id: str
+    key: str
+    secret: str
+
+
+def app_secret() -> str:
+    """Return ``PUSHER_APP_SECRET``, or a secret derived from ``SECRET_KEY`` when none is set."""
+    secret = broadcasting_settings.PUSHER_APP_SECRET
+    if secret:
+        return secret
+    return hashlib.sha256(b"django-broadcasting.pusher:" + settings.SECRET_KEY.encode()).hexdigest()
+
+
+def get_app() -> PusherApp:
+    """Return the configured app (read lazily, so settings changes apply)."""
+    return PusherApp(
+        str(broadcasting_settings.PUSHER_APP_ID), broadcasting_settings.PUSHER_APP_KEY, app_secret()
+    )
+
+
+def hmac_hex(secret: str, text: str) -> str:
+    """Return the lowercase hex HMAC-SHA256 of ``text``."""
+    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def _signed(app: PusherApp, text: str) -> str:
+    return f"{app.key}:{hmac_hex(app.secret, text)}"
+
+
+def _matches(app: PusherApp, auth: object, text: str) -> bool:
+    if not isinstance(auth, str):
+        return False
+    key, _, signature = auth.partition(":")
+    expected = hmac_hex(app.secret, text)
+    # Both comparisons run whatever the first one says (constant time, no early exit).
+    key_ok = hmac.compare_digest(key.encode(), app.key.encode())
+    sig_ok = hmac.compare_digest(signature.encode(), expected.encode())
+    return key_ok and sig_ok
+
+
+def channel_string(socket_id: str, channel: str, channel_data: str | None = None) -> str:
+    return f"{socket_id}:{channel}" if channel_data is None else f"{socket_id}:{channel}:{channel_data}"
+
+
+def sign_channel(socket_id: str, channel: str, channel_data: str | None = None, app: PusherApp | None = None) -> str:
+    """Return the ``"key:signature"`` that authorizes ``socket_id`` on ``channel``."""
+    return _signed(app or get_app(), channel_string(socket_id, channel, channel_data))
+
+
+def verify_channel(
+    auth: object, socket_id: str, channel: str, channel_data: str | None = None, app: PusherApp | None = None
+) -> bool:
+    """Return whether ``auth`` is the app's signature of this subscription."""
+    return _matches(app or get_app(), auth, channel_string(socket_id, channel, channel_data))
+
+
+def user_string(socket_id: str, user_data: str) -> str:
+    return f"{socket_id}::user::{user_data}"
+
+
+def sign_user(socket_id: str, user_data: str, app: PusherApp | None = None) -> str:
+    """Return the ``"key:signature"`` of a ``pusher:signin``."""
+    return _signed(app or get_app(), user_string(socket_id, user_data))
+
+
+def verify_user(auth: object, socket_id: str, user_data: str, app: PusherApp | None = None) -> bool:
+    return _matches(app or get_app(), auth, user_string(socket_id, user_data))
+
+
+# -- HTTP API --------------------------------------------------------------------------------
+def query_string(params: Mapping[str, str]) -> str:
+    """The canonical query string that API signatures cover (unencoded, sorted by key)."""
+    items = sorted((k.lower(), str(v)) for k, v in params.items() if k.lower() != "auth_signature")
+    return "&".join(f"{k}={v}" for k, v in items)
+
+
+def api_string(method: str, path: str, params: Mapping[str, str]) -> str:
+    return f"{method.upper()}\n{path}\n{query_string(params)}"
+
+
+def sign_request(
+    method: str, path: str, params: Mapping[str, str] | None = None, body: bytes = b"",
+    app: PusherApp | None = None, timestamp: int | None = None,
+) -> dict[str, str]:
+    """Return ``params`` plus the ``auth_*`` (and ``body_md5``) parameters that sign the request."""
+    app = app or get_app()
+    signed = {str(k): str(v) for k, v in (params or {}).items()}
+    signed.update(
+        auth_key=app.key,
+        auth_timestamp=str(int(time.time()) if timestamp is None else timestamp),
+        auth_version=AUTH_VERSION,
+    )
+    if body:
+        signed["body_md5"] = hashlib.md5(body).hexdigest()  # noqa: S324 - the protocol's checksum
+    signed["auth_signature"] = hmac_hex(app.secret, api_string(method, path, signed))
+    return signed
+
+
+class RequestRefused(Exception):
+    """An HTTP API request whose signature does not check out; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(message)
+
+
+def verify_request(
+    method: str, paths: tuple[str, ...], params: Mapping[str, str], body: bytes, app: PusherApp | None = None,
+) -> None:
+    """Raise ``RequestRefused`` (401) unless the request is signed by the app and fresh.
+
+    ``paths`` are the spellings of the request path to accept (decoded and raw), since clients
+    sign the path they built, which a proxy or the server may have re-encoded.
+    """
+    app = app or get_app()
+    params = {k.lower(): v for k, v in params.items()}
+    missing = [name for name in ("auth_key", "auth_timestamp", "auth_signature") if not params.get(name)]
+    if missing:
+        raise RequestRefused(401, f"Missing authentication parameter(s): {', '.join(missing)}.")
+    if not hmac.compare_digest(params["auth_key"].encode(), app.key.encode()):
+        raise RequestRefused(401, "Unknown auth_key.")
+    version = params.get("auth_version", AUTH_VERSION)
+    if version != AUTH_VERSION:
+        raise RequestRefused(401, f"Unsupported auth_version {version[:10]!r}; expected {AUTH_VERSION}.")
+    try:
+        timestamp = int(params["auth_timestamp"])
+    except ValueError:
+        raise RequestRefused(401, "auth_timestamp must be an integer (seconds since the epoch).") from None
+    now = time.time()
+    if abs(now - timestamp) > MAX_CLOCK_SKEW:
+        raise RequestRefused(
+            401, f"Timestamp expired: given timestamp {timestamp} not within {MAX_CLOCK_SKEW}s of server time {int(now)}."
+        )
+    if body:
+        expected_md5 = hashlib.md5(body).hexdigest()  # noqa: S324 - the protocol's checksum
+        if not hmac.compare_digest(params.get("body_md5", "").encode(), expected_md5.encode()):
+            raise RequestRefused(401, "body_md5 does not match the request body.")
+    elif params.get("body_md5") and params["body_md5"] != hashlib.md5(b"").hexdigest():  # noqa: S324
+        raise RequestRefused(401, "body_md5 does not match the (empty) request body.")
+    signature = params["auth_signature"].encode()
+    ok = False
+    for path in dict.fromkeys(paths):
+        expected = hmac_hex(app.secret, api_string(method, path, params)).encode()
+        ok = hmac.compare_digest(signature, expected) or ok
+    if not ok:
+        raise RequestRefused(401, "Invalid signature: you should have sent HmacSHA256Hex(string_to_sign, secret).")

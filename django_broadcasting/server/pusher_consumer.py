@@ -1,0 +1,398 @@
+"""``/app/{key}``: the Pusher Channels protocol 7 on the shared hub (Laravel Echo, pusher-js).
+
+The consumer translates Pusher frames; channels, fan-out, presence and limits are the hub's and
+``HubConsumer``'s, so a broadcast reaches native and Pusher clients alike. Private and presence
+subscriptions carry an HMAC signature made by ``/broadcasting/auth`` (which ran the channel rule
+for the HTTP request's user); public names are checked against the rules as on ``/ws``.
+
+Close codes: the hub's native codes are announced to Pusher clients in Pusher terms (a restart,
+1012, becomes ``pusher:error`` 4200 so pusher-js reconnects at once; token expiry 4009; a flood
+4301). Pusher clients that receive but never send are pinged (``pusher:ping``) before the hub's
+activity timeout would close them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+import weakref
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.exceptions import StopConsumer
+
+from .. import signals
+from ..authorization import ChannelKind, canonical_name, channel_kind
+from ..conf import broadcasting_settings
+from ..exceptions import ChannelForbidden, InvalidChannelName, InvalidMessage, TokenExpired
+from ..messages import Message, validate_event_name
+from ..pusher_signing import get_app, verify_channel, verify_user
+from . import codes
+from .connection import Connection
+from .consumers import HubConsumer
+from .protocols import pusher as proto
+from .protocols.native import ProtocolError
+
+logger = logging.getLogger("django_broadcasting.server.pusher")
+
+# Native close codes the hub and HubConsumer use, in Pusher terms.
+_CLOSE_MAP = {
+    codes.WS_1012_SERVICE_RESTART: proto.PUSHER_4200_RECONNECT,
+    codes.CLOSE_4011_TOKEN_EXPIRED: proto.PUSHER_4009_UNAUTHORIZED,
+    codes.CLOSE_4008_RATE_LIMITED: proto.PUSHER_4301_RATE_LIMITED,
+    codes.CLOSE_4001_UNAUTHORIZED: proto.PUSHER_4009_UNAUTHORIZED,
+}
+
+
+class PusherConnection(Connection):
+    """A Pusher socket: closes are announced with ``pusher:error`` first, in Pusher's codes."""
+
+    __slots__ = ()
+
+    def announce(self, code: int, message: str | None = None) -> None:
+        """Push ``pusher:error`` with ``code`` once, before the socket is closed with it."""
+        if not self.scope_info.get("announced"):
+            self.scope_info["announced"] = True
+            self.push(proto.error_frame(code, message))
+
+    async def close(self, code: int) -> None:
+        code = _CLOSE_MAP.get(code, code)
+        if 4000 <= code < 5000 and not self._close_sent:
+            self.announce(code)
+        await super().close(code)
+
+    async def fail(self, code: int, message: str | None = None) -> None:
+        """Send ``pusher:error`` and close with ``code``."""
+        self.announce(code, message)
+        await super().close(code)
+
+
+def pusher_connections(hub: Any) -> list[PusherConnection]:
+    return [c for c in hub.connections.values() if isinstance(c, PusherConnection)]
+
+
+# -- keepalive ---------------------------------------------------------------------------------
+_keepalive: weakref.WeakKeyDictionary[Any, asyncio.Task] = weakref.WeakKeyDictionary()
+PING_FRAME = proto.event_frame("pusher:ping", {})
+
+
+def announced_activity_timeout() -> int:
+    """The ``activity_timeout`` told to clients: half the server's, so they ping in time."""
+    timeout = broadcasting_settings.ACTIVITY_TIMEOUT
+    return max(1, int(timeout // 2)) if timeout else 120
+
+
+async def _keepalive_loop(hub: Any) -> None:
+    # pusher-js only pings when it has *received* nothing for a while; a client on a busy
+    # channel never does, and the hub would close it as silent. Ask silent clients for a pong.
+    while True:
+        timeout = broadcasting_settings.ACTIVITY_TIMEOUT
+        if not timeout:
+            await asyncio.sleep(5.0)
+            continue
+        await asyncio.sleep(min(5.0, timeout / 4))
+        now = time.monotonic()
+        for conn in pusher_connections(hub):
+            pinged = conn.scope_info.get("pinged_at", 0.0)
+            if now - conn.last_seen > timeout / 2 and now - pinged > timeout / 4:
+                conn.scope_info["pinged_at"] = now
+                conn.push(PING_FRAME)
+
+
+def _ensure_keepalive(hub: Any) -> None:
+    task = _keepalive.get(hub)
+    if task is None or task.done():
+        _keepalive[hub] = asyncio.get_running_loop().create_task(_keepalive_loop(hub))
+        _install_uvicorn_shutdown_hook(hub)
+
+
+async def _close_pusher_sockets(hub: Any) -> None:
+    closing = [conn.close(codes.WS_1012_SERVICE_RESTART) for conn in pusher_connections(hub)]
+    if closing:
+        await asyncio.gather(*closing, return_exceptions=True)
+
+
+def _install_uvicorn_shutdown_hook(hub: Any) -> None:
+    """Under uvicorn, tell Pusher clients 4200 on SIGTERM/SIGINT before uvicorn closes them.
+
+    Uvicorn closes every WebSocket with 1012 itself, before the lifespan shutdown runs; pusher-js
+    treats 1012 as a plain disconnect. Its signal handler only sets a flag that its main loop
+    checks every 0.1 s, so closes scheduled from a wrapping handler go out first. (Daphne's
+    shutdown goes through the hub, which reaches ``PusherConnection.close`` already.)
+    """
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if "uvicorn" not in sys.modules or getattr(reactor, "running", False):
+        return  # not uvicorn (daphne imports uvicorn nowhere; its reactor runs)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous) or getattr(previous, "pusher_hook", False):
+            continue
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(lambda: loop.create_task(_close_pusher_sockets(hub)))
+            previous(signum, frame)
+
+        handler.pusher_hook = True  # type: ignore[attr-defined]
+        signal.signal(sig, handler)
+
+
+class SubscriptionRefused(Exception):
+    """A subscription that gets ``pusher:subscription_error`` (``status`` as an HTTP status)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(message)
+
+
+class PusherConsumer(HubConsumer):
+    """Serve one Pusher protocol 7 client on ``/app/{key}``."""
+
+    protocol = proto.PUSHER
+    connection_class = PusherConnection
+
+    # -- handshake -----------------------------------------------------------------------
+    async def reject(self, code: int, message: str | None = None) -> None:
+        """Accept, send ``pusher:error`` and close: how Pusher refuses a connection."""
+        self.hub.count_error(code)
+        await self.base_send({"type": "websocket.accept"})
+        await self.base_send({"type": "websocket.send", "text": proto.error_frame(code, message)})
+        await self.base_send({"type": "websocket.close", "code": code})
+        raise StopConsumer
+
+    async def websocket_connect(self, message: dict) -> None:
+        key = self.scope.get("url_route", {}).get("kwargs", {}).get("key", "")
+        if key != get_app().key:
+            await self.reject(proto.PUSHER_4001_APP_NOT_FOUND, f"Application key {key[:64]!r} does not exist.")
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        version = (query.get("protocol") or [None])[0]
+        if version is not None and (not version.isdigit() or int(version) not in proto.SUPPORTED_PROTOCOLS):
+            await self.reject(proto.PUSHER_4007_UNSUPPORTED_PROTOCOL, f"Unsupported protocol version {version[:10]!r}.")
+        quota = broadcasting_settings.PUSHER_MAX_CONNECTIONS
+        if quota and len(pusher_connections(self.hub)) >= quota:
+            await self.reject(proto.PUSHER_4004_OVER_QUOTA)
+        conn = await self.open()
+        _ensure_keepalive(self.hub)
+        conn.push(proto.event_frame("pusher:connection_established", {
+            "socket_id": conn.socket_id,
+            "activity_timeout": announced_activity_timeout(),
+        }))
+
+    def over_capacity(self, conn: Connection) -> None:
+        self.hub.count_error(proto.PUSHER_4100_OVER_CAPACITY)
+        if isinstance(conn, PusherConnection):
+            conn.announce(proto.PUSHER_4100_OVER_CAPACITY, "Over capacity; try again later.")
+
+    # -- frames --------------------------------------------------------------------------
+    def error(self, conn: Connection, code: int | None, message: str) -> None:
+        """Send a non-fatal ``pusher:error`` and count it for the metrics."""
+        self.hub.count_error(code or codes.ERR_4000_BAD_REQUEST)
+        conn.push(proto.error_frame(code, message))
+
+    async def websocket_receive(self, message: dict) -> None:
+        conn = self.conn
+        if conn is None or conn.closed:
+            return
+        if not self.allow_frame(conn):
+            self.error(conn, proto.PUSHER_4301_RATE_LIMITED, "Too many messages; slow down.")
+            if self.too_abusive(conn) and isinstance(conn, PusherConnection):
+                await conn.fail(proto.PUSHER_4301_RATE_LIMITED, "Too many messages; disconnected.")
+            return
+        try:
+            event, data, channel = proto.parse(message.get("text"), broadcasting_settings.MAX_FRAME_SIZE)
+            if event == "pusher:ping":
+                conn.push(proto.event_frame("pusher:pong", {}))
+            elif event == "pusher:pong":
+                pass  # allow_frame() recorded the activity
+            elif event == "pusher:subscribe":
+                await self.pusher_subscribe(conn, data)
+            elif event == "pusher:unsubscribe":
+                await self.pusher_unsubscribe(conn, data)
+            elif event == "pusher:signin":
+                await self.pusher_signin(conn, data)
+            elif event.startswith("client-"):
+                await self.client_event(conn, event, data, channel)
+            else:
+                raise proto.PusherFrameError(f"Unsupported event {event[:60]!r}.")
+        except proto.PusherFrameError as exc:
+            self.error(conn, exc.code, exc.message)
+        except Exception:
+            logger.exception("error handling a Pusher frame on %s", conn.socket_id)
+            self.error(conn, None, "Internal server error.")
+
+    # -- subscriptions -------------------------------------------------------------------
+    async def pusher_subscribe(self, conn: Connection, data: Any) -> None:
+        if not isinstance(data, dict) or not isinstance(data.get("channel"), str) or not data["channel"]:
+            raise proto.PusherFrameError("pusher:subscribe needs data.channel.")
+        name = data["channel"]
+        try:
+            payload = await self._subscribe(conn, name, data)
+        except SubscriptionRefused as exc:
+            self.hub.count_error(codes.ERR_4030_FORBIDDEN)
+            conn.push(proto.subscription_error_frame(name, exc.status, exc.message))
+            return
+        conn.push(proto.event_frame("pusher_internal:subscription_succeeded", payload, name))
+
+    async def _subscribe(self, conn: Connection, name: str, data: dict) -> dict:
+        try:
+            canonical = canonical_name(name)
+        except InvalidChannelName as exc:
+            raise SubscriptionRefused(400, exc.detail) from None
+        if name.startswith("#"):
+            return await self._subscribe_reserved(conn, name)
+        presence = name.startswith("presence-") or canonical.startswith("presence.")
+        if not (name.startswith("private-") or name.startswith("presence-")):
+            if presence or channel_kind(canonical) is not ChannelKind.PUBLIC:
+                prefixed = proto.client_name(canonical)
+                raise SubscriptionRefused(
+                    403, f"Channel {name!r} is not public: subscribe to {prefixed!r} with an auth signature."
+                )
+            try:
+                await self.join(conn, name)  # the rules decide (STRICT_CHANNELS, public rules)
+            except (ChannelForbidden, TokenExpired) as exc:
+                raise SubscriptionRefused(403, exc.detail) from None
+            except ProtocolError as exc:
+                raise SubscriptionRefused(400, exc.message) from None
+            return {}
+
+        auth = data.get("auth")
+        channel_data = data.get("channel_data") if presence else None
+        if not isinstance(auth, str) or not auth:
+            raise SubscriptionRefused(401, f"Channel {name!r} needs an auth signature (see /broadcasting/auth).")
+        if presence and not isinstance(channel_data, str):
+            raise SubscriptionRefused(400, "Presence channels need channel_data (a JSON string).")
+        if not verify_channel(auth, conn.socket_id, name, channel_data):
+            raise SubscriptionRefused(401, f"Invalid signature for channel {name!r}.")
+        if not presence and channel_kind(canonical) is ChannelKind.PUBLIC:
+            # A public rule matched "private-X": events go out as "X", which this client would drop.
+            raise SubscriptionRefused(400, f"Channel {canonical!r} is public: subscribe to {canonical!r}.")
+        member = self._member(channel_data) if presence else None
+        if canonical not in conn.channels:
+            if len(conn.channels) >= broadcasting_settings.MAX_SUBSCRIPTIONS:
+                raise SubscriptionRefused(400, "Too many subscriptions on this connection.")
+            await self.hub.subscribe(conn, canonical, member)
+            if signals.subscribed.has_listeners():
+                await signals.subscribed.asend(sender=type(self), socket_id=conn.socket_id, channel=canonical)
+        if not presence:
+            return {}
+        members = await self.hub.members(canonical)
+        hash_ = {str(m["id"]): m.get("info", {}) for m in members}
+        return {"presence": {"ids": list(hash_), "hash": hash_, "count": len(hash_)}}
+
+    @staticmethod
+    def _member(channel_data: str | None) -> dict[str, Any]:
+        try:
+            parsed = json.loads(channel_data or "")
+        except ValueError:
+            raise SubscriptionRefused(400, "channel_data is not JSON.") from None
+        user_id = parsed.get("user_id") if isinstance(parsed, dict) else None
+        if isinstance(user_id, bool) or not isinstance(user_id, (str, int)) or user_id == "":
+            raise SubscriptionRefused(400, "channel_data needs a user_id (string or number).")
+        info = parsed.get("user_info")
+        return {"id": str(user_id), "info": info if info is not None else {}}
+
+    async def _subscribe_reserved(self, conn: Connection, name: str) -> dict:
+        """``#server-to-user-{id}``: only the socket signed in as that user (pusher:signin)."""
+        user_id = conn.scope_info.get("pusher_user")
+        if user_id is None or name != proto.SERVER_TO_USER_PREFIX + user_id:
+            raise SubscriptionRefused(403, f"Channel {name!r} is reserved; sign in as its user first.")
+        if name not in conn.channels:
+            await self.hub.subscribe(conn, name)
+        return {}
+
+    async def pusher_unsubscribe(self, conn: Connection, data: Any) -> None:
+        if not isinstance(data, dict) or not isinstance(data.get("channel"), str):
+            raise proto.PusherFrameError("pusher:unsubscribe needs data.channel.")
+        try:
+            canonical = canonical_name(data["channel"])
+        except InvalidChannelName as exc:
+            raise proto.PusherFrameError(exc.detail) from None
+        # Pusher answers nothing; unsubscribing from a channel one is not on is not an error.
+        await self.leave(conn, canonical)
+
+    # -- user authentication -------------------------------------------------------------
+    async def pusher_signin(self, conn: Connection, data: Any) -> None:
+        auth = data.get("auth") if isinstance(data, dict) else None
+        user_data = data.get("user_data") if isinstance(data, dict) else None
+        user_id = None
+        if isinstance(user_data, str) and verify_user(auth, conn.socket_id, user_data):
+            try:
+                parsed = json.loads(user_data)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict) and isinstance(parsed.get("id"), str) and parsed["id"]:
+                user_id = parsed["id"]
+        if user_id is None:
+            logger.info("pusher:signin refused on %s", conn.socket_id)
+            if isinstance(conn, PusherConnection):
+                await conn.fail(proto.PUSHER_4009_UNAUTHORIZED, "Invalid user authentication (pusher:signin).")
+            return
+        previous = conn.scope_info.get("pusher_user")
+        if previous is not None and previous != user_id:
+            await self.hub.unsubscribe(conn, proto.SERVER_TO_USER_PREFIX + previous)
+        conn.scope_info["pusher_user"] = user_id
+        await self.hub.subscribe(conn, proto.SERVER_TO_USER_PREFIX + user_id)
+        conn.push(proto.event_frame("pusher:signin_success", {"user_data": user_data}))
+
+    # -- client events -------------------------------------------------------------------
+    def allow_client_event(self, conn: Connection) -> bool:
+        """Token bucket of ``PUSHER_CLIENT_EVENT_RATE_LIMIT`` client events per second."""
+        limit = broadcasting_settings.PUSHER_CLIENT_EVENT_RATE_LIMIT
+        if not limit:
+            return True
+        now = time.monotonic()
+        tokens, last = conn.scope_info.get("client_events", (float(limit), now))
+        tokens = min(float(limit), tokens + (now - last) * limit)
+        allowed = tokens >= 1.0
+        conn.scope_info["client_events"] = (tokens - 1.0 if allowed else tokens, now)
+        return allowed
+
+    async def client_event(self, conn: Connection, event: str, data: Any, name: str | None) -> None:
+        if not name:
+            raise proto.PusherFrameError("Client events need a channel.")
+        try:
+            canonical = canonical_name(name)
+        except InvalidChannelName as exc:
+            raise proto.PusherFrameError(exc.detail) from None
+        if canonical not in conn.channels:
+            raise proto.PusherFrameError(f"Not subscribed to channel {name!r}.")
+        if not (name.startswith("private-") or name.startswith("presence-")):
+            raise proto.PusherFrameError("Client events are only allowed on private and presence channels.")
+        if not self.allow_client_event(conn):
+            raise proto.PusherFrameError(
+                proto.ERROR_MESSAGES[proto.PUSHER_4301_RATE_LIMITED], proto.PUSHER_4301_RATE_LIMITED
+            )
+        user_id = conn.scope_info.get("presence", {}).get(canonical) if name.startswith("presence-") else None
+        try:
+            validate_event_name(event)
+            message = Message(canonical, event, data, socket_id=conn.socket_id, user_id=user_id)
+        except InvalidMessage as exc:
+            raise proto.PusherFrameError(exc.detail) from None
+        await self.hub.relay([message])
+
+
+async def terminate_user_connections(user_id: str) -> int:
+    """Close this process's sockets of ``user_id`` (signed in, or by token/session); return the count."""
+    from .hub import get_hub
+
+    hub = get_hub()
+    closing = []
+    for conn in list(hub.connections.values()):
+        signed_in = conn.scope_info.get("pusher_user")
+        if signed_in == user_id or (signed_in is None and conn.identity.user_id == user_id):
+            if isinstance(conn, PusherConnection):
+                closing.append(conn.fail(proto.PUSHER_4009_UNAUTHORIZED, "Connection terminated by the application."))
+            else:
+                closing.append(conn.close(codes.CLOSE_4001_UNAUTHORIZED))
+    for coro in closing:
+        await coro
+    return len(closing)
+
