@@ -196,7 +196,7 @@ OPTIONS: dict[str, Option] = {
     "TRIGGER_TIMEOUT": Option(5.0, _float(0.1)),
     # Browser client ({% broadcasting_client %} and the token refresh endpoint)
     "CLIENT_URL": Option(None, _optional_str, "BROADCAST_CLIENT_URL"),  # None: ws(s)://<request host>/ws
-    "CLIENT_TOKEN_TTL": Option(300, _int(1)),  # seconds; the client refreshes the token when it expires
+    "CLIENT_TOKEN_TTL": Option(300, _int(1), "BROADCAST_CLIENT_TOKEN_TTL"),  # seconds; the client refreshes it
     # Operations
     "STATS_TOKEN": Option(None, _optional_str, "BROADCAST_STATS_TOKEN"),
     "METRICS_TOKEN": Option(None, _optional_str, "BROADCAST_METRICS_TOKEN"),
