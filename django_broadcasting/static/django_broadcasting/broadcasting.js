@@ -100,10 +100,15 @@ function safely(fn, ...args) {
   try {
     fn(...args);
   } catch (err) {
-    // Surface it like an uncaught error, but after this frame is handled.
-    setTimeout(() => {
-      throw err;
-    }, 0);
+    // Surface it like an uncaught error (window.onerror, the console) without stopping the
+    // other callbacks or the handling of this frame.
+    if (typeof globalThis.reportError === "function") {
+      globalThis.reportError(err);
+    } else {
+      setTimeout(() => {
+        throw err;
+      }, 0);
+    }
   }
 }
 
@@ -333,18 +338,19 @@ export class Broadcasting {
     this._wanted = false;
     this._tokenExpired = false;
     this._generation = 0;
+    this._onOnline = () => this._retryNow();
     if (options.autoConnect !== false) this.connect();
   }
 
   // -- channels ----------------------------------------------------------------------------
   /** A public channel (or any channel: the server decides its kind). */
   channel(name) {
-    return this._channel(canonicalName(name), Channel);
+    return this._channel(canonicalName(name));
   }
 
   /** A private channel: `private("orders.1")` and `private("private-orders.1")` are `orders.1`. */
   private(name) {
-    return this._channel(canonicalName(name), Channel);
+    return this._channel(canonicalName(name));
   }
 
   /** Echo's encrypted channels are not supported; this is `private()`. */
@@ -375,7 +381,8 @@ export class Broadcasting {
     const channel = this.channels.get(canonical);
     if (!channel) return;
     this.channels.delete(canonical);
-    if (channel.isSubscribed) this._send({ action: "unsubscribe", channel: canonical });
+    // Also when the subscribe is still unanswered: the server may be about to confirm it.
+    if (this.state === STATES.CONNECTED) this._send({ action: "unsubscribe", channel: canonical });
     channel._onDisconnect();
   }
 
@@ -385,10 +392,9 @@ export class Broadcasting {
   }
 
   _channel(name, Kind) {
+    // Whatever method opened it, a presence.* channel is a presence channel.
+    Kind = Kind || (name.startsWith(PRESENCE_NAMESPACE) ? PresenceChannel : Channel);
     let channel = this.channels.get(name);
-    if (channel && !(channel instanceof Kind)) {
-      throw new TypeError(`Channel ${name} is already open as a ${channel.constructor.name}.`);
-    }
     if (!channel) {
       channel = new Kind(this, name);
       this.channels.set(name, channel);
@@ -428,6 +434,10 @@ export class Broadcasting {
 
   /** Open the connection (done by the constructor unless `autoConnect: false`). */
   connect() {
+    // A browser that comes back online need not wait out the backoff.
+    if (!this._wanted && typeof globalThis.addEventListener === "function") {
+      globalThis.addEventListener("online", this._onOnline);
+    }
     this._wanted = true;
     if (this._ws || this._timers.reconnect || this._opening) return this;
     this._setState(this._attempts ? STATES.RECONNECTING : STATES.CONNECTING);
@@ -437,7 +447,8 @@ export class Broadcasting {
 
   /** Close the connection for good (until `connect()` is called again). */
   disconnect() {
-    this._wanted = false;
+    const wasDown = this.state === STATES.DISCONNECTED;
+    this._unwant();
     this._clearTimers();
     this._attempts = 0;
     const ws = this._ws;
@@ -451,6 +462,7 @@ export class Broadcasting {
     }
     this._socketId = null;
     for (const channel of this.channels.values()) channel._onDisconnect();
+    if (!wasDown) this._emitter.emit("disconnected", { code: CODES.NORMAL, reason: "disconnect()", reconnecting: false });
     this._setState(STATES.DISCONNECTED);
   }
 
@@ -560,15 +572,19 @@ export class Broadcasting {
     this.userId = data.user_id ?? null;
     this.activityTimeout = typeof data.activity_timeout === "number" ? data.activity_timeout : null;
     this._attempts = 0;
+    // Resubscribe before telling anyone: a callback that opens a channel subscribes it itself.
+    for (const channel of [...this.channels.values()]) this._send(channel._subscribeFrame());
+    this._schedulePing();
     this._setState(STATES.CONNECTED);
     this._emitter.emit("connected", this._socketId);
-    for (const channel of this.channels.values()) this._send(channel._subscribeFrame());
-    this._schedulePing();
   }
 
+  /** Channel errors go to that channel's `.error()`; connection errors to `on("error")`. */
   _onError(data, frame, channel) {
     if (data.code === CODES.TOKEN_EXPIRED) this._tokenExpired = true;
-    if (channel) channel._onError(data, frame);
+    if (channel) return channel._onError(data, frame);
+    // "Not subscribed" about a channel already left is the answer to our own late unsubscribe.
+    if (frame.channel && data.code === CODES.ERR_NOT_SUBSCRIBED) return;
     this._emitter.emit("error", data, frame);
   }
 
@@ -658,7 +674,7 @@ export class Broadcasting {
   }
 
   _fail(error) {
-    this._wanted = false;
+    this._unwant();
     this._clearTimers();
     this._emitter.emit("error", error, null);
     this._emitter.emit("disconnected", { code: error.code, reason: error.message, reconnecting: false });
@@ -667,12 +683,7 @@ export class Broadcasting {
 
   _scheduleReconnect(code) {
     if (!this.reconnectOptions) return this._fail({ code, message: "Disconnected." });
-    const { minDelay, maxDelay } = this.reconnectOptions;
-    // 42xx (and a refreshed token) ask for a prompt return; otherwise back off exponentially.
-    const prompt = (code >= 4200 && code < 4300) || code === CODES.TOKEN_EXPIRED;
-    const base = prompt && this._attempts === 0 ? minDelay / 2 : Math.min(maxDelay, minDelay * 2 ** this._attempts);
-    // Full jitter on the upper half: many clients dropped together do not come back together.
-    const delay = Math.round(base / 2 + Math.random() * (base / 2));
+    const delay = this._backoff(code, this._attempts);
     this._attempts++;
     this._setState(STATES.RECONNECTING);
     clearTimeout(this._timers.reconnect);
@@ -680,6 +691,34 @@ export class Broadcasting {
       this._timers.reconnect = null;
       if (this._wanted) this._open();
     }, delay);
+  }
+
+  /**
+   * Milliseconds before reconnect attempt number `attempt` (0-based): minDelay doubling up to
+   * maxDelay, randomised over its upper half so that clients dropped together (a server restart)
+   * do not all come back in the same instant. 42xx codes and an expired token ask for a prompt
+   * return, so their first attempt waits only a quarter to a half of minDelay.
+   */
+  _backoff(code, attempt) {
+    const { minDelay, maxDelay } = this.reconnectOptions;
+    const prompt = (code >= 4200 && code < 4300) || code === CODES.TOKEN_EXPIRED;
+    const base = prompt && attempt === 0 ? minDelay / 2 : Math.min(maxDelay, minDelay * 2 ** attempt);
+    return Math.round(base / 2 + Math.random() * (base / 2));
+  }
+
+  /** Stop wanting a connection: no reconnects, no "online" listener. */
+  _unwant() {
+    this._wanted = false;
+    if (typeof globalThis.removeEventListener === "function") {
+      globalThis.removeEventListener("online", this._onOnline);
+    }
+  }
+
+  _retryNow() {
+    if (!this._wanted || !this._timers.reconnect) return;
+    clearTimeout(this._timers.reconnect);
+    this._timers.reconnect = null;
+    this._open();
   }
 
   _clearTimers() {
