@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,10 +9,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from ..conf import broadcasting_settings
 from ..exceptions import BroadcastError, TransportError
-
-STATS_PATH = "/api/broadcast/stats"
 
 
 def say(command: BaseCommand, line: str = "") -> None:
@@ -60,65 +53,23 @@ def friendly_errors(action: str) -> Iterator[None]:
 
 
 # -- reading a running server's stats -------------------------------------------------------------
-def stats_url(url: str | None = None) -> str:
-    """The stats endpoint of the server this project publishes to (or the one given).
-
-    ``url`` may be a server's base URL (``http://host:8080``) or the full endpoint. By
-    default it is next to the trigger endpoint (``TRIGGER_URL``, else
-    ``http://WEBSOCKET_HOST:WEBSOCKET_PORT``).
-    """
-    from ..http.trigger import trigger_url
-
-    if url:
-        parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-        if parts.path.rstrip("/").endswith(STATS_PATH.rstrip("/")):
-            return urllib.parse.urlunsplit(parts)
-        return urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/") + STATS_PATH, query=""))
-    base = trigger_url()
-    if base.endswith("/events"):
-        return base[: -len("/events")] + "/stats"
-    parts = urllib.parse.urlsplit(base)
-    return urllib.parse.urlunsplit(parts._replace(path=STATS_PATH, query=""))
-
-
-def _auth_headers() -> dict[str, str]:
-    # A stats token when configured; the trigger signature of an empty body otherwise
-    # (every process of the project derives the same secret, so this needs no setup).
-    token = broadcasting_settings.STATS_TOKEN
-    if token:
-        return {"Authorization": f"Bearer {token}"}
-    from ..http.trigger import sign
-
-    return sign(b"")
-
-
 def fetch_stats(url: str | None = None, timeout: float | None = None) -> dict[str, Any]:
-    """GET a running server's stats document; raise a one-line ``CommandError`` when it fails."""
-    target = stats_url(url)
-    timeout = broadcasting_settings.TRIGGER_TIMEOUT if timeout is None else timeout
-    request = urllib.request.Request(target, headers={"Accept": "application/json", **_auth_headers()})
+    """GET a running server's stats document; a one-line ``CommandError`` when that fails."""
+    from ..http.stats import fetch_remote_stats
+
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured URL
-            document = json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read()[:300].decode(errors="replace")
-        try:
-            detail = json.loads(detail)["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            pass
-        hint = " (is django_broadcasting.http.urls included?)" if exc.code == 404 else ""
-        raise CommandError(f"❌ The broadcast server at {target} answered HTTP {exc.code}: {one_line(detail)}{hint}") from None
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise CommandError(
-            f"❌ Cannot reach the broadcast server at {target}: {one_line(reason)} "
-            "(is 'manage.py broadcast websocket' running? set BROADCAST_WEBSOCKET_PORT or --url)"
-        ) from None
-    except ValueError:
-        raise CommandError(f"❌ The broadcast server at {target} did not answer with JSON.") from None
-    if not isinstance(document, dict) or "channels" not in document:
-        raise CommandError(f"❌ The answer of {target} is not a stats document.")
-    return document
+        return fetch_remote_stats(url, timeout)
+    except TransportError as exc:
+        hint = ""
+        if "Cannot reach" in exc.detail:
+            hint = " (is 'manage.py broadcast websocket' running? set BROADCAST_WEBSOCKET_PORT or --url)"
+        raise CommandError(f"❌ {exc.detail}{hint}") from None
+
+
+def stats_url(url: str | None = None) -> str:
+    from ..http.stats import stats_url as _stats_url
+
+    return _stats_url(url)
 
 
 def add_url_argument(parser: Any) -> None:

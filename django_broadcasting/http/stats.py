@@ -18,18 +18,28 @@ headers of an empty body (what ``manage.py broadcast stats`` sends). Anything el
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import inspect
+import json
+import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections import deque
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from ..conf import broadcasting_settings
+from ..exceptions import TransportError
 from ..server.hub import get_hub
-from .trigger import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from .trigger import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, trigger_url, verify
+
+STATS_PATH = "/api/broadcast/stats"
 
 #: Counters the rates are derived from (per second).
 RATE_FIELDS = ("messages_in", "deliveries", "frames_in")
@@ -159,6 +169,81 @@ async def acollect_stats() -> dict[str, Any]:
         "driver": broadcasting_settings.DEFAULT_DRIVER,
         **document,
     }
+
+
+def get_stats(timeout: float | None = None) -> dict[str, Any]:
+    """The stats document, from any thread: this process's hub when it serves WebSockets,
+    else the running server's ``GET /api/broadcast/stats`` (``TransportError`` if unreachable)."""
+    hub = get_hub()
+    if not hub.serving:
+        return fetch_remote_stats(timeout=timeout)
+    loop = hub.loop
+    if loop is not None and loop.is_running() and not _in_loop(loop):
+        # The hub belongs to the server's event loop: read it there, never from this thread.
+        future = asyncio.run_coroutine_threadsafe(acollect_stats(), loop)
+        return future.result(timeout or broadcasting_settings.TRIGGER_TIMEOUT)
+    return async_to_sync(acollect_stats)()
+
+
+def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    return getattr(loop, "_thread_id", None) == threading.get_ident()
+
+
+def stats_url(url: str | None = None) -> str:
+    """The stats endpoint of the server this project publishes to (or of ``url``).
+
+    ``url`` may be a server's base URL (``http://host:8080``) or the full endpoint. By
+    default it sits next to the trigger endpoint (``TRIGGER_URL``, else
+    ``http://WEBSOCKET_HOST:WEBSOCKET_PORT``).
+    """
+    if url:
+        parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+        if parts.path.rstrip("/").endswith(STATS_PATH):
+            return urllib.parse.urlunsplit(parts)
+        return urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/") + STATS_PATH, query=""))
+    base = trigger_url()
+    if base.endswith("/events"):
+        return base[: -len("/events")] + "/stats"
+    return urllib.parse.urlunsplit(urllib.parse.urlsplit(base)._replace(path=STATS_PATH, query=""))
+
+
+def client_headers() -> dict[str, str]:
+    """Headers that authenticate a stats read: ``STATS_TOKEN`` when set, else the trigger
+    signature of an empty body (every process of a project derives the same secret)."""
+    token = broadcasting_settings.STATS_TOKEN
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    return sign(b"")
+
+
+def fetch_remote_stats(url: str | None = None, timeout: float | None = None) -> dict[str, Any]:
+    """GET a running server's stats document; ``TransportError`` (one line) when that fails."""
+    target = stats_url(url)
+    timeout = broadcasting_settings.TRIGGER_TIMEOUT if timeout is None else timeout
+    request = urllib.request.Request(target, headers={"Accept": "application/json", **client_headers()})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured URL
+            document = json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        detail = exc.read()[:300].decode(errors="replace")
+        try:
+            detail = json.loads(detail)["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            pass
+        hint = " (is django_broadcasting.http.urls included?)" if exc.code == 404 else ""
+        raise TransportError(f"The broadcast server at {target} answered HTTP {exc.code}: {_one_line(detail)}{hint}") from None
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TransportError(f"Cannot reach the broadcast server at {target}: {_one_line(reason)}") from None
+    except ValueError:
+        raise TransportError(f"The broadcast server at {target} did not answer with JSON.") from None
+    if not isinstance(document, dict) or not isinstance(document.get("channels"), dict):
+        raise TransportError(f"The answer of {target} is not a stats document.")
+    return document
+
+
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split())
 
 
 def _bearer(request: HttpRequest) -> str | None:
