@@ -68,6 +68,11 @@ def chromium_path() -> str | None:
     return shutil.which("chromium")
 
 
+def _is_e2e(item: pytest.Item) -> bool:
+    return item.get_closest_marker("e2e") is not None or "e2e" in Path(str(item.path)).parts
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # A test using the Redis fixtures is a Redis test, so `-m "not redis"` deselects it.
     for item in items:
@@ -76,6 +81,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.redis)
         if {"server_factory", "daphne_server", "uvicorn_server"} & set(fixtures):
             item.add_marker(pytest.mark.integration)
+    # Browser tests last (after pytest-django's ordering): Playwright's sync API keeps an asyncio
+    # loop registered as running in the main thread until its session fixture ends, and every
+    # async_to_sync() call in a later test would then fail.
+    items[:] = [item for item in items if not _is_e2e(item)] + [item for item in items if _is_e2e(item)]
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
