@@ -14,6 +14,9 @@ pattern                     kind         who may join
 ``presence.game.{game_id}`` presence     any authenticated user; member info ``{"id", "name"}``
 ==========================  ===========  =====================================================
 
+``#server-to-user-{user_id}`` (Pusher's per-user channel, see docs/laravel-echo.md) is private
+to that user as well.
+
 A project overrides any of them with its own ``@channel`` rule (user rules are tried first)
 or switches them all off with ``BROADCASTING["BUILTIN_CHANNELS"] = False``. This module only
 defines functions: it registers nothing when autodiscovery imports it. The rules are async
@@ -92,6 +95,8 @@ BUILTIN_RULES: tuple[tuple[str, Callable[..., Any] | None, bool], ...] = (
     ("admin", admin, False),
     ("admin.*", admin, False),
     ("user.{user_id}", user, False),
+    # Pusher's per-user channel (pusher:signin, send_to_user): never public, only its user.
+    ("#server-to-user-{user_id}", user, False),
     ("team.{team_id}", team, False),
     ("org.{org_id}", org, False),
     ("presence.chat.{room_id}", presence_member, False),

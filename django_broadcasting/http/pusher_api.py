@@ -263,7 +263,7 @@ async def channel_users(request: HttpRequest, channel_name: str) -> HttpResponse
 
 @signed("POST")
 async def terminate_connections(request: HttpRequest, user_id: str) -> HttpResponse:
-    from ..server.pusher_consumer import terminate_user_connections
+    from ..server.pusher_connection import terminate_user_connections
 
     await terminate_user_connections(user_id)
     return JsonResponse({})

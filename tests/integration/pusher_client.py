@@ -59,7 +59,7 @@ async def expect(ws: Any, event: str, timeout: float = 10, channel: str | None =
             raise AssertionError(f"no {event!r} frame within {timeout}s; saw {seen}")
         try:
             frame = await recv(ws, left)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"no {event!r} frame within {timeout}s; saw {seen}") from None
         if frame.get("event") == event and (channel is None or frame.get("channel") == channel):
             return frame
@@ -70,7 +70,7 @@ async def nothing(ws: Any, within: float = 0.5) -> None:
     """Assert that no frame arrives within ``within`` seconds (a negative check)."""
     try:
         frame = await asyncio.wait_for(ws.recv(), within)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return
     raise AssertionError(f"unexpected frame: {frame}")
 

@@ -316,3 +316,16 @@ async def test_shutdown_sends_4200(migrated_db_path, tmp_path_factory, kind):
         assert frames[-1]["event"] == "pusher:error" and frames[-1]["data"]["code"] == 4200
     finally:
         srv.stop()
+
+
+async def test_server_to_user_channel_is_private_for_native_clients_too(server):
+    async with await wsclient.connect(server.ws_url("/ws")) as anonymous:
+        await wsclient.expect(anonymous, "connected")
+        refused = await wsclient.subscribe(anonymous, "#server-to-user-5")
+        assert refused["event"] == "error"
+    token = wsclient.make_token(5)
+    async with await wsclient.connect(server.ws_url(f"/ws?auth_token={token}")) as owner:
+        await wsclient.expect(owner, "connected")
+        assert (await wsclient.subscribe(owner, "#server-to-user-5"))["event"] == "subscribed"
+        await asyncio.to_thread(api(server).send_to_user, "5", "note", {"k": 1})
+        assert (await wsclient.expect(owner, "note"))["data"] == {"k": 1}
