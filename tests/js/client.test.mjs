@@ -203,6 +203,7 @@ describe("presence channels", () => {
     bob.leave("chat.42");
     const left = await leaving.next();
     assert.equal(left.id, "102");
+    assert.equal(left.info.name, "Bob", "leaving() gets the info the member joined with");
     assert.deepEqual(room.members.map((m) => m.id), ["101"]);
   });
 

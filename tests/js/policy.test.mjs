@@ -229,8 +229,11 @@ describe("resubscribing and recovery", () => {
     ws.frame({ channel: "presence.chat.9", event: "member_added", data: bob });
     ws.frame({ channel: "presence.chat.9", event: "member_added", data: bob }); // idempotent
     assert.deepEqual(room.members, [alice, bob]);
+    const leaving = new Recorder("leaving");
+    room.leaving(leaving.fn);
     ws.frame({ channel: "presence.chat.9", event: "member_removed", data: { id: "1" } });
     assert.deepEqual(room.members, [bob]);
+    assert.deepEqual(await leaving.next(), alice);
     // A here() registered late is told the current members at once.
     const late = new Recorder("late here");
     room.here(late.fn);

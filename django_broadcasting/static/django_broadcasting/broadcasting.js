@@ -289,8 +289,10 @@ export class PresenceChannel extends Channel {
       if (!this.members.some((m) => String(m.id) === String(member.id))) this.members.push(member);
       this._events.emit("joining", member);
     } else if (frame.event === "member_removed") {
-      this.members = this.members.filter((m) => String(m.id) !== String(member.id));
-      this._events.emit("leaving", member);
+      // The server sends only the id; hand leaving() the info we were given when they joined.
+      const known = this.members.find((m) => String(m.id) === String(member.id));
+      this.members = this.members.filter((m) => m !== known);
+      this._events.emit("leaving", known ? { ...known, ...member, info: known.info } : member);
     }
     super._onEvent(frame);
   }
