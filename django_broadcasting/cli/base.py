@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
@@ -54,9 +55,27 @@ def friendly_errors(action: str) -> Iterator[None]:
 
 # -- reading a running server's stats -------------------------------------------------------------
 def fetch_stats(url: str | None = None, timeout: float | None = None) -> dict[str, Any]:
-    """GET a running server's stats document; a one-line ``CommandError`` when that fails."""
-    from ..http.stats import fetch_remote_stats
+    """The stats document of the running server(s); a one-line ``CommandError`` when unreachable.
 
+    With the ``redis`` driver (and no ``url``) every node's report is read from Redis, so the
+    command sees the whole cluster without knowing any server's address; otherwise it GETs
+    the server's ``/api/broadcast/stats``.
+    """
+    from ..http.stats import has_cluster, acollect_stats
+    from ..http.stats_client import fetch_remote_stats
+
+    if url is None:
+        with friendly_errors("Reading the cluster's stats"):
+            cluster = has_cluster()
+        if cluster:
+            with friendly_errors("Reading the cluster's stats from Redis"):
+                document = async_to_sync(acollect_stats)()
+            if not document["nodes"]:
+                raise CommandError(
+                    "❌ No broadcast server has reported to Redis: is one running with BROADCAST_DRIVER=redis "
+                    "and the same BROADCAST_CHANNELS_PREFIX?"
+                )
+            return document
     try:
         return fetch_remote_stats(url, timeout)
     except TransportError as exc:
@@ -67,7 +86,7 @@ def fetch_stats(url: str | None = None, timeout: float | None = None) -> dict[st
 
 
 def stats_url(url: str | None = None) -> str:
-    from ..http.stats import stats_url as _stats_url
+    from ..http.stats_client import stats_url as _stats_url
 
     return _stats_url(url)
 

@@ -20,13 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import inspect
-import json
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections import deque
 from typing import Any
 
@@ -37,7 +32,7 @@ from django.views.decorators.http import require_GET
 from ..conf import broadcasting_settings
 from ..exceptions import TransportError
 from ..server.hub import get_hub
-from .trigger import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, trigger_url, verify
+from .trigger import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 STATS_PATH = "/api/broadcast/stats"
 
@@ -94,25 +89,48 @@ def local_node_stats() -> dict[str, Any]:
     return stats
 
 
-async def _cluster_nodes(local: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every node's figures: this one, plus the others' reports when a cluster source exists."""
-    try:
-        from ..server import cluster  # the Redis scale-out (optional)
-    except ImportError:
-        return [local]
-    reader = getattr(cluster, "anode_stats", None) or getattr(cluster, "node_stats", None)
-    if reader is None:
-        return [local]
-    others = reader()
-    if inspect.isawaitable(others):
-        others = await others
-    nodes = {local["node"]: local}
-    for node in others or ():
+def has_cluster() -> bool:
+    """Whether the default driver keeps every node's report (the ``redis`` driver does)."""
+    from ..drivers import get_driver
+
+    return getattr(get_driver(), "acluster_stats", None) is not None
+
+
+_node_windows: dict[str, RateWindow] = {}
+
+
+def _with_rates(node: dict[str, Any]) -> dict[str, Any]:
+    """Add rates to another node's report, from its successive reports (times of that node)."""
+    name = str(node.get("node"))
+    window = _node_windows.get(name)
+    if window is None:
+        window = _node_windows[name] = RateWindow(min_age=0.5, max_age=120.0)
+    uptime = float(node.get("uptime") or 0.0)
+    reported_at = float(node.get("started_at") or 0.0) + uptime
+    node["rates"] = window.rates(node, uptime, now=reported_at)
+    node["errors"] = {str(code): count for code, count in (node.get("errors") or {}).items()}
+    node.setdefault("subscriptions", sum((node.get("channels") or {}).values()))
+    return node
+
+
+async def _cluster_nodes(local: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every node's figures: this process's live ones, plus the reports of the others in Redis.
+
+    Raises ``TransportError`` when Redis cannot be read.
+    """
+    if not has_cluster():
+        return [local] if local is not None else []
+    from ..server.cluster import acluster_stats
+
+    report = await acluster_stats()
+    nodes: dict[str, dict[str, Any]] = {local["node"]: local} if local is not None else {}
+    for node in report.get("nodes") or ():
         if isinstance(node, dict) and node.get("node") and node["node"] not in nodes:
-            node.setdefault("subscriptions", sum((node.get("channels") or {}).values()))
-            node.setdefault("rates", {k: 0.0 for k in RATE_FIELDS})
-            nodes[node["node"]] = node
-    return list(nodes.values())
+            nodes[node["node"]] = _with_rates(node)
+    if len(_node_windows) > 4 * len(nodes) + 16:  # forget nodes that are long gone
+        for name in set(_node_windows) - set(nodes):
+            _node_windows.pop(name, None)
+    return sorted(nodes.values(), key=lambda node: str(node.get("node")))
 
 
 def summarize(nodes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -160,22 +178,39 @@ def summarize(nodes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def acollect_stats() -> dict[str, Any]:
-    """The stats document of this process (and of the cluster it belongs to)."""
-    local = local_node_stats()
-    document = summarize(await _cluster_nodes(local))
-    return {
-        "node": local["node"],
+    """The stats document: this process's hub when it serves WebSockets, and with the
+    ``redis`` driver every node's report (``TransportError`` if Redis cannot be read and
+    there is no local hub to report instead)."""
+    local = local_node_stats() if get_hub().serving else None
+    cluster_error = None
+    try:
+        nodes = await _cluster_nodes(local)
+    except TransportError as exc:
+        if local is None:
+            raise
+        # A server still answers about itself while Redis is away, and says so.
+        nodes, cluster_error = [local], exc.detail
+    document = {
+        "node": local["node"] if local is not None else None,
         "generated_at": round(time.time(), 3),
         "driver": broadcasting_settings.DEFAULT_DRIVER,
-        **document,
+        **summarize(nodes),
     }
+    if cluster_error:
+        document["cluster_error"] = cluster_error
+    return document
 
 
 def get_stats(timeout: float | None = None) -> dict[str, Any]:
-    """The stats document, from any thread: this process's hub when it serves WebSockets,
-    else the running server's ``GET /api/broadcast/stats`` (``TransportError`` if unreachable)."""
+    """The stats document, from any thread: this process's hub when it serves WebSockets
+    (plus the other nodes with Redis); elsewhere every node's report from Redis, or the
+    running server's ``GET /api/broadcast/stats``. ``TransportError`` when unreachable."""
     hub = get_hub()
     if not hub.serving:
+        if has_cluster():
+            return async_to_sync(acollect_stats)()
+        from .stats_client import fetch_remote_stats
+
         return fetch_remote_stats(timeout=timeout)
     loop = hub.loop
     if loop is not None and loop.is_running() and not _in_loop(loop):
@@ -187,63 +222,6 @@ def get_stats(timeout: float | None = None) -> dict[str, Any]:
 
 def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
     return getattr(loop, "_thread_id", None) == threading.get_ident()
-
-
-def stats_url(url: str | None = None) -> str:
-    """The stats endpoint of the server this project publishes to (or of ``url``).
-
-    ``url`` may be a server's base URL (``http://host:8080``) or the full endpoint. By
-    default it sits next to the trigger endpoint (``TRIGGER_URL``, else
-    ``http://WEBSOCKET_HOST:WEBSOCKET_PORT``).
-    """
-    if url:
-        parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-        if parts.path.rstrip("/").endswith(STATS_PATH):
-            return urllib.parse.urlunsplit(parts)
-        return urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/") + STATS_PATH, query=""))
-    base = trigger_url()
-    if base.endswith("/events"):
-        return base[: -len("/events")] + "/stats"
-    return urllib.parse.urlunsplit(urllib.parse.urlsplit(base)._replace(path=STATS_PATH, query=""))
-
-
-def client_headers() -> dict[str, str]:
-    """Headers that authenticate a stats read: ``STATS_TOKEN`` when set, else the trigger
-    signature of an empty body (every process of a project derives the same secret)."""
-    token = broadcasting_settings.STATS_TOKEN
-    if token:
-        return {"Authorization": f"Bearer {token}"}
-    return sign(b"")
-
-
-def fetch_remote_stats(url: str | None = None, timeout: float | None = None) -> dict[str, Any]:
-    """GET a running server's stats document; ``TransportError`` (one line) when that fails."""
-    target = stats_url(url)
-    timeout = broadcasting_settings.TRIGGER_TIMEOUT if timeout is None else timeout
-    request = urllib.request.Request(target, headers={"Accept": "application/json", **client_headers()})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured URL
-            document = json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read()[:300].decode(errors="replace")
-        try:
-            detail = json.loads(detail)["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            pass
-        hint = " (is django_broadcasting.http.urls included?)" if exc.code == 404 else ""
-        raise TransportError(f"The broadcast server at {target} answered HTTP {exc.code}: {_one_line(detail)}{hint}") from None
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise TransportError(f"Cannot reach the broadcast server at {target}: {_one_line(reason)}") from None
-    except ValueError:
-        raise TransportError(f"The broadcast server at {target} did not answer with JSON.") from None
-    if not isinstance(document, dict) or not isinstance(document.get("channels"), dict):
-        raise TransportError(f"The answer of {target} is not a stats document.")
-    return document
-
-
-def _one_line(text: Any) -> str:
-    return " ".join(str(text).split())
 
 
 def _bearer(request: HttpRequest) -> str | None:
