@@ -49,6 +49,14 @@ describe("public channels", () => {
     assert.deepEqual(await got.next(), { n: 2 });
   });
 
+  test("Echo's reverb broadcaster connects the same way", async () => {
+    const e = await echo({ broadcaster: "reverb" });
+    const got = new Recorder("reverb");
+    await subscribed(e.channel("general").listen(".hello", got.fn));
+    await trigger(server, ["general"], "hello", { via: "reverb" });
+    assert.deepEqual(await got.next(), { via: "reverb" });
+  });
+
   test("Echo's App.Events namespace works with namespaced event names", async () => {
     const e = await echo();
     const got = new Recorder("OrderShipped");
