@@ -61,14 +61,14 @@ def fetch_stats(url: str | None = None, timeout: float | None = None) -> dict[st
     command sees the whole cluster without knowing any server's address; otherwise it GETs
     the server's ``/api/broadcast/stats``.
     """
-    from ..http.stats import has_cluster, acollect_stats
+    from ..http.stats import acollect_stats, has_cluster
     from ..http.stats_client import fetch_remote_stats
 
     if url is None:
-        with friendly_errors("Reading the cluster's stats"):
+        with friendly_errors("Reading stats"):
             cluster = has_cluster()
         if cluster:
-            with friendly_errors("Reading the cluster's stats from Redis"):
+            with friendly_errors("Reading stats"):
                 document = async_to_sync(acollect_stats)()
             if not document["nodes"]:
                 raise CommandError(
