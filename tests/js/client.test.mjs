@@ -261,3 +261,31 @@ describe("presence channels", () => {
     assert.equal(channel.isSubscribed, true);
   });
 });
+
+describe("pacing", () => {
+  test("many subscriptions and a burst of whispers stay under the server's rate limit", async () => {
+    const a = await client({ token: makeToken(401) });
+    const b = await client({ token: makeToken(402) });
+    const errors = new Recorder("errors");
+    a.on("error", errors.fn);
+    const channels = Array.from({ length: 70 }, (_, i) => a.channel(`room.${i}`));
+    const room = a.join("chat.46");
+    await Promise.all([...channels, room].map(subscribed));
+    const whispers = new Recorder("whispers");
+    await subscribed(b.join("chat.46").listenForWhisper("typing", whispers.fn));
+    for (let i = 0; i < 90; i++) room.whisper("typing", { i });
+    for (let i = 0; i < 90; i++) assert.deepEqual(await whispers.next(), { i });
+    assert.equal(errors.count, 0);
+    assert.equal(a.state, "connected");
+  });
+
+  test("without pacing the same burst is rate limited (the test can fail)", async () => {
+    const a = await client({ token: makeToken(403), maxFramesPerSecond: 10000 });
+    const errors = new Recorder("errors");
+    a.on("error", errors.fn);
+    const room = a.join("chat.47");
+    await subscribed(room);
+    for (let i = 0; i < 90; i++) room.whisper("typing", { i });
+    assert.equal((await errors.next()).code, 4080);
+  });
+});

@@ -90,6 +90,8 @@ export interface BroadcastingOptions {
   pingInterval?: number;
   /** Ms to wait for a pong before the connection counts as dead (default 10000). */
   pongTimeout?: number;
+  /** Frames sent per second at most, extra ones are queued (default 40; the server's default limit is 50). */
+  maxFramesPerSecond?: number;
   /** Connect in the constructor (default true). */
   autoConnect?: boolean;
   /** Log every frame with `console.debug`. */
@@ -163,6 +165,7 @@ export declare class Broadcasting {
   readonly channels: Map<string, Channel>;
   /** Laravel Echo keeps its transport in `connector`; here it is the client itself. */
   readonly connector: Broadcasting;
+  maxFramesPerSecond: number;
 
   channel(name: string): Channel;
   private(name: string): Channel;

@@ -307,6 +307,7 @@ export class PresenceChannel extends Channel {
  *   reconnect      {minDelay: 500, maxDelay: 30000} in ms, or false to never reconnect
  *   pingInterval   ms between pings; default: half the server's activity_timeout, at most 30 s
  *   pongTimeout    ms to wait for a pong before the connection counts as dead (default 10000)
+ *   maxFramesPerSecond  pace of frames sent (default 40, below the server's default limit of 50)
  *   autoConnect    connect at once (default true)
  *   debug          log frames to the console
  */
@@ -336,7 +337,11 @@ export class Broadcasting {
     this._ws = null;
     this._socketId = null;
     this._attempts = 0;
-    this._timers = { reconnect: null, ping: null, pong: null };
+    this._timers = { reconnect: null, ping: null, pong: null, flush: null };
+    this.maxFramesPerSecond = options.maxFramesPerSecond ?? 40;
+    this._queue = [];
+    this._tokens = this.maxFramesPerSecond;
+    this._tokensAt = Date.now();
     this._wanted = false;
     this._tokenExpired = false;
     this._generation = 0;
@@ -525,12 +530,38 @@ export class Broadcasting {
     this._emitter.emit("token", token);
   }
 
+  /** Queue a frame for the open connection; false when there is none (the frame is dropped). */
   _send(frame) {
     const ws = this._ws;
     if (!ws || !this._greeted || ws.readyState !== 1) return false;
     this._log("send", frame);
-    ws.send(JSON.stringify(frame));
+    this._queue.push(JSON.stringify(frame));
+    this._flush();
     return true;
+  }
+
+  /**
+   * Write queued frames at most `maxFramesPerSecond` a second (a token bucket of that size).
+   * The server drops frames above its CLIENT_RATE_LIMIT and closes persistent offenders with
+   * 4008, so a resubscription to many channels or a chatty typing indicator is paced here.
+   */
+  _flush() {
+    const ws = this._ws;
+    if (!ws || ws.readyState !== 1) return;
+    const rate = this.maxFramesPerSecond;
+    const now = Date.now();
+    this._tokens = Math.min(rate, this._tokens + ((now - this._tokensAt) / 1000) * rate);
+    this._tokensAt = now;
+    while (this._queue.length && this._tokens >= 1) {
+      ws.send(this._queue.shift());
+      this._tokens -= 1;
+    }
+    if (this._queue.length && !this._timers.flush) {
+      this._timers.flush = setTimeout(() => {
+        this._timers.flush = null;
+        this._flush();
+      }, Math.ceil(((1 - this._tokens) / rate) * 1000));
+    }
   }
 
   _onMessage(raw) {
@@ -639,6 +670,10 @@ export class Broadcasting {
   _detach() {
     const ws = this._ws;
     this._ws = null;
+    // Unsent frames belonged to that connection; resubscribing rebuilds what matters.
+    this._queue.length = 0;
+    clearTimeout(this._timers.flush);
+    this._timers.flush = null;
     this._greeted = false;
     this._generation++;
     this._opening = false;
