@@ -9,6 +9,7 @@ get close code 1012 and reconnect) with exit status 0.
 
 from __future__ import annotations
 
+import importlib
 import socket
 from typing import Any
 
@@ -56,6 +57,19 @@ def _check_port(host: str, port: int) -> None:
             raise CommandError(f"❌ Cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
+def _check_app(app: str) -> None:
+    # Import it now: a typo is one clear line here, not a traceback from inside the server.
+    module_name, _, attribute = app.partition(":")
+    if not module_name or not attribute:
+        raise CommandError(f"❌ --app must look like 'package.module:attribute' (got {app!r}).")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CommandError(f"❌ Cannot import the ASGI application {app!r}: {exc}") from None
+    if not callable(getattr(module, attribute, None)):
+        raise CommandError(f"❌ {module_name} has no ASGI application named {attribute!r}.")
+
+
 def handle_websocket(command: BaseCommand, options: dict[str, Any]) -> None:
     port = options.get("port")
     port = broadcasting_settings.WEBSOCKET_PORT if port is None else port
@@ -69,6 +83,7 @@ def handle_websocket(command: BaseCommand, options: dict[str, Any]) -> None:
     if not options.get("skip_checks"):
         command.check(display_num_errors=False)
     _check_port(host, int(port))
+    _check_app(app)
     say(command, f"🌐 Starting WebSocket server on port {port}")
     say(command, f"WebSocket server starting on port {port}")
     say(command, f"  • {server} serving {app} at ws://{host}:{port}/ws (Ctrl-C to stop)")

@@ -255,6 +255,46 @@ async def test_monitor_prints_plain_lines_when_not_a_terminal(server):
     assert took >= 2
 
 
+async def test_monitor_redraws_in_place_on_a_terminal(server):
+    async with await connect(server.ws_url("/ws?channel=general")) as ws:
+        await expect(ws, "subscribed")
+        out = await asyncio.to_thread(run_on_a_terminal, "monitor", "--duration", "1", "--interval", "0.5",
+                                      env=cli_env(server))  # fmt: skip
+    assert out.count("\x1b[H\x1b[2J") >= 2, out  # cleared and redrawn
+    assert "📈 Broadcasting Monitor" in out and "🔌 Connections: 1" in out and "general: 1 connections" in out
+    assert "✅ Monitoring finished" in out
+
+
+def run_on_a_terminal(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60) -> str:
+    """Run the command with its stdout on a pseudo-terminal; what it wrote there."""
+    import pty
+
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        command(*args), cwd=REPO_ROOT, env=server_env(env), stdout=slave, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    chunks = []
+    try:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the command closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        process.wait(timeout)
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 0, process.stderr.read()
+    return b"".join(chunks).decode(errors="replace")
+
+
 # -- the server ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
 async def test_websocket_serves_the_app_and_stops_on_ctrl_c(kind, migrated_db_path):
@@ -292,6 +332,11 @@ async def test_websocket_compression_follows_the_setting_under_uvicorn(migrated_
     finally:
         stop(process)
     assert "permessage-deflate" in extensions
+
+
+def test_websocket_unknown_app_is_one_line():
+    result = broadcast("websocket", "--port", str(free_port()), "--app", "nowhere.asgi:application", "--skip-checks")
+    assert "Cannot import the ASGI application" in one_line_error(result)
 
 
 def test_websocket_port_in_use_is_one_line(server):
