@@ -174,7 +174,7 @@ async def _channel_info(canonical: str, attributes: set[str]) -> dict[str, Any]:
     info: dict[str, Any] = {}
     if "subscription_count" in attributes:
         info["subscription_count"] = len(hub.subscribers.get(canonical, ()))
-    if "user_count" in attributes:
+    if "user_count" in attributes and canonical.startswith(PRESENCE_NAMESPACE):
         info["user_count"] = len(await hub.members(canonical))
     return info
 

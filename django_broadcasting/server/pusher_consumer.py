@@ -145,6 +145,8 @@ class PusherConsumer(HubConsumer):
             raise SubscriptionRefused(400, exc.detail) from None
         if name.startswith("#"):
             return await self._subscribe_reserved(conn, name)
+        if name.startswith("private-encrypted-"):
+            raise SubscriptionRefused(400, "Encrypted channels (private-encrypted-*) are not supported.")
         presence = name.startswith("presence-") or canonical.startswith("presence.")
         if not (name.startswith("private-") or name.startswith("presence-")):
             if presence or channel_kind(canonical) is not ChannelKind.PUBLIC:

@@ -90,6 +90,19 @@ async def test_trigger_and_batch_reach_pusher_and_native_clients(server):
         assert (await wsclient.expect(native, "one"))["data"] == {"i": 1}
 
 
+async def test_events_with_info_report_channel_counts(server):
+    async with PusherSocket(server) as ps:
+        await ps.subscribe("general")
+        response = post(server, f"/apps/{APP_ID}/events",
+                        {"name": "x", "channels": ["general", "presence-chat.404"], "data": "{}",
+                         "info": "subscription_count,user_count"})
+        assert response.status_code == 200
+        assert response.json()["channels"] == {
+            "general": {"subscription_count": 1},  # user_count is for presence channels only
+            "presence-chat.404": {"subscription_count": 0, "user_count": 0},
+        }
+
+
 async def test_events_excluding_a_socket_id(server):
     async with PusherSocket(server) as a, PusherSocket(server) as b:
         await a.subscribe("general")

@@ -128,6 +128,12 @@ async def test_private_name_without_prefix_is_refused(server):
         assert "private-user.5" in frame["data"]["error"]
 
 
+async def test_encrypted_channels_are_refused(server):
+    async with PusherSocket(server) as ps:
+        frame = await ps.subscribe("private-encrypted-user.5")
+        assert frame["event"] == "pusher:subscription_error" and frame["data"]["status"] == 400
+
+
 async def test_unsubscribe_stops_events(server):
     async with PusherSocket(server) as ps:
         await ps.subscribe("announcements")
