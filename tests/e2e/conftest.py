@@ -1,6 +1,6 @@
 """Fixtures for the end-to-end tests: Debian's Chromium driven by Playwright, and the demo site.
 
-- ``browser``: one headless Chromium for the session, launched from ``/usr/bin/chromium`` (or
+- ``browser``: one headless Chromium for the e2e package, launched from ``/usr/bin/chromium`` (or
   ``$CHROMIUM``) through Playwright's ``executable_path``, so no browser is ever downloaded.
 - ``site``: a real daphne process serving the example project on a free port, with users
   ``alice``, ``bob`` and the staff user ``carol`` in its database.
@@ -46,7 +46,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while it is open, which would break every asyncio test collected after this package.
+@pytest.fixture(scope="package")
 def playwright_instance() -> Iterator[Any]:
     require_service(chromium_path() is not None, "Chromium (Debian package 'chromium')")
     try:
@@ -57,9 +59,9 @@ def playwright_instance() -> Iterator[Any]:
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_instance: Any) -> Iterator[Any]:
-    """A headless Chromium (Debian's), shared by the session; each test uses its own contexts."""
+    """A headless Chromium (Debian's), shared by the e2e tests; each test uses its own contexts."""
     browser = playwright_instance.chromium.launch(
         executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
     )
