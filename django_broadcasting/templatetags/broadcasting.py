@@ -20,7 +20,9 @@ The configuration holds:
 * ``socketIdHeader``: the header that makes ``to_others()`` skip the sender.
 
 ``{% broadcasting_config %}`` renders only the JSON element, for pages that build the client
-themselves.
+themselves. The tag reads the request from the context (``context_processors.request``);
+without one the URL is the path alone (the page's own host, resolved in the browser) and no
+token is minted.
 """
 
 from __future__ import annotations
@@ -66,9 +68,11 @@ def websocket_url(request: Any) -> str:
 
 def client_config(request: Any) -> dict[str, Any]:
     """Return the configuration the JavaScript client needs for ``request``'s user."""
+    # Only request.user gets a token, never a context variable that happens to be called "user"
+    # (a profile page may show someone else).
     user = getattr(request, "user", None)
     token = None
-    if user is not None and user.is_authenticated:
+    if user is not None and getattr(user, "is_authenticated", False):
         token, _ttl = mint_client_token(user)
     try:
         token_url: str | None = reverse("django_broadcasting:token")
@@ -91,6 +95,9 @@ def client_config(request: Any) -> dict[str, Any]:
 _BOOT_SCRIPT = """<script type="module">
 import {{ Broadcasting }} from "{0}";
 const config = JSON.parse(document.getElementById("{1}").textContent);
+if (config.url.startsWith("/")) {{
+  config.url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + config.url;
+}}
 async function refreshToken() {{
   if (!config.tokenUrl) return null;
   const response = await fetch(config.tokenUrl, {{credentials: "same-origin", headers: {{"Accept": "application/json"}}}});
@@ -105,21 +112,16 @@ document.dispatchEvent(new CustomEvent("broadcasting:ready", {{detail: client}})
 </script>"""
 
 
-def _request_from(context: template.Context) -> Any:
-    request = context.get("request")
-    if request is None:
-        raise template.TemplateSyntaxError(
-            "{% broadcasting_client %} needs the request in the context: add "
-            "'django.template.context_processors.request' to TEMPLATES' context_processors "
-            "and render with a request."
-        )
-    return request
+def _config_from(context: template.Context) -> dict[str, Any]:
+    # Without a request (no 'request' context processor, or rendered outside a view) the URL is
+    # the path alone, resolved against the page's own host by the boot script, and no token.
+    return client_config(context.get("request"))
 
 
 @register.simple_tag(takes_context=True)
 def broadcasting_config(context: template.Context) -> SafeString:
     """Render the client configuration as ``<script type="application/json" id="broadcasting-config">``."""
-    return json_script(client_config(_request_from(context)), CONFIG_ELEMENT_ID)
+    return json_script(_config_from(context), CONFIG_ELEMENT_ID)
 
 
 @register.simple_tag(takes_context=True)
@@ -134,7 +136,7 @@ def broadcasting_client(context: template.Context, **options: Any) -> SafeString
         raise template.TemplateSyntaxError(
             f"{{% broadcasting_client %}}: global={global_name!r} is not a JS name."
         )
-    config = client_config(_request_from(context))
+    config = _config_from(context)
     boot = format_html(
         _BOOT_SCRIPT,
         config["clientUrl"],

@@ -93,9 +93,12 @@ def test_values_cannot_break_out_of_the_script_element(rf, django_user_model):
     assert decode_token(config_of(html)["token"]).name.startswith("</script>")
 
 
-def test_needs_the_request(rf):
-    with pytest.raises(TemplateSyntaxError, match="request"):
-        Template("{% load broadcasting %}{% broadcasting_client %}").render(Context({}))
+def test_without_a_request_the_url_is_relative_and_nobody_gets_a_token(user):
+    # A context variable called "user" (a profile page's) must never get a token minted.
+    html = Template("{% load broadcasting %}{% broadcasting_client %}").render(Context({"user": user}))
+    config = config_of(html)
+    assert config["url"] == "/ws" and config["token"] is None
+    assert 'config.url.startsWith("/")' in html  # resolved against the page's host in the browser
 
 
 @pytest.mark.parametrize(
