@@ -82,7 +82,9 @@ def channel_string(socket_id: str, channel: str, channel_data: str | None = None
     return f"{socket_id}:{channel}" if channel_data is None else f"{socket_id}:{channel}:{channel_data}"
 
 
-def sign_channel(socket_id: str, channel: str, channel_data: str | None = None, app: PusherApp | None = None) -> str:
+def sign_channel(
+    socket_id: str, channel: str, channel_data: str | None = None, app: PusherApp | None = None
+) -> str:
     """Return the ``"key:signature"`` that authorizes ``socket_id`` on ``channel``."""
     return _signed(app or get_app(), channel_string(socket_id, channel, channel_data))
 
@@ -119,8 +121,12 @@ def api_string(method: str, path: str, params: Mapping[str, str]) -> str:
 
 
 def sign_request(
-    method: str, path: str, params: Mapping[str, str] | None = None, body: bytes = b"",
-    app: PusherApp | None = None, timestamp: int | None = None,
+    method: str,
+    path: str,
+    params: Mapping[str, str] | None = None,
+    body: bytes = b"",
+    app: PusherApp | None = None,
+    timestamp: int | None = None,
 ) -> dict[str, str]:
     """Return ``params`` plus the ``auth_*`` (and ``body_md5``) parameters that sign the request."""
     app = app or get_app()
@@ -146,7 +152,11 @@ class RequestRefused(Exception):
 
 
 def verify_request(
-    method: str, paths: tuple[str, ...], params: Mapping[str, str], body: bytes, app: PusherApp | None = None,
+    method: str,
+    paths: tuple[str, ...],
+    params: Mapping[str, str],
+    body: bytes,
+    app: PusherApp | None = None,
 ) -> None:
     """Raise ``RequestRefused`` (401) unless the request is signed by the app and fresh.
 
@@ -170,7 +180,8 @@ def verify_request(
     now = time.time()
     if abs(now - timestamp) > MAX_CLOCK_SKEW:
         raise RequestRefused(
-            401, f"Timestamp expired: given timestamp {timestamp} not within {MAX_CLOCK_SKEW}s of server time {int(now)}."
+            401,
+            f"Timestamp expired: given timestamp {timestamp} not within {MAX_CLOCK_SKEW}s of server time {int(now)}.",
         )
     if body:
         expected_md5 = hashlib.md5(body).hexdigest()  # noqa: S324 - the protocol's checksum
@@ -184,4 +195,6 @@ def verify_request(
         expected = hmac_hex(app.secret, api_string(method, path, params)).encode()
         ok = hmac.compare_digest(signature, expected) or ok
     if not ok:
-        raise RequestRefused(401, "Invalid signature: you should have sent HmacSHA256Hex(string_to_sign, secret).")
+        raise RequestRefused(
+            401, "Invalid signature: you should have sent HmacSHA256Hex(string_to_sign, secret)."
+        )

@@ -59,7 +59,9 @@ class PusherDriver(BaseDriver):
         """``("scheme://host:port", "/path-prefix")`` of the API."""
         cluster = self._option("cluster", None)
         host = self._option("host", broadcasting_settings.PUSHER_HOST)
-        scheme = self._option("scheme", broadcasting_settings.PUSHER_SCHEME if host or not cluster else "https")
+        scheme = self._option(
+            "scheme", broadcasting_settings.PUSHER_SCHEME if host or not cluster else "https"
+        )
         port = self._option("port", broadcasting_settings.PUSHER_PORT)
         if host is None and cluster:
             host = f"api-{cluster}.pusher.com"
@@ -100,16 +102,25 @@ class PusherDriver(BaseDriver):
                 singles.append(item)
                 continue
             for start in range(0, len(channels), MAX_CHANNELS):
-                body: dict[str, Any] = {"name": event, "channels": channels[start:start + MAX_CHANNELS], "data": data_json}
+                body: dict[str, Any] = {
+                    "name": event,
+                    "channels": channels[start : start + MAX_CHANNELS],
+                    "data": data_json,
+                }
                 if socket_id:
                     body["socket_id"] = socket_id
                 out.append(("events", body))
         if len(singles) == 1:
             only = singles[0]
-            out.append(("events", {**{k: v for k, v in only.items() if k != "channel"}, "channels": [only["channel"]]}))
+            out.append(
+                (
+                    "events",
+                    {**{k: v for k, v in only.items() if k != "channel"}, "channels": [only["channel"]]},
+                )
+            )
         else:
             for start in range(0, len(singles), MAX_BATCH):
-                out.append(("batch_events", {"batch": singles[start:start + MAX_BATCH]}))
+                out.append(("batch_events", {"batch": singles[start : start + MAX_BATCH]}))
         return out
 
     def _post(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -119,14 +130,18 @@ class PusherDriver(BaseDriver):
         base = origin + prefix
         path = f"{prefix}/apps/{app.id}/{endpoint}"
         url = f"{origin}{path}?{urlencode(sign_request('POST', path, body=raw, app=app))}"
-        request = urllib.request.Request(url, data=raw, method="POST", headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            url, data=raw, method="POST", headers={"Content-Type": "application/json"}
+        )
         timeout = float(self._option("timeout", broadcasting_settings.TRIGGER_TIMEOUT))
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured URL
                 return json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:200].decode(errors="replace")
-            raise TransportError(f"Pusher API at {base} refused the event: HTTP {exc.code} {detail}") from None
+            raise TransportError(
+                f"Pusher API at {base} refused the event: HTTP {exc.code} {detail}"
+            ) from None
         except (urllib.error.URLError, OSError, TimeoutError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise TransportError(f"Cannot reach the Pusher API at {base}: {reason}") from None

@@ -200,9 +200,9 @@ async def events(request: HttpRequest) -> HttpResponse:
     await _publish(messages)
     if not attributes:
         return JsonResponse({})
-    return JsonResponse({"channels": {
-        client_name(m.channel): await _channel_info(m.channel, attributes) for m in messages
-    }})
+    return JsonResponse(
+        {"channels": {client_name(m.channel): await _channel_info(m.channel, attributes) for m in messages}}
+    )
 
 
 @signed("POST")
@@ -222,7 +222,9 @@ async def batch_events(request: HttpRequest) -> HttpResponse:
     await _publish(messages)
     if not any(wanted):
         return JsonResponse({})
-    return JsonResponse({"batch": [await _channel_info(m.channel, a) for m, a in zip(messages, wanted, strict=True)]})
+    return JsonResponse(
+        {"batch": [await _channel_info(m.channel, a) for m, a in zip(messages, wanted, strict=True)]}
+    )
 
 
 @signed("GET")

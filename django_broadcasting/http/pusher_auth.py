@@ -112,10 +112,12 @@ async def channel_auth(request: HttpRequest) -> JsonResponse:
     except AuthRefused as exc:
         return _refused(exc.status, exc.message)
     if auth.kind is ChannelKind.PRESENCE:
-        channel_data = json.dumps({"user_id": auth.member_id, "user_info": auth.member_info or {}},
-                                  separators=(",", ":"))
-        return JsonResponse({"auth": sign_channel(socket_id, channel_name, channel_data),
-                             "channel_data": channel_data})
+        channel_data = json.dumps(
+            {"user_id": auth.member_id, "user_info": auth.member_info or {}}, separators=(",", ":")
+        )
+        return JsonResponse(
+            {"auth": sign_channel(socket_id, channel_name, channel_data), "channel_data": channel_data}
+        )
     return JsonResponse({"auth": sign_channel(socket_id, channel_name)})
 
 

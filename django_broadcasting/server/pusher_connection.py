@@ -125,7 +125,6 @@ def _install_uvicorn_shutdown_hook(hub: Any) -> None:
         signal.signal(sig, handler)
 
 
-
 async def terminate_user_connections(user_id: str) -> int:
     """Close this process's sockets of ``user_id`` (signed in, or by token/session); return the count."""
     from .hub import get_hub
@@ -136,7 +135,9 @@ async def terminate_user_connections(user_id: str) -> int:
         signed_in = conn.scope_info.get("pusher_user")
         if signed_in == user_id or (signed_in is None and conn.identity.user_id == user_id):
             if isinstance(conn, PusherConnection):
-                closing.append(conn.fail(proto.PUSHER_4009_UNAUTHORIZED, "Connection terminated by the application."))
+                closing.append(
+                    conn.fail(proto.PUSHER_4009_UNAUTHORIZED, "Connection terminated by the application.")
+                )
             else:
                 closing.append(conn.close(codes.CLOSE_4001_UNAUTHORIZED))
     for coro in closing:

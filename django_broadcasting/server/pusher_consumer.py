@@ -41,6 +41,7 @@ from .pusher_connection import (
 
 logger = logging.getLogger("django_broadcasting.server.pusher")
 
+
 class SubscriptionRefused(Exception):
     """A subscription that gets ``pusher:subscription_error`` (``status`` as an HTTP status)."""
 
@@ -68,20 +69,29 @@ class PusherConsumer(HubConsumer):
     async def websocket_connect(self, message: dict) -> None:
         key = self.scope.get("url_route", {}).get("kwargs", {}).get("key", "")
         if key != get_app().key:
-            await self.reject(proto.PUSHER_4001_APP_NOT_FOUND, f"Application key {key[:64]!r} does not exist.")
+            await self.reject(
+                proto.PUSHER_4001_APP_NOT_FOUND, f"Application key {key[:64]!r} does not exist."
+            )
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         version = (query.get("protocol") or [None])[0]
         if version is not None and (not version.isdigit() or int(version) not in proto.SUPPORTED_PROTOCOLS):
-            await self.reject(proto.PUSHER_4007_UNSUPPORTED_PROTOCOL, f"Unsupported protocol version {version[:10]!r}.")
+            await self.reject(
+                proto.PUSHER_4007_UNSUPPORTED_PROTOCOL, f"Unsupported protocol version {version[:10]!r}."
+            )
         quota = broadcasting_settings.PUSHER_MAX_CONNECTIONS
         if quota and len(pusher_connections(self.hub)) >= quota:
             await self.reject(proto.PUSHER_4004_OVER_QUOTA)
         conn = await self.open()
         ensure_keepalive(self.hub)
-        conn.push(proto.event_frame("pusher:connection_established", {
-            "socket_id": conn.socket_id,
-            "activity_timeout": announced_activity_timeout(),
-        }))
+        conn.push(
+            proto.event_frame(
+                "pusher:connection_established",
+                {
+                    "socket_id": conn.socket_id,
+                    "activity_timeout": announced_activity_timeout(),
+                },
+            )
+        )
 
     def over_capacity(self, conn: Connection) -> None:
         self.hub.count_error(proto.PUSHER_4100_OVER_CAPACITY)
@@ -165,7 +175,9 @@ class PusherConsumer(HubConsumer):
         auth = data.get("auth")
         channel_data = data.get("channel_data") if presence else None
         if not isinstance(auth, str) or not auth:
-            raise SubscriptionRefused(401, f"Channel {name!r} needs an auth signature (see /broadcasting/auth).")
+            raise SubscriptionRefused(
+                401, f"Channel {name!r} needs an auth signature (see /broadcasting/auth)."
+            )
         if presence and not isinstance(channel_data, str):
             raise SubscriptionRefused(400, "Presence channels need channel_data (a JSON string).")
         if not verify_channel(auth, conn.socket_id, name, channel_data):
@@ -232,7 +244,9 @@ class PusherConsumer(HubConsumer):
         if user_id is None:
             logger.info("pusher:signin refused on %s", conn.socket_id)
             if isinstance(conn, PusherConnection):
-                await conn.fail(proto.PUSHER_4009_UNAUTHORIZED, "Invalid user authentication (pusher:signin).")
+                await conn.fail(
+                    proto.PUSHER_4009_UNAUTHORIZED, "Invalid user authentication (pusher:signin)."
+                )
             return
         previous = conn.scope_info.get("pusher_user")
         if previous is not None and previous != user_id:
@@ -276,4 +290,3 @@ class PusherConsumer(HubConsumer):
         except InvalidMessage as exc:
             raise proto.PusherFrameError(exc.detail) from None
         await self.hub.relay([message])
-

@@ -85,7 +85,9 @@ async def send(ws: Any, event: str, data: Any = None, channel: str | None = None
 class PusherSocket:
     """``async with PusherSocket(server) as ps``: connected, ``ps.socket_id`` known."""
 
-    def __init__(self, server: Any, key: str = APP_KEY, query: str = "?protocol=7&client=test&version=1.0") -> None:
+    def __init__(
+        self, server: Any, key: str = APP_KEY, query: str = "?protocol=7&client=test&version=1.0"
+    ) -> None:
         self.url = server.ws_url(f"/app/{key}{query}")
         self.ws: Any = None
         self.socket_id = ""
@@ -101,8 +103,9 @@ class PusherSocket:
     async def __aexit__(self, *exc: Any) -> None:
         await self.ws.close()
 
-    async def subscribe(self, channel: str, *, auth: str | None = None, channel_data: str | None = None,
-                        sign: bool = True) -> dict[str, Any]:
+    async def subscribe(
+        self, channel: str, *, auth: str | None = None, channel_data: str | None = None, sign: bool = True
+    ) -> dict[str, Any]:
         """Subscribe (signing private-/presence- names unless ``sign=False``); the answer frame."""
         data: dict[str, Any] = {"channel": channel}
         if channel_data is not None:
@@ -115,7 +118,8 @@ class PusherSocket:
         while True:
             frame = await recv(self.ws)
             if frame.get("channel") == channel and frame["event"] in (
-                "pusher_internal:subscription_succeeded", "pusher:subscription_error"
+                "pusher_internal:subscription_succeeded",
+                "pusher:subscription_error",
             ):
                 return frame
 

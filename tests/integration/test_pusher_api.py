@@ -37,7 +37,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def server(request, migrated_db_path, tmp_path_factory):
     srv = ServerProcess(
-        "daphne", env={"DATABASE_PATH": str(migrated_db_path), **PUSHER_ENV},
+        "daphne",
+        env={"DATABASE_PATH": str(migrated_db_path), **PUSHER_ENV},
         log_path=tmp_path_factory.mktemp("pusher-api") / "daphne.log",
     ).start()
     yield srv
@@ -47,15 +48,34 @@ def server(request, migrated_db_path, tmp_path_factory):
 
 
 def client(server, **overrides) -> pusher.Pusher:
-    options = {"app_id": APP_ID, "key": APP_KEY, "secret": APP_SECRET, "host": "127.0.0.1",
-               "port": server.port, "ssl": False, **overrides}
+    options = {
+        "app_id": APP_ID,
+        "key": APP_KEY,
+        "secret": APP_SECRET,
+        "host": "127.0.0.1",
+        "port": server.port,
+        "ssl": False,
+        **overrides,
+    }
     return pusher.Pusher(**options)
 
 
-def signed_url(server, method: str, path: str, body: bytes = b"", timestamp: int | None = None,
-               secret: str = APP_SECRET, **params: str) -> str:
+def signed_url(
+    server,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    timestamp: int | None = None,
+    secret: str = APP_SECRET,
+    **params: str,
+) -> str:
     """Sign like the Pusher spec says, independently of the code under test."""
-    query = {**params, "auth_key": APP_KEY, "auth_timestamp": str(timestamp or int(time.time())), "auth_version": "1.0"}
+    query = {
+        **params,
+        "auth_key": APP_KEY,
+        "auth_timestamp": str(timestamp or int(time.time())),
+        "auth_version": "1.0",
+    }
     if body:
         query["body_md5"] = hashlib.md5(body).hexdigest()
     to_sign = "&".join(f"{k}={v}" for k, v in sorted(query.items()))
@@ -65,8 +85,11 @@ def signed_url(server, method: str, path: str, body: bytes = b"", timestamp: int
 
 def post(server, path, payload, **kwargs):
     body = json.dumps(payload).encode()
-    return httpx.post(signed_url(server, "POST", path, body, **kwargs), content=body,
-                      headers={"Content-Type": "application/json"})
+    return httpx.post(
+        signed_url(server, "POST", path, body, **kwargs),
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -81,10 +104,13 @@ async def test_trigger_and_batch_reach_pusher_and_native_clients(server):
         assert (await expect(ps.ws, "news", channel="general"))["data"] == {"n": 1}
         assert (await expect(ps.ws, "news", channel="announcements"))["data"] == {"n": 1}
         assert (await wsclient.expect(native, "news"))["data"] == {"n": 1}
-        await asyncio.to_thread(api.trigger_batch, [
-            {"channel": "general", "name": "one", "data": {"i": 1}},
-            {"channel": "announcements", "name": "two", "data": "plain text"},
-        ])
+        await asyncio.to_thread(
+            api.trigger_batch,
+            [
+                {"channel": "general", "name": "one", "data": {"i": 1}},
+                {"channel": "announcements", "name": "two", "data": "plain text"},
+            ],
+        )
         assert (await expect(ps.ws, "one"))["data"] == {"i": 1}
         assert (await expect(ps.ws, "two"))["data"] == "plain text"
         assert (await wsclient.expect(native, "one"))["data"] == {"i": 1}
@@ -93,9 +119,16 @@ async def test_trigger_and_batch_reach_pusher_and_native_clients(server):
 async def test_events_with_info_report_channel_counts(server):
     async with PusherSocket(server) as ps:
         await ps.subscribe("general")
-        response = post(server, f"/apps/{APP_ID}/events",
-                        {"name": "x", "channels": ["general", "presence-chat.404"], "data": "{}",
-                         "info": "subscription_count,user_count"})
+        response = post(
+            server,
+            f"/apps/{APP_ID}/events",
+            {
+                "name": "x",
+                "channels": ["general", "presence-chat.404"],
+                "data": "{}",
+                "info": "subscription_count,user_count",
+            },
+        )
         assert response.status_code == 200
         assert response.json()["channels"] == {
             "general": {"subscription_count": 1},  # user_count is for presence channels only
@@ -150,8 +183,12 @@ def test_bad_signature_wrong_key_and_stale_timestamp_are_401(server):
         client(server, secret="not-the-secret").trigger("general", "x", {})
     with pytest.raises(PusherBadAuth):
         client(server, key="other-key").trigger("general", "x", {})
-    stale = post(server, f"/apps/{APP_ID}/events", {"name": "x", "channels": ["general"], "data": "{}"},
-                 timestamp=int(time.time()) - 700)
+    stale = post(
+        server,
+        f"/apps/{APP_ID}/events",
+        {"name": "x", "channels": ["general"], "data": "{}"},
+        timestamp=int(time.time()) - 700,
+    )
     assert stale.status_code == 401 and "Timestamp expired" in stale.text
     fresh = post(server, f"/apps/{APP_ID}/events", {"name": "x", "channels": ["general"], "data": "{}"})
     assert fresh.status_code == 200 and fresh.json() == {}
@@ -160,7 +197,9 @@ def test_bad_signature_wrong_key_and_stale_timestamp_are_401(server):
 def test_tampered_body_and_missing_auth_are_401(server):
     body = json.dumps({"name": "x", "channels": ["general"], "data": "{}"}).encode()
     url = signed_url(server, "POST", f"/apps/{APP_ID}/events", body)
-    tampered = httpx.post(url, content=body.replace(b"general", b"generaL"), headers={"Content-Type": "application/json"})
+    tampered = httpx.post(
+        url, content=body.replace(b"general", b"generaL"), headers={"Content-Type": "application/json"}
+    )
     assert tampered.status_code == 401 and "body_md5" in tampered.text
     unsigned = httpx.post(server.url(f"/apps/{APP_ID}/events"), content=body)
     assert unsigned.status_code == 401
@@ -168,10 +207,18 @@ def test_tampered_body_and_missing_auth_are_401(server):
 
 def test_bad_requests_are_400(server):
     path = f"/apps/{APP_ID}/events"
-    assert post(server, path, {"name": "x", "channels": [f"c{i}" for i in range(101)], "data": "{}"}).status_code == 400
+    assert (
+        post(server, path, {"name": "x", "channels": [f"c{i}" for i in range(101)], "data": "{}"}).status_code
+        == 400
+    )
     assert post(server, path, {"name": "x", "data": "{}"}).status_code == 400
     assert post(server, path, {"name": "x", "channels": ["bad channel!"], "data": "{}"}).status_code == 400
-    assert post(server, path, {"name": "x", "channels": ["general"], "data": "{}", "socket_id": "nope"}).status_code == 400
+    assert (
+        post(
+            server, path, {"name": "x", "channels": ["general"], "data": "{}", "socket_id": "nope"}
+        ).status_code
+        == 400
+    )
     batch = [{"channel": "general", "name": "x", "data": "{}"}] * 11
     assert post(server, f"/apps/{APP_ID}/batch_events", {"batch": batch}).status_code == 400
     body = b"{not json"
@@ -195,13 +242,18 @@ def test_channel_auth_form_and_json_with_bearer(server):
     form = httpx.post(url, data={"socket_id": "123.456", "channel_name": "private-user.5"}, headers=bearer(5))
     assert form.status_code == 200
     assert form.json() == {"auth": channel_auth("123.456", "private-user.5")}
-    as_json = httpx.post(url, json={"socket_id": "123.456", "channel_name": "private-user.5"}, headers=bearer(5))
+    as_json = httpx.post(
+        url, json={"socket_id": "123.456", "channel_name": "private-user.5"}, headers=bearer(5)
+    )
     assert as_json.status_code == 200 and as_json.json() == form.json()
 
 
 def test_channel_auth_presence_returns_channel_data(server):
-    response = httpx.post(server.url("/broadcasting/auth"), headers=bearer(8, name="Eve"),
-                          data={"socket_id": "1.2", "channel_name": "presence-chat.4"})
+    response = httpx.post(
+        server.url("/broadcasting/auth"),
+        headers=bearer(8, name="Eve"),
+        data={"socket_id": "1.2", "channel_name": "presence-chat.4"},
+    )
     assert response.status_code == 200
     body = response.json()
     channel_data = json.loads(body["channel_data"])
@@ -211,14 +263,24 @@ def test_channel_auth_presence_returns_channel_data(server):
 
 def test_channel_auth_refusals(server):
     url = server.url("/broadcasting/auth")
-    other_user = httpx.post(url, data={"socket_id": "1.2", "channel_name": "private-user.5"}, headers=bearer(6))
+    other_user = httpx.post(
+        url, data={"socket_id": "1.2", "channel_name": "private-user.5"}, headers=bearer(6)
+    )
     assert other_user.status_code == 403
     anonymous = httpx.post(url, data={"socket_id": "1.2", "channel_name": "private-user.5"})
     assert anonymous.status_code == 403
-    bad_token = httpx.post(url, data={"socket_id": "1.2", "channel_name": "private-user.5"},
-                           headers={"Authorization": "Bearer nonsense"})
+    bad_token = httpx.post(
+        url,
+        data={"socket_id": "1.2", "channel_name": "private-user.5"},
+        headers={"Authorization": "Bearer nonsense"},
+    )
     assert bad_token.status_code == 401
-    assert httpx.post(url, data={"socket_id": "x", "channel_name": "private-user.5"}, headers=bearer(5)).status_code == 400
+    assert (
+        httpx.post(
+            url, data={"socket_id": "x", "channel_name": "private-user.5"}, headers=bearer(5)
+        ).status_code
+        == 400
+    )
     assert httpx.post(url, data={"socket_id": "1.2"}, headers=bearer(5)).status_code == 400
     assert httpx.get(url).status_code == 405
 
@@ -239,9 +301,14 @@ def test_session_auth_requires_csrf(server, migrated_db_path):
     with httpx.Client(base_url=server.base_url) as http:
         page = http.get("/admin/login/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-        login = http.post("/admin/login/?next=/admin/", data={
-            "username": username, "password": "pw-123456", "csrfmiddlewaretoken": token,
-        })
+        login = http.post(
+            "/admin/login/?next=/admin/",
+            data={
+                "username": username,
+                "password": "pw-123456",
+                "csrfmiddlewaretoken": token,
+            },
+        )
         assert login.status_code == 302, login.text[:300]
         form = {"socket_id": "7.8", "channel_name": f"private-user.{user_id}"}
         assert http.post("/broadcasting/auth", data=form).status_code == 403  # no CSRF token
@@ -256,7 +323,9 @@ def test_session_auth_requires_csrf(server, migrated_db_path):
 async def test_signature_from_auth_endpoint_subscribes(server):
     async with PusherSocket(server) as ps:
         response = await asyncio.to_thread(
-            httpx.post, server.url("/broadcasting/auth"), headers=bearer(21, name="Kim"),
+            httpx.post,
+            server.url("/broadcasting/auth"),
+            headers=bearer(21, name="Kim"),
             data={"socket_id": ps.socket_id, "channel_name": "presence-chat.21"},
         )
         body = response.json()
@@ -266,8 +335,10 @@ async def test_signature_from_auth_endpoint_subscribes(server):
 
 # -- the pusher driver --------------------------------------------------------------------------
 async def test_pusher_driver_publishes_through_the_api(server):
-    driver = PusherDriver("pusher", {"host": "127.0.0.1", "port": server.port, "app_id": APP_ID,
-                                     "key": APP_KEY, "secret": APP_SECRET})
+    driver = PusherDriver(
+        "pusher",
+        {"host": "127.0.0.1", "port": server.port, "app_id": APP_ID, "key": APP_KEY, "secret": APP_SECRET},
+    )
     assert driver.base_url() == f"http://127.0.0.1:{server.port}"
     async with PusherSocket(server) as ps:
         await ps.subscribe("private-user.44")
@@ -287,15 +358,20 @@ def test_pusher_driver_groups_requests():
     assert [endpoint for endpoint, _ in requests] == ["events", "events"]
     assert [len(body["channels"]) for _, body in requests] == [100, 50]
     mixed = [Message(f"c{i}", "e", {"i": i}) for i in range(12)]
-    assert [(e, len(b["batch"])) for e, b in driver.requests(mixed)] == [("batch_events", 10), ("batch_events", 2)]
+    assert [(e, len(b["batch"])) for e, b in driver.requests(mixed)] == [
+        ("batch_events", 10),
+        ("batch_events", 2),
+    ]
     assert driver.requests([Message("presence.chat.1", "e", {})])[0][1]["channels"] == ["presence-chat.1"]
 
 
 async def test_pusher_driver_errors_are_transport_errors(server):
     from django_broadcasting.exceptions import TransportError
 
-    driver = PusherDriver("pusher", {"host": "127.0.0.1", "port": server.port, "app_id": APP_ID,
-                                     "key": APP_KEY, "secret": "wrong"})
+    driver = PusherDriver(
+        "pusher",
+        {"host": "127.0.0.1", "port": server.port, "app_id": APP_ID, "key": APP_KEY, "secret": "wrong"},
+    )
     with pytest.raises(TransportError, match="401"):
         await driver.abroadcast([Message("general", "e", {})])
 

@@ -32,7 +32,8 @@ pytestmark = pytest.mark.integration
 
 def start(migrated_db_path, tmp_path_factory, kind="daphne", **env):
     return ServerProcess(
-        kind, env={"DATABASE_PATH": str(migrated_db_path), **PUSHER_ENV, **env},
+        kind,
+        env={"DATABASE_PATH": str(migrated_db_path), **PUSHER_ENV, **env},
         log_path=tmp_path_factory.mktemp("pusher") / f"{kind}.log",
     ).start()
 
@@ -47,7 +48,9 @@ def server(request, migrated_db_path, tmp_path_factory):
 
 
 def api(server) -> pusher.Pusher:
-    return pusher.Pusher(app_id=APP_ID, key=APP_KEY, secret=APP_SECRET, host="127.0.0.1", port=server.port, ssl=False)
+    return pusher.Pusher(
+        app_id=APP_ID, key=APP_KEY, secret=APP_SECRET, host="127.0.0.1", port=server.port, ssl=False
+    )
 
 
 async def trigger(server, channels, event, data, socket_id=None):
@@ -177,7 +180,9 @@ async def test_client_events_private_not_echoed(server):
         await b.subscribe("private-user.8")
         await send(a.ws, "client-typing", {"who": "a"}, channel="private-user.8")
         frame = await expect(b.ws, "client-typing")
-        assert frame["channel"] == "private-user.8" and frame["data"] == {"who": "a"} and "user_id" not in frame
+        assert (
+            frame["channel"] == "private-user.8" and frame["data"] == {"who": "a"} and "user_id" not in frame
+        )
         await nothing(a.ws)
 
 
@@ -214,7 +219,9 @@ async def test_client_event_rate_limit_gives_4301(server):
 async def test_signin_and_server_to_user_events(server):
     async with PusherSocket(server) as ps:
         user_data = json.dumps({"id": "42", "user_info": {"name": "Zed"}})
-        await send(ps.ws, "pusher:signin", {"auth": user_auth(ps.socket_id, user_data), "user_data": user_data})
+        await send(
+            ps.ws, "pusher:signin", {"auth": user_auth(ps.socket_id, user_data), "user_data": user_data}
+        )
         ok = await expect(ps.ws, "pusher:signin_success")
         assert ok["data"]["user_data"] == user_data
         ack = await ps.subscribe("#server-to-user-42")  # what pusher-js does next
@@ -241,7 +248,9 @@ async def test_bad_signin_closes_with_4009(server):
 async def test_terminate_user_connections(server):
     async with PusherSocket(server) as ps:
         user_data = json.dumps({"id": "77"})
-        await send(ps.ws, "pusher:signin", {"auth": user_auth(ps.socket_id, user_data), "user_data": user_data})
+        await send(
+            ps.ws, "pusher:signin", {"auth": user_auth(ps.socket_id, user_data), "user_data": user_data}
+        )
         await expect(ps.ws, "pusher:signin_success")
         await asyncio.to_thread(api(server).terminate_user_connections, "77")
         code, frames = await closed_with(ps.ws)
@@ -251,7 +260,10 @@ async def test_terminate_user_connections(server):
 # -- one hub for both protocols ----------------------------------------------------------------
 async def test_native_and_pusher_clients_receive_the_same_broadcast(server):
     token = wsclient.make_token(5)
-    async with PusherSocket(server) as ps, await wsclient.connect(server.ws_url(f"/ws?auth_token={token}")) as native:
+    async with (
+        PusherSocket(server) as ps,
+        await wsclient.connect(server.ws_url(f"/ws?auth_token={token}")) as native,
+    ):
         await wsclient.expect(native, "connected")
         assert (await wsclient.subscribe(native, "user.5"))["event"] == "subscribed"
         await ps.subscribe("private-user.5")
@@ -261,7 +273,9 @@ async def test_native_and_pusher_clients_receive_the_same_broadcast(server):
         assert pusher_frame["data"] == native_frame["data"] == {"total": 12}
         assert native_frame["channel"] == "user.5" and pusher_frame["channel"] == "private-user.5"
         # A native whisper reaches the Pusher client as a client event, and the other way round.
-        await native.send(json.dumps({"action": "whisper", "channel": "user.5", "event": "typing", "data": {"n": 1}}))
+        await native.send(
+            json.dumps({"action": "whisper", "channel": "user.5", "event": "typing", "data": {"n": 1}})
+        )
         whisper = await expect(ps.ws, "client-typing")
         assert whisper["data"] == {"n": 1}
         await send(ps.ws, "client-typing", {"n": 2}, channel="private-user.5")

@@ -8,7 +8,15 @@ import pusher
 import pytest
 
 from tests.integration import wsclient
-from tests.integration.pusher_client import APP_ID, APP_KEY, APP_SECRET, PUSHER_ENV, PusherSocket, expect, send
+from tests.integration.pusher_client import (
+    APP_ID,
+    APP_KEY,
+    APP_SECRET,
+    PUSHER_ENV,
+    PusherSocket,
+    expect,
+    send,
+)
 from tests.integration.redis_support import redis_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis]
@@ -22,9 +30,14 @@ def nodes(server_factory, redis_url, redis_prefix):
 
 async def test_api_events_and_whispers_reach_every_node(nodes):
     a, b = nodes
-    api = pusher.Pusher(app_id=APP_ID, key=APP_KEY, secret=APP_SECRET, host="127.0.0.1", port=b.port, ssl=False)
-    async with PusherSocket(a) as on_a, PusherSocket(b) as on_b, \
-            await wsclient.connect(b.ws_url(f"/ws?auth_token={wsclient.make_token(5)}")) as native:
+    api = pusher.Pusher(
+        app_id=APP_ID, key=APP_KEY, secret=APP_SECRET, host="127.0.0.1", port=b.port, ssl=False
+    )
+    async with (
+        PusherSocket(a) as on_a,
+        PusherSocket(b) as on_b,
+        await wsclient.connect(b.ws_url(f"/ws?auth_token={wsclient.make_token(5)}")) as native,
+    ):
         await wsclient.expect(native, "connected")
         await wsclient.subscribe(native, "user.5")
         await on_a.subscribe("private-user.5")

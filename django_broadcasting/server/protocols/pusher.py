@@ -79,11 +79,13 @@ def error_frame(code: int | None, message: str | None = None) -> str:
 
 def subscription_error_frame(channel: str, status: int, message: str) -> str:
     """Encode ``pusher:subscription_error`` for one channel (Echo's ``.error()`` callback gets ``data``)."""
-    return _dumps({
-        "event": "pusher:subscription_error",
-        "channel": channel,
-        "data": _dumps({"type": "AuthError", "error": message, "status": status}),
-    })
+    return _dumps(
+        {
+            "event": "pusher:subscription_error",
+            "channel": channel,
+            "data": _dumps({"type": "AuthError", "error": message, "status": status}),
+        }
+    )
 
 
 def client_name(canonical: str) -> str:
@@ -140,7 +142,9 @@ class PusherProtocol:
                 event = "pusher_internal:member_removed"
                 data_json = _dumps({"user_id": member.get("id")})
         user_part = f',"user_id":{_dumps(message.user_id)}' if message.user_id is not None else ""
-        return f'{{"event":{_dumps(event)},"channel":{_dumps(channel)},"data":{_dumps(data_json)}{user_part}}}'
+        return (
+            f'{{"event":{_dumps(event)},"channel":{_dumps(channel)},"data":{_dumps(data_json)}{user_part}}}'
+        )
 
     @staticmethod
     def token_expired(conn: Any) -> None:
