@@ -152,8 +152,8 @@ OPTIONS: dict[str, Option] = {
     "REDIS_PASSWORD": Option(None, _optional_str, "BROADCAST_REDIS_PASSWORD"),
     "REDIS_DATABASE": Option(0, _int(0, 10_000), "BROADCAST_REDIS_DATABASE"),
     "REDIS_URL": Option(None, _optional_str, "BROADCAST_REDIS_URL"),
-    "REDIS_SOCKET_TIMEOUT": Option(10.0, _float(0.1)),
-    "REDIS_MAX_CONNECTIONS": Option(200, _int(1)),
+    "REDIS_SOCKET_TIMEOUT": Option(10.0, _float(0.1), "BROADCAST_REDIS_SOCKET_TIMEOUT"),
+    "REDIS_MAX_CONNECTIONS": Option(200, _int(1), "BROADCAST_REDIS_MAX_CONNECTIONS"),
     "CHANNELS_PREFIX": Option("", _str, "BROADCAST_CHANNELS_PREFIX"),
     # Authentication
     "JWT_SECRET": Option(None, _optional_str, "JWT_SECRET"),
@@ -184,10 +184,11 @@ OPTIONS: dict[str, Option] = {
     "ACTIVITY_TIMEOUT": Option(120.0, _float(0), "BROADCAST_ACTIVITY_TIMEOUT"),  # close when silent this long; 0 = off
     "COMPRESSION": Option(False, _bool, "BROADCAST_COMPRESSION"),
     # Presence and history
-    "PRESENCE_TTL": Option(30.0, _float(1)),
-    "HISTORY_ENABLED": Option(True, _bool),
-    "HISTORY_SIZE": Option(100, _int(0)),
-    "HISTORY_TTL": Option(300.0, _float(0)),
+    "PRESENCE_TTL": Option(30.0, _float(1), "BROADCAST_PRESENCE_TTL"),
+    "HISTORY_ENABLED": Option(True, _bool, "BROADCAST_HISTORY_ENABLED"),
+    "HISTORY_SIZE": Option(100, _int(0), "BROADCAST_HISTORY_SIZE"),
+    "HISTORY_TTL": Option(300.0, _float(0), "BROADCAST_HISTORY_TTL"),  # 0 = no expiry
+    "STATS_INTERVAL": Option(5.0, _float(0.1), "BROADCAST_STATS_INTERVAL"),  # node reports to Redis
     # Publishing from other processes (signed HTTP trigger)
     "TRIGGER_URL": Option(None, _optional_str, "BROADCAST_TRIGGER_URL"),
     "TRIGGER_SECRET": Option(None, _optional_str, "BROADCAST_TRIGGER_SECRET"),

@@ -26,9 +26,17 @@ from typing import TYPE_CHECKING, Any
 
 from .. import signals
 from ..conf import broadcasting_settings
+from ..exceptions import BroadcastError
 from ..messages import Message
-from .codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
+from .codes import (
+    CLOSE_4011_TOKEN_EXPIRED,
+    CLOSE_4201_PONG_TIMEOUT,
+    ERR_4290_RECOVERY_FAILED,
+    WS_1012_SERVICE_RESTART,
+)
+from .history import MemoryHistory, Recovery, parse_id
 from .presence import LocalPresence
+from .protocols.native import frame
 
 if TYPE_CHECKING:
     from ..drivers.base import BaseDriver
@@ -55,6 +63,9 @@ class Hub:
         self.presence: Any = LocalPresence()
         self.driver: BaseDriver | None = None
         self.transport: HubTransport | None = None
+        self.history: Any = None  # see history.py; None when history is off or unavailable
+        # Connections catching up on a channel: live messages wait in their buffer meanwhile.
+        self._recovering: dict[str, list[tuple[Connection, list[Message]]]] = {}
         self.node_id = _node_id()
         self.serving = False
         self.started_at = time.time()
@@ -92,10 +103,22 @@ class Hub:
             store = getattr(driver, "create_presence_store", None)
             if store is not None:
                 self.presence = store(self)
+            self.history = self._create_history(driver, transport)
             self._tasks.append(self.loop.create_task(self._sweep()))
             self._install_shutdown_hook()
             self._started = True
             logger.info("hub %s started (transport: %s)", self.node_id, type(transport).__name__)
+
+    @staticmethod
+    def _create_history(driver: BaseDriver, transport: HubTransport | None) -> Any:
+        if not broadcasting_settings.HISTORY_ENABLED or not broadcasting_settings.HISTORY_SIZE:
+            return None
+        factory = getattr(driver, "create_history", None)
+        if factory is not None:
+            return factory()
+        if transport is None:  # single process: this hub sees every message, it can number them
+            return MemoryHistory(broadcasting_settings.HISTORY_SIZE, broadcasting_settings.HISTORY_TTL)
+        return None  # channel-layer transports carry no shared offsets
 
     async def stop(self) -> None:
         """Stop background work and the transport (used by tests and shutdown)."""
@@ -186,7 +209,7 @@ class Hub:
         subscribers = self.subscribers.get(channel)
         if subscribers is not None:
             subscribers.discard(conn)
-            if not subscribers:
+            if not subscribers and channel not in self._recovering:
                 del self.subscribers[channel]
         user_id = conn.scope_info.get("presence", {}).pop(channel, None)
         if user_id is not None and await self.presence.leave(channel, user_id, conn.socket_id):
@@ -227,15 +250,18 @@ class Hub:
             await self.driver.abroadcast(messages)
         else:
             for message in messages:
-                self.deliver(message)
+                self._local(message)
 
     async def announce(self, channel: str, event: str, data: dict[str, Any], socket_id: str | None) -> None:
         """Tell a presence channel that a member joined or left."""
         message = Message(channel, event, data, socket_id=socket_id)
         if getattr(self.presence, "cluster_wide", False):
-            await self.relay([message])
+            try:
+                await self.relay([message])
+            except BroadcastError as exc:  # the transport is down: the join itself succeeded
+                logger.warning("could not announce %s on %s: %s", event, channel, exc)
         else:
-            self.deliver(message)
+            self._local(message)
 
     def publish(self, messages: Iterable[Message]) -> None:
         """Deliver ``messages`` to local subscribers; safe to call from any thread."""
@@ -247,9 +273,16 @@ class Hub:
             running = None
         if loop is None or running is loop or loop.is_closed():
             for message in messages:
-                self.deliver(message)
+                self._local(message)
         else:
-            loop.call_soon_threadsafe(lambda: [self.deliver(m) for m in messages])
+            loop.call_soon_threadsafe(lambda: [self._local(m) for m in messages])
+
+    def _local(self, message: Message) -> int:
+        # In-process publishing: number the message first when this hub keeps the history.
+        history = self.history
+        if history is not None and history.assigns_ids and message.id is None:
+            message = history.append(message)
+        return self.deliver(message)
 
     def _on_transport_message(self, payload: dict[str, Any]) -> None:
         self.deliver(Message.from_transport(payload))
@@ -257,6 +290,9 @@ class Hub:
     def deliver(self, message: Message) -> int:
         """Write ``message`` to every local subscriber of its channel; return the count."""
         self.messages_in += 1
+        if self._recovering:  # one lookup per message, and only while someone catches up
+            for _, buffer in self._recovering.get(message.channel, ()):
+                buffer.append(message)
         subscribers = self.subscribers.get(message.channel)
         if not subscribers:
             return 0
@@ -276,6 +312,82 @@ class Hub:
         self.deliveries += sent
         return sent
 
+    # -- recovery ------------------------------------------------------------------------
+    async def recover(self, conn: Connection, channel: str, since: Any) -> None:
+        """Send ``conn`` the messages on ``channel`` after id ``since``, in order.
+
+        Called right after ``subscribe``. While the history is read, live messages for
+        ``conn`` wait in a buffer; afterwards the missed ones go out first, then the buffered
+        ones the history did not already cover, then a ``recovered`` frame. When messages
+        are gone (trimmed, expired, another epoch) the client gets ``recovery_failed``
+        (code 4290) instead: never a silent gap.
+        """
+        subscribers = self.subscribers.get(channel)
+        if subscribers is None or conn not in subscribers:
+            return
+        if self.history is None:
+            self._recovery_failed(conn, channel, since, Recovery.failed("history is not enabled"))
+            return
+        if parse_id(since) is None:
+            self._recovery_failed(conn, channel, since, Recovery.failed("malformed last_id"))
+            return
+        buffer: list[Message] = []
+        entry = (conn, buffer)
+        self._recovering.setdefault(channel, []).append(entry)
+        subscribers.discard(conn)
+        try:
+            result = await self.history.recover(channel, since)
+        except Exception as exc:  # noqa: BLE001 - e.g. Redis down: tell the client, keep the socket
+            logger.warning("recovery on %s failed: %r", channel, exc)
+            result = Recovery.failed("history unavailable")
+        finally:
+            waiting = self._recovering.get(channel, [])
+            if entry in waiting:
+                waiting.remove(entry)
+            if not waiting:
+                self._recovering.pop(channel, None)
+        # From here to the end nothing awaits, so no live message slips between the replay
+        # and the socket's return to the subscriber set.
+        if conn.closed or channel not in conn.channels:
+            if not self.subscribers.get(channel, True):
+                del self.subscribers[channel]
+                await self._sync_transport(channel)
+            return
+        last = parse_id(since)
+        if result.ok:
+            encode = conn.protocol.encode
+            for message in result.messages:
+                if message.socket_id != conn.socket_id:
+                    conn.push(encode(message))
+            if result.messages:
+                last = parse_id(result.messages[-1].id)
+            for message in buffer:
+                position = parse_id(message.id)
+                if position is None or last is None or position[0] != last[0] or position[1] > last[1]:
+                    if message.socket_id != conn.socket_id:
+                        conn.push(encode(message))
+            conn.push(frame("recovered", {
+                "channel": channel, "count": len(result.messages), "last_id": result.current_id,
+            }, channel))
+        else:
+            self._recovery_failed(conn, channel, since, result)
+            for message in buffer:
+                if message.socket_id != conn.socket_id:
+                    conn.push(conn.protocol.encode(message))
+        resync = channel not in self.subscribers
+        self.subscribers.setdefault(channel, set()).add(conn)
+        if resync:
+            await self._sync_transport(channel)
+
+    def _recovery_failed(self, conn: Connection, channel: str, since: Any, result: Recovery) -> None:
+        self.count_error(ERR_4290_RECOVERY_FAILED)
+        conn.push(frame("recovery_failed", {
+            "code": ERR_4290_RECOVERY_FAILED,
+            "message": f"Missed messages could not be recovered: {result.reason}.",
+            "last_id": since if isinstance(since, str) else None,
+            "current_id": result.current_id,
+        }, channel))
+
     def count_error(self, code: int) -> None:
         self.errors[code] = self.errors.get(code, 0) + 1
 
@@ -285,6 +397,9 @@ class Hub:
             timeout = broadcasting_settings.ACTIVITY_TIMEOUT
             await asyncio.sleep(min(5.0, timeout / 4) if timeout else 5.0)
             now, wall = time.monotonic(), time.time()
+            prune = getattr(self.history, "prune", None)
+            if prune is not None:
+                prune()
             for conn in list(self.connections.values()):
                 expires = getattr(conn.identity, "expires_at", None)
                 if expires is not None and wall >= expires:

@@ -42,7 +42,8 @@ async def test_public_channel_from_url_receives_broadcast(server, path):
         assert ack["channel"] == "general"
         await publish(server, "general", "announcement", {"message": "hello", "n": 1})
         frame = await expect(ws, "announcement")
-        assert set(frame) == {"channel", "event", "data", "timestamp"}
+        # The seed's four fields, plus the history id (HISTORY_ENABLED is on by default).
+        assert set(frame) == {"channel", "event", "data", "timestamp", "id"}
         assert frame["channel"] == "general" and frame["data"] == {"message": "hello", "n": 1}
         assert frame["timestamp"].endswith("Z")
 

@@ -1,0 +1,276 @@
+"""``RedisTransport``: one Redis pub/sub connection per server process.
+
+The hub subscribes the process to ``{prefix}{channel}`` when its first local socket joins a
+channel and unsubscribes after the last one leaves, so a broadcast costs one PUBLISH and one
+pub/sub delivery per subscribed process, never one per socket.
+
+Faults: the reader keeps the connection alive with PINGs and treats silence as a dead link.
+When Redis goes away it reconnects with capped, jittered backoff, subscribes again to every
+channel its sockets still need, and catches up: messages published while the link was down
+are read back from the history (ids ``"<epoch>:<offset>"``, see ``redis_history.py``) and
+delivered before the live ones that arrived meanwhile, without duplicates. Nothing needs a
+restart. Publishers see ``TransportError`` while Redis is unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..conf import broadcasting_settings
+from .history import parse_id
+from .transport import OnMessage
+
+if TYPE_CHECKING:
+    from ..drivers.redis import RedisDriver
+
+logger = logging.getLogger("django_broadcasting.server")
+
+_MAX_BACKOFF = 2.0
+
+
+def _newer(message_id: str | None, last: tuple[str, int] | None) -> bool:
+    position = parse_id(message_id)
+    return position is None or last is None or position[0] != last[0] or position[1] > last[1]
+
+
+class RedisTransport:
+    """Receive broadcasts through Redis pub/sub, one subscription per channel per process."""
+
+    def __init__(self, driver: RedisDriver) -> None:
+        self.driver = driver
+        self.keys = driver.keys
+        self.wanted: set[str] = set()  # channels this process's sockets need
+        self.connected = False
+        self.reconnects = 0
+        self.last_error: str | None = None
+        self._conn: Any = None
+        self._on_message: OnMessage | None = None
+        self._task: asyncio.Task | None = None
+        self._catch_up_task: asyncio.Task | None = None
+        self._ready = asyncio.Event()
+        self._confirm: dict[bytes, list[asyncio.Future]] = {}
+        self._last: dict[str, str] = {}  # channel -> id of the last message delivered
+        self._floor: dict[str, str] = {}  # channel -> newest id when this process subscribed
+        self._buffers: dict[str, list[dict[str, Any]]] = {}  # channels catching up
+
+    @property
+    def history(self) -> Any:
+        if broadcasting_settings.HISTORY_ENABLED and broadcasting_settings.HISTORY_SIZE:
+            return self.driver.create_history()
+        return None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self, on_message: OnMessage) -> None:
+        self._on_message = on_message
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        # Give the first connection a moment so early subscriptions are confirmed; a Redis
+        # that is down must not hold the server up (the reader keeps trying).
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout=min(2.0, self.driver.socket_timeout))
+        except asyncio.TimeoutError:
+            logger.warning("Redis pub/sub not reachable yet (%s); retrying in the background", self.last_error)
+
+    async def stop(self) -> None:
+        for task in (self._task, self._catch_up_task):
+            if task is not None:
+                task.cancel()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await _disconnect(conn)
+        self.connected = False
+
+    # -- subscriptions -------------------------------------------------------------------
+    async def subscribe(self, channel: str) -> None:
+        """Subscribe this process to ``channel``; wait for Redis to confirm (bounded)."""
+        self.wanted.add(channel)
+        conn = self._conn
+        if conn is None:
+            return  # the reader subscribes to everything wanted when it reconnects
+        name = self.keys.pubsub(channel).encode()
+        future = asyncio.get_running_loop().create_future()
+        self._confirm.setdefault(name, []).append(future)
+        try:
+            await conn.send_command("SUBSCRIBE", name, check_health=False)
+            await asyncio.wait_for(future, timeout=self.driver.socket_timeout)
+        except Exception as exc:  # noqa: BLE001 - the reconnect path resubscribes
+            logger.warning("SUBSCRIBE %s not confirmed: %r", channel, exc)
+            return
+        history = self.history
+        if history is not None and channel not in self._last:
+            # Where this process joined the channel's history: if the link drops before any
+            # message arrives, the catch-up starts here.
+            try:
+                head = await history.head(channel)
+            except Exception:  # noqa: BLE001 - only a catch-up aid
+                head = None
+            if head is not None and channel in self.wanted:
+                self._floor.setdefault(channel, head)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self.wanted.discard(channel)
+        self._last.pop(channel, None)
+        self._floor.pop(channel, None)
+        self._buffers.pop(channel, None)
+        conn = self._conn
+        if conn is not None:
+            try:
+                await conn.send_command("UNSUBSCRIBE", self.keys.pubsub(channel), check_health=False)
+            except Exception as exc:  # noqa: BLE001 - a new connection starts without it anyway
+                logger.debug("UNSUBSCRIBE %s failed: %r", channel, exc)
+
+    # -- the reader ----------------------------------------------------------------------
+    async def _run(self) -> None:
+        backoff = 0.05
+        first = True
+        while True:
+            conn = self.driver.new_connection()
+            try:
+                await conn.connect()
+                channels = sorted(self.wanted)
+                if not first:
+                    for channel in channels:  # live messages wait until the history is read
+                        self._buffers.setdefault(channel, [])
+                names = [self.keys.pubsub(c).encode() for c in channels]
+                futures = []
+                for name in names:
+                    future = asyncio.get_running_loop().create_future()
+                    self._confirm.setdefault(name, []).append(future)
+                    futures.append(future)
+                if names:
+                    await conn.send_command("SUBSCRIBE", *names, check_health=False)
+                self._conn = conn
+                self.connected = True
+                self._ready.set()
+                if not first:
+                    self.reconnects += 1
+                    logger.warning("Redis pub/sub reconnected; resubscribed %d channel(s)", len(channels))
+                    self._catch_up_task = asyncio.get_running_loop().create_task(self._catch_up(channels, futures))
+                first = False
+                backoff = 0.05
+                await self._read(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
+                if self.connected or self.last_error is None:
+                    logger.warning("Redis pub/sub connection lost: %r; reconnecting", exc)
+                self.last_error = repr(exc)
+                first = False
+            finally:
+                self._conn = None
+                self.connected = False
+                for waiting in self._confirm.values():
+                    for future in waiting:
+                        if not future.done():
+                            future.set_exception(ConnectionError("Redis pub/sub connection lost"))
+                self._confirm.clear()
+                await _disconnect(conn)
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    async def _read(self, conn: Any) -> None:
+        # PING after a quiet spell; a link that stays silent after that is dead even if
+        # TCP has not noticed (a paused or partitioned Redis).
+        interval = min(5.0, self.driver.socket_timeout / 2)
+        last_rx = time.monotonic()
+        while True:
+            # With an explicit timeout redis-py returns None when nothing arrived.
+            response = await conn.read_response(timeout=interval, disconnect_on_error=False, push_request=True)
+            if response is None:
+                if time.monotonic() - last_rx > 2 * interval:
+                    raise ConnectionError("Redis pub/sub connection went silent")
+                await conn.send_command("PING", check_health=False)
+                continue
+            last_rx = time.monotonic()
+            if not isinstance(response, list) or not response:
+                continue  # PONG outside subscribed mode
+            kind = response[0]
+            if kind == b"message":
+                self._message(response[2])
+            elif kind == b"subscribe":
+                waiting = self._confirm.get(response[1])
+                if waiting:
+                    future = waiting.pop(0)
+                    if not waiting:
+                        del self._confirm[response[1]]
+                    if not future.done():
+                        future.set_result(True)
+
+    def _message(self, data: bytes) -> None:
+        try:
+            space = data.index(b" ")
+            payload = json.loads(data[space + 1:])
+            if space:
+                payload["id"] = data[:space].decode()
+            channel = payload["channel"]
+        except (ValueError, KeyError, TypeError):
+            logger.exception("dropping a malformed message from Redis")
+            return
+        if self._buffers:
+            buffer = self._buffers.get(channel)
+            if buffer is not None:
+                buffer.append(payload)
+                return
+        self._deliver(channel, payload)
+
+    def _deliver(self, channel: str, payload: dict[str, Any]) -> None:
+        message_id = payload.get("id")
+        if message_id is not None:
+            self._last[channel] = message_id
+        try:
+            self._on_message(payload)
+        except Exception:
+            logger.exception("dropping a broadcast the hub could not deliver")
+
+    # -- catching up after a reconnect -----------------------------------------------------
+    async def _catch_up(self, channels: list[str], confirmations: list[asyncio.Future]) -> None:
+        try:
+            await asyncio.wait_for(asyncio.gather(*confirmations), timeout=self.driver.socket_timeout)
+        except Exception:  # noqa: BLE001 - the link broke again; the next reconnect retries
+            return
+        history = self.history
+        for channel in channels:
+            if channel not in self._buffers:
+                continue
+            since = self._last.get(channel) or self._floor.get(channel)
+            position = parse_id(since)
+            entries: list[dict[str, Any]] = []
+            if history is not None and position is not None:
+                try:
+                    window = await history.read(channel, position[1])
+                    if window.epoch is not None and window.epoch != position[0]:
+                        # Redis lost the history (a restart): the new epoch began after we
+                        # lost the link, so all of it is news to this process.
+                        window = await history.read(channel, 0)
+                        expected = window.offset
+                    else:
+                        expected = window.offset - position[1]
+                    entries = [p for n, p in window.entries if n <= window.offset]
+                    if len(entries) < expected:
+                        logger.warning("%d message(s) on %s were trimmed before this process caught up",
+                                       expected - len(entries), channel)
+                except Exception as exc:  # noqa: BLE001
+                    logger.warning("could not read the history of %s: %r", channel, exc)
+            # Nothing below awaits: replay, then the buffered live messages not yet covered.
+            buffer = self._buffers.pop(channel, None)
+            if buffer is None or channel not in self.wanted:
+                continue
+            last = position
+            for payload in entries:
+                self._deliver(channel, payload)
+                last = parse_id(payload["id"])
+            for payload in buffer:
+                if _newer(payload.get("id"), last):
+                    self._deliver(channel, payload)
+        self._catch_up_task = None
+
+
+async def _disconnect(conn: Any) -> None:
+    try:
+        await conn.disconnect()
+    except Exception:  # noqa: BLE001 - it is gone either way
+        pass

@@ -1,0 +1,53 @@
+"""The redis driver across real server processes: one PUBLISH per broadcast, exactly once per socket."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.integration.redis_support import collect, redis_env, run_publisher
+from tests.integration.wsclient import connect, expect, nothing
+
+pytestmark = pytest.mark.integration
+
+
+async def open_clients(server, channel: str, n: int) -> list:
+    clients = []
+    for _ in range(n):
+        ws = await connect(server.ws_url(f"/ws?channel={channel}"))
+        await expect(ws, "subscribed")
+        clients.append(ws)
+    return clients
+
+
+async def test_every_node_receives_each_broadcast_exactly_once(server_factory, redis_url, redis_prefix):
+    env = redis_env(redis_url, redis_prefix)
+    nodes = [server_factory("daphne", env=env), server_factory("uvicorn", env=env)]
+    clients = [ws for node in nodes for ws in await open_clients(node, "general", 3)]
+    try:
+        results = await asyncio.to_thread(run_publisher, env, "general", 20)
+        assert all("id" in r and r["id"] for r in results), results
+        for ws in clients:
+            frames = await collect(ws, "tick", 20)
+            assert [f["data"]["n"] for f in frames] == list(range(20))
+            assert [f["id"] for f in frames] == [r["id"] for r in results]
+            await nothing(ws, 0.3)
+    finally:
+        for ws in clients:
+            await ws.close()
+
+
+async def test_channels_prefix_keeps_apps_apart(server_factory, redis_url, redis_prefix):
+    mine = server_factory("uvicorn", env=redis_env(redis_url, redis_prefix))
+    other_env = redis_env(redis_url, redis_prefix + "other:")
+    other = server_factory("uvicorn", env=other_env)
+    [a] = await open_clients(mine, "general", 1)
+    [b] = await open_clients(other, "general", 1)
+    try:
+        await asyncio.to_thread(run_publisher, other_env, "general", 1)
+        assert (await expect(b, "tick"))["data"] == {"n": 0}
+        await nothing(a, 0.5)
+    finally:
+        await a.close()
+        await b.close()
