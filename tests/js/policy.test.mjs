@@ -115,6 +115,21 @@ describe("close codes", () => {
     });
   }
 
+  test("a URL the WebSocket constructor rejects is an error, not a retry loop", async () => {
+    class Refusing {
+      constructor() {
+        throw new SyntaxError("bad url");
+      }
+    }
+    const errors = new Recorder("error");
+    const c = client({ WebSocket: Refusing, autoConnect: false });
+    c.on("error", errors.fn);
+    c.connect();
+    assert.match((await errors.next()).message, /bad url/);
+    assert.equal(c.state, "disconnected");
+    assert.equal(c._timers.reconnect, null);
+  });
+
   test("reconnect: false never comes back", async () => {
     const c = client({ reconnect: false });
     const ws = await nextSocket(0);

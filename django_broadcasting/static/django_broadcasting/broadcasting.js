@@ -496,8 +496,8 @@ export class Broadcasting {
     try {
       ws = new this.WebSocket(this._connectUrl());
     } catch (err) {
-      this._log("cannot open", err);
-      this._scheduleReconnect(CODES.ABNORMAL);
+      // The constructor throws for a malformed URL or a forbidden one: trying again cannot help.
+      this._fail({ code: CODES.ABNORMAL, message: `Cannot open ${this.url}: ${err && err.message}` });
       return;
     }
     this._ws = ws;
@@ -713,6 +713,7 @@ export class Broadcasting {
   _fail(error) {
     this._unwant();
     this._clearTimers();
+    this._attempts = 0;
     this._emitter.emit("error", error, null);
     this._emitter.emit("disconnected", { code: error.code, reason: error.message, reconnecting: false });
     this._setState(STATES.DISCONNECTED);
