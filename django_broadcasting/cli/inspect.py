@@ -32,6 +32,12 @@ def _channel_lines(channels: dict[str, int], presence: dict[str, list], limit: i
     return lines
 
 
+def _member(member: dict[str, Any]) -> str:
+    info = member.get("info") if isinstance(member.get("info"), dict) else {}
+    name = info.get("name")
+    return f"{member.get('id')} ({name})" if name else str(member.get("id"))
+
+
 def _driver_status() -> tuple[str, str]:
     from ..drivers import get_driver
 
@@ -83,7 +89,7 @@ def render_stats(stats: dict[str, Any], limit: int | None = 20) -> list[str]:
         f"👥 Presence Members: {stats.get('presence_members', 0)}",
     ]
     for name in sorted(presence)[: limit or None]:
-        ids = ", ".join(str(m.get("id")) for m in presence[name])
+        ids = ", ".join(_member(m) for m in presence[name])
         lines.append(f"  • {name}: {ids}")
     lines += [
         "",

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.wsclient import connect, expect, make_token, subscribe
+from tests.integration.wsclient import closed_with, connect, expect, make_token, subscribe
 from tests.servers import REPO_ROOT, free_port, port_open, server_env, wait_for
 
 pytestmark = pytest.mark.integration
@@ -310,7 +310,8 @@ async def test_websocket_serves_the_app_and_stops_on_ctrl_c(kind, migrated_db_pa
             await expect(ws, "subscribed")
             ok(await abroadcast("test", env=env))
             assert (await expect(ws, "test"))["data"]["message"] == "Hello World"
-        process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGINT)
+            assert await closed_with(ws, 20) == 1012  # clients are told to reconnect
         out, err = await asyncio.to_thread(process.communicate, timeout=30)
     finally:
         stop(process)
