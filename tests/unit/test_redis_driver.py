@@ -1,0 +1,85 @@
+"""The redis driver without server processes: settings, errors, loops, one EVALSHA per message."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from django_broadcasting.drivers.redis import RedisDriver, RedisKeys
+from django_broadcasting.exceptions import TransportError
+from django_broadcasting.messages import Message
+from django_broadcasting.server.history import parse_id
+from tests.servers import free_port
+
+
+def test_keys_live_under_the_prefix():
+    keys = RedisKeys("app1:")
+    assert keys.pubsub("orders.1") == "app1:orders.1"
+    assert keys.history("orders.1").startswith("app1:bc:") and keys.nodes.startswith("app1:bc:")
+
+
+def test_connection_settings(settings):
+    settings.BROADCASTING = {"REDIS_HOST": "redis.internal", "REDIS_PORT": 6380, "REDIS_PASSWORD": "pw",
+                             "REDIS_DATABASE": 3, "REDIS_SOCKET_TIMEOUT": 7}
+    kwargs = RedisDriver("redis").connection_kwargs()
+    assert (kwargs["host"], kwargs["port"], kwargs["password"], kwargs["db"]) == ("redis.internal", 6380, "pw", 3)
+    assert kwargs["socket_timeout"] == 7
+
+
+def test_url_wins_and_rediss_means_tls(settings):
+    settings.BROADCASTING = {"REDIS_URL": "rediss://:secret@cache.example:6390/2", "REDIS_HOST": "ignored"}
+    kwargs = RedisDriver("redis").connection_kwargs()
+    assert (kwargs["host"], kwargs["port"], kwargs["db"], kwargs["password"]) == ("cache.example", 6390, 2, "secret")
+    assert "SSL" in kwargs["connection_class"].__name__
+
+
+def test_publisher_gets_a_clear_error_when_redis_is_down(settings):
+    settings.BROADCASTING = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "REDIS_SOCKET_TIMEOUT": 2}
+    driver = RedisDriver("redis")
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="Redis publish failed"):
+        driver.broadcast(Message.for_channels(["general"], "e", {}))
+    assert time.monotonic() - started < 3
+
+
+def test_sync_calls_work_from_fresh_loops_and_leave_no_client_behind(redis_url, redis_prefix, settings):
+    settings.BROADCASTING = {"REDIS_URL": redis_url, "CHANNELS_PREFIX": redis_prefix}
+    driver = RedisDriver("redis")
+    ids = [driver.publish(Message.for_channels(["general"], "e", {"n": n}))[0] for n in range(3)]
+    assert [parse_id(i)[1] for i in ids] == [1, 2, 3]
+    assert len({parse_id(i)[0] for i in ids}) == 1
+    assert driver._clients == {}  # async_to_sync's throw-away loops closed their clients
+
+
+def test_one_evalsha_per_message_and_a_batch_in_one_round_trip(redis_url, redis_prefix, settings, redis_client):
+    settings.BROADCASTING = {"REDIS_URL": redis_url, "CHANNELS_PREFIX": redis_prefix, "HISTORY_SIZE": 5}
+    driver = RedisDriver("redis")
+
+    async def run():
+        pubsub = driver.client().pubsub()
+        await pubsub.subscribe(f"{redis_prefix}a", f"{redis_prefix}b")
+        ids = await driver.apublish(Message.for_channels(["a", "b"], "e", {"x": 1}))
+        got = []
+        while len(got) < 2:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+            if message:
+                got.append(message["data"].decode())
+        await pubsub.aclose()
+        await driver.aclose()
+        return ids, got
+
+    ids, got = asyncio.run(run())
+    assert sorted(g.split(" ", 1)[0] for g in got) == sorted(ids)
+    for n in range(8):
+        async_to_sync(driver.apublish)(Message.for_channels(["a"], "e", {"n": n}))
+    assert redis_client.xlen(f"{redis_prefix}bc:history:a") == 5  # HISTORY_SIZE caps the stream
+    assert redis_client.pttl(f"{redis_prefix}bc:history:a") > 0  # HISTORY_TTL
+
+
+def test_history_off_publishes_without_ids(redis_url, redis_prefix, settings, redis_client):
+    settings.BROADCASTING = {"REDIS_URL": redis_url, "CHANNELS_PREFIX": redis_prefix, "HISTORY_ENABLED": False}
+    assert RedisDriver("redis").publish(Message.for_channels(["a"], "e", {})) == [None]
+    assert not redis_client.exists(f"{redis_prefix}bc:history:a")
