@@ -47,6 +47,8 @@ demo: install
 	@echo ""
 	@echo "  django-broadcasting demo:  http://127.0.0.1:$(PORT)/"
 	@echo "  log in as demo / demo  (staff superuser: admin / admin, admin at /admin/)"
+	@echo "  send from another terminal:"
+	@echo "    BROADCAST_WEBSOCKET_PORT=$(PORT) $(VPY) manage.py broadcast test --channel general"
 	@echo ""
 	env -u BROADCAST_CHANNEL_LAYER BROADCAST_WEBSOCKET_PORT=$(PORT) $(VPY) manage.py runserver 127.0.0.1:$(PORT)
 
