@@ -1,0 +1,135 @@
+"""``python -m bench``: run the scenarios side by side, print one table, write docs/performance.md.
+
+    python -m bench                 # full run (under 10 minutes on 2 cores), writes docs/performance.md
+    python -m bench --smoke         # seconds: tiny N, few broadcasts, prints only (CI keeps it from rotting)
+    python -m bench --only S1,S2 --targets project-uvicorn,raw-websockets --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import procs, report
+from .procs import LoadGen
+from .s1 import Cell, fmt_cell, run_s1
+from .scenarios import run_s2, run_s3, run_s4
+from .targets import ChannelsPeer, Project, RawWebsockets
+
+ALL_TARGETS = ("project-uvicorn", "project-daphne", "channels-memory", "channels-redis", "raw-websockets")
+
+
+def make_target(name: str, redis_port: int | None, **options):
+    if name == "project-uvicorn":
+        return Project("uvicorn", **options)
+    if name == "project-daphne":
+        return Project("daphne", **options)
+    if name == "channels-memory":
+        return ChannelsPeer("memory")
+    if name == "channels-redis":
+        return ChannelsPeer("redis", redis_port=redis_port)
+    if name == "raw-websockets":
+        return RawWebsockets()
+    raise SystemExit(f"unknown target {name!r}; choose from {', '.join(ALL_TARGETS)}")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes; seconds, not minutes; no docs written")
+    parser.add_argument("--only", default="S1,S2,S3,S4", help="scenarios to run (comma-separated)")
+    parser.add_argument("--targets", default=",".join(ALL_TARGETS), help="S1 servers (comma-separated)")
+    parser.add_argument("--sizes", default=None, help="S1 subscriber counts, e.g. 1000,5000,10000")
+    parser.add_argument("--broadcasts", type=int, default=None, help="S1 broadcasts per size (default 20)")
+    parser.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--out", default=None, help="markdown file to update (default docs/performance.md)")
+    parser.add_argument("--no-write", action="store_true", help="print the table only")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    smoke = args.smoke
+    # The driver signs trigger requests with the product's own code: configure Django for it.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
+    os.environ["BROADCAST_TRIGGER_SECRET"] = procs.BENCH_TRIGGER_SECRET
+    import django
+
+    django.setup()
+    from .loadgen import raise_nofile
+
+    raise_nofile()
+
+    scenarios = {s.strip().upper() for s in args.only.split(",") if s.strip()}
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([20, 50] if smoke else [1000, 5000, 10000])
+    broadcasts = args.broadcasts or (3 if smoke else 20)
+    if smoke and not args.sizes:
+        targets = [t for t in targets if t in ("project-uvicorn", "raw-websockets")]
+    budget = 2.0 if smoke else 12.0  # seconds of broadcasting per S1 cell (at least 3 broadcasts)
+    started = time.monotonic()
+    cells: list[Cell] = []
+    notes: list[str] = []
+    redis = None
+    loadgen = LoadGen(args.loadgens)
+    try:
+        if "S3" in scenarios or ("S1" in scenarios and "channels-redis" in targets):
+            redis = procs.redis_server().start()
+        if "S1" in scenarios:
+            print(f"S1 local fan-out: N={sizes}, {broadcasts} broadcasts of ~100 bytes", flush=True)
+            for name in targets:
+                target = make_target(name, redis.port if redis else None)
+                ours = name.startswith("project-")
+                cells += run_s1(target, loadgen, sizes, broadcasts=broadcasts,
+                                budget=(60.0 if ours else budget), min_broadcasts=(broadcasts if ours else 3),
+                                per_timeout=60.0)
+        if "S2" in scenarios:
+            n = 50 if smoke else 10000
+            idle = 1.0 if smoke else 8.0
+            print(f"S2 idle memory: {n} connections", flush=True)
+            plan = [("project-uvicorn", False), ("project-uvicorn", True)]
+            if not smoke:
+                plan += [("project-daphne", False), ("raw-websockets", False)]
+            for name, compress in plan:
+                target = make_target(name, None, deflate=compress) if name.startswith("project") else make_target(name, None)
+                cell = run_s2(target, loadgen, n, compress=compress, idle_seconds=idle)
+                print(f"   {cell.label}: {cell.rss_per_conn_kib:.1f} KiB/conn, idle CPU {cell.idle_cpu_pct:.1f}%", flush=True)
+                cells.append(cell)
+        if "S3" in scenarios and redis is not None:
+            n = 40 if smoke else 4000
+            print(f"S3 cross-process: 2 servers + Redis, {n} subscribers", flush=True)
+            cell = run_s3(loadgen, redis, n, broadcasts=broadcasts, budget=budget * 2)
+            print(f"   -> {fmt_cell(cell)}", flush=True)
+            cells.append(cell)
+        if "S4" in scenarios:
+            stable = 20 if smoke else 200
+            duration = 2.0 if smoke else 10.0
+            print(f"S4 churn: {stable} stable presence subscribers, 120 joins+leaves/s", flush=True)
+            cell = run_s4(loadgen, stable=stable, churn_rate=120.0, duration=duration, tick_rate=10.0)
+            print(f"   -> {fmt_cell(cell)}", flush=True)
+            cells.append(cell)
+    finally:
+        loadgen.stop()
+        if redis is not None:
+            redis.stop()
+    seconds = time.monotonic() - started
+    notes += [
+        "Deliveries per server CPU-second = frames received by clients / CPU time (user+system, psutil) the server "
+        "process(es) used during the broadcast loop; it includes handling the publish requests.",
+        "Bottleneck: the side (server or load generators) that used more CPU during the loop; on 2 cores they compete.",
+        "Latency: publish time stamped in the payload by the publisher -> receipt in the load generator, same clock.",
+    ]
+    body = report.render(cells, mode="smoke" if smoke else "full", seconds=seconds, notes=notes)
+    print()
+    print(body)
+    if not args.no_write and (args.out or not smoke):
+        out = Path(args.out) if args.out else procs.REPO / "docs" / "performance.md"
+        report.write(out, body)
+        print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

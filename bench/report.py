@@ -1,0 +1,146 @@
+"""The result table: printed, and written between markers into docs/performance.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import psutil
+
+from .s1 import Cell
+
+BEGIN = "<!-- bench:begin -->"
+END = "<!-- bench:end -->"
+PACKAGES = ("django", "channels", "channels-redis", "daphne", "uvicorn", "websockets", "twisted", "uvloop",
+            "redis", "django-broadcasting")
+PRODUCT = ("project-uvicorn", "project-daphne")
+PEERS = ("channels-memory", "channels-redis", "raw-websockets")
+
+
+def _f(value: float | None, spec: str = ",.0f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = psutil.virtual_memory().total / 2**30
+    return f"{os.cpu_count()} CPU ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def versions() -> str:
+    out = []
+    for name in PACKAGES:
+        try:
+            out.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            pass
+    return ", ".join(out)
+
+
+def table(cells: list[Cell]) -> str:
+    head = ("| Scenario | Server | N | Broadcasts | Deliveries/s | Deliveries per server CPU-s | p50 ms | p99 ms "
+            "| max ms | Lost | RSS/conn KiB | Idle CPU % | Redis cmds/broadcast | Bottleneck | Note |")
+    lines = [head, "|" + "|".join(["---"] * (head.count("|") - 1)) + "|"]
+    for c in cells:
+        lines.append(
+            f"| {c.scenario} | {c.label} | {c.n:,} | {c.broadcasts or '–'} | {_f(c.per_second)} | {_f(c.per_cpu_second)} "
+            f"| {_f(c.p50, '.1f')} | {_f(c.p99, '.1f')} | {_f(c.max, '.1f')} | {c.lost if c.broadcasts else '–'} "
+            f"| {_f(c.rss_per_conn_kib, '.1f')} | {_f(c.idle_cpu_pct, '.1f')} | {_f(c.redis_per_broadcast, '.1f')} "
+            f"| {c.bottleneck or '–'} | {c.note} |"
+        )
+    return "\n".join(lines)
+
+
+def ratios(cells: list[Cell]) -> str:
+    """This project's deliveries per server CPU-second divided by each peer's, per N (S1)."""
+    s1 = {(c.target, c.n): c for c in cells if c.scenario == "S1"}
+    sizes = sorted({c.n for c in cells if c.scenario == "S1"})
+    peers = [p for p in PEERS if any(t == p for t, _ in s1)]
+    products = [p for p in PRODUCT if any(t == p for t, _ in s1)]
+    if not peers or not products:
+        return ""
+    head = "| S1 ratio (deliveries per server CPU-s) | " + " | ".join(f"N={n:,}" for n in sizes) + " |"
+    lines = [head, "|" + "|".join(["---"] * (len(sizes) + 1)) + "|"]
+    for product in products:
+        for peer in peers + [p for p in products if p != product]:
+            row = []
+            for n in sizes:
+                a, b = s1.get((product, n)), s1.get((peer, n))
+                if a and b and a.per_cpu_second and b.per_cpu_second:
+                    row.append(f"{a.per_cpu_second / b.per_cpu_second:.2f}x")
+                else:
+                    row.append("–")
+            lines.append(f"| {product} vs {peer} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def goals(cells: list[Cell]) -> str:
+    """The issue's targets at the largest N, checked against this run."""
+    s1 = {(c.target, c.n): c for c in cells if c.scenario == "S1"}
+    sizes = sorted({n for t, n in s1 if t == "project-uvicorn"})
+    if not sizes:
+        return ""
+    n = sizes[-1]
+    ours = s1.get(("project-uvicorn", n))
+    out = [f"Targets at N={n:,} (this project on uvicorn):"]
+
+    def ratio(peer: str) -> float | None:
+        other = s1.get((peer, n))
+        if ours and other and ours.per_cpu_second and other.per_cpu_second:
+            return ours.per_cpu_second / other.per_cpu_second
+        return None
+
+    for peer, want in (("channels-memory", 10.0), ("channels-redis", 10.0), ("raw-websockets", 0.6)):
+        r = ratio(peer)
+        if r is not None:
+            out.append(f"- deliveries per server CPU-s >= {want}x {peer}: {r:.2f}x {'PASS' if r >= want else 'FAIL'}")
+    if ours:
+        out.append(f"- p99 <= 150 ms: {_f(ours.p99, '.1f')} ms {'PASS' if (ours.p99 or 1e9) <= 150 else 'FAIL'}")
+        out.append(f"- no message lost: {ours.lost} lost {'PASS' if ours.lost == 0 else 'FAIL'}")
+    idle = [c for c in cells if c.scenario == "S2" and c.target == "project-uvicorn" and "deflate" not in c.label]
+    if idle and idle[0].rss_per_conn_kib is not None:
+        kib = idle[0].rss_per_conn_kib
+        out.append(f"- <= 25 KiB RSS per idle connection (no compression): {kib:.1f} KiB {'PASS' if kib <= 25 else 'FAIL'}")
+    return "\n".join(out)
+
+
+def render(cells: list[Cell], *, mode: str, seconds: float, notes: list[str]) -> str:
+    parts = [
+        f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, `python -m bench{' --smoke' if mode == 'smoke' else ''}`"
+        f" ({seconds:.0f} s)  ",
+        f"Machine: {machine()}  ",
+        f"Versions: {versions()}",
+        "",
+        table(cells),
+        "",
+    ]
+    r = ratios(cells)
+    if r:
+        parts += [r, ""]
+    g = goals(cells)
+    if g:
+        parts += [g, ""]
+    parts += [f"- {note}" for note in notes]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write(path: Path, body: str) -> None:
+    """Replace the text between the bench markers of ``path`` (append them if missing)."""
+    text = path.read_text() if path.exists() else "# Performance\n\n"
+    block = f"{BEGIN}\n{body}{END}"
+    if BEGIN in text and END in text:
+        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)

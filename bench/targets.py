@@ -1,0 +1,186 @@
+"""The servers compared side by side, each with its subscribe URL and its publisher.
+
+A publisher stamps the publish time inside the ~100-byte payload (``{"seq", "t", "pad"}``) right
+before it hands the message over, so latency is publish -> receipt, measured by the load
+generator against the same clock.
+
+- this project: the signed HTTP trigger (``POST /api/broadcast/events``), the path a process
+  without the server's memory uses with the in-memory default; one keep-alive connection.
+- plain Channels: ``POST /publish``, a view doing ``group_send``.
+- raw websockets: a publisher socket on ``/pub`` whose frames the server ``broadcast()``s.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from typing import Any
+
+from . import procs
+
+PAD = "x" * 56  # with seq and t the payload is ~100 bytes
+
+
+def payload(seq: int) -> str:
+    return f'{{"seq":{seq},"t":{time.time():.6f},"pad":"{PAD}"}}'
+
+
+class Target:
+    """One server under test."""
+
+    name = "?"
+    label = "?"
+    marker = b"ready"
+    product = False
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.proc: procs.Proc | None = None
+        self.redis_port: int | None = options.get("redis_port")
+
+    def start(self) -> Target:
+        self.proc = self.make_proc().start()
+        return self
+
+    def make_proc(self) -> procs.Proc:
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def port(self) -> int:
+        assert self.proc is not None and self.proc.port is not None
+        return self.proc.port
+
+    def url(self, channel: str = "bench") -> str:
+        raise NotImplementedError
+
+    def publish(self, seq: int, channel: str = "bench") -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+
+
+class _HTTPPublisher(Target):
+    _http: http.client.HTTPConnection | None = None
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> None:
+        for attempt in (1, 2):
+            if self._http is None:
+                self._http = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+            try:
+                self._http.request("POST", path, body, headers)
+                response = self._http.getresponse()
+                data = response.read()
+                if response.status >= 300:
+                    raise RuntimeError(f"{self.label}: publish answered {response.status}: {data[:200]!r}")
+                return
+            except (http.client.HTTPException, OSError):
+                self._http.close()
+                self._http = None
+                if attempt == 2:
+                    raise
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        super().stop()
+
+
+class Project(_HTTPPublisher):
+    """This project's example site; ``server`` is ``uvicorn`` or ``daphne``."""
+
+    product = True
+    marker = b'"event":"subscribed"'
+
+    def __init__(self, server: str = "uvicorn", **options: Any) -> None:
+        super().__init__(**options)
+        self.server = server
+        self.name = f"project-{server}"
+        deflate = options.get("deflate", False)
+        self.label = f"django-broadcasting on {server}" + (" (deflate)" if deflate else "")
+
+    def make_proc(self) -> procs.Proc:
+        return procs.project_server(
+            self.server, env=self.options.get("env"), deflate=self.options.get("deflate", False),
+            ws=self.options.get("ws", "websockets-sansio"),
+        )
+
+    def url(self, channel: str = "bench", token: str | None = None) -> str:
+        query = f"?auth_token={token}" if token else ""
+        return f"ws://127.0.0.1:{self.port}/ws/{channel}{query}"
+
+    def publish(self, seq: int, channel: str = "bench") -> None:
+        from django_broadcasting.http.trigger import sign
+
+        body = f'{{"channel":"{channel}","event":"tick","data":{payload(seq)}}}'.encode()
+        self.post("/api/broadcast/events", body, {"Content-Type": "application/json", **sign(body)})
+
+
+class ChannelsPeer(_HTTPPublisher):
+    """Plain Channels: a consumer in a group, a view doing ``group_send``."""
+
+    def __init__(self, layer: str = "memory", **options: Any) -> None:
+        super().__init__(**options)
+        self.layer = layer
+        self.name = f"channels-{layer}"
+        self.label = "plain Channels group_send (" + ("InMemoryChannelLayer" if layer == "memory" else "channels-redis") + ")"
+
+    def make_proc(self) -> procs.Proc:
+        return procs.channels_peer(self.layer, self.redis_port)
+
+    def url(self, channel: str = "bench") -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def publish(self, seq: int, channel: str = "bench") -> None:
+        self.post("/publish", payload(seq).encode(), {"Content-Type": "text/plain"})
+
+
+class RawWebsockets(Target):
+    """A bare ``websockets`` server using ``websockets.broadcast()``."""
+
+    name = "raw-websockets"
+    label = "raw websockets.broadcast()"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._pub: Any = None
+
+    def make_proc(self) -> procs.Proc:
+        return procs.raw_peer()
+
+    def url(self, channel: str = "bench") -> str:
+        return f"ws://127.0.0.1:{self.port}/"
+
+    def publish(self, seq: int, channel: str = "bench") -> None:
+        if self._pub is None:
+            from websockets.sync.client import connect
+
+            self._pub = connect(f"ws://127.0.0.1:{self.port}/pub", compression=None)
+        self._pub.send(payload(seq))
+
+    def stop(self) -> None:
+        if self._pub is not None:
+            self._pub.close()
+            self._pub = None
+        super().stop()
+
+
+def make_token(user_id: str, ttl: int = 3600) -> str:
+    """A JWT for the bench servers' secret (presence channels need an authenticated user)."""
+    import jwt
+
+    now = int(time.time())
+    claims = {"sub": user_id, "aud": "websocket", "iat": now, "exp": now + ttl, "name": user_id}
+    return jwt.encode(claims, procs.BENCH_JWT_SECRET, algorithm="HS256")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
