@@ -33,7 +33,11 @@ install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml requirements.txt
 	@set -o pipefail; if [ ! -x "$(VPY)" ]; then \
 		echo ">> creating $(VENV) with $(PYTHON)"; \
-		$(PYTHON) -m venv $(VENV) && $(VPY) -m pip install -q --upgrade pip setuptools wheel 2>&1 | $(PIP_FILTER); \
+		$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+			echo ">> $(PYTHON) cannot create a venv: installing Debian's python3-venv"; \
+			$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv \
+			&& $(PYTHON) -m venv $(VENV); } || exit 1; \
+		$(VPY) -m pip install -q --upgrade pip setuptools wheel 2>&1 | $(PIP_FILTER) || exit 1; \
 	fi
 	@echo ">> pip install -r requirements.txt"
 	@set -o pipefail; $(VPY) -m pip install -q -r requirements.txt 2>&1 | $(PIP_FILTER)
