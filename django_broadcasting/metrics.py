@@ -24,7 +24,24 @@ from prometheus_client.registry import Collector, CollectorRegistry
 __all__ = ["HubCollector", "BROADCAST_DURATION", "observe_broadcast", "install", "registry"]
 
 #: Buckets from 100 µs (an in-process fan-out) to 10 s (a stuck transport).
-DURATION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+DURATION_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 
 BROADCAST_DURATION = Histogram(
     "broadcast_duration_seconds",
@@ -45,7 +62,9 @@ class HubCollector(Collector):
         channels: dict[str, int] = stats.get("channels", {})
 
         info = InfoMetricFamily("broadcast_node", "The broadcasting node this process is.")
-        info.add_metric([], {"node": str(stats.get("node", "")), "transport": str(stats.get("transport") or "local")})
+        info.add_metric(
+            [], {"node": str(stats.get("node", "")), "transport": str(stats.get("transport") or "local")}
+        )
         yield info
         yield GaugeMetricFamily(
             "broadcast_connections", "Open WebSocket connections.", value=stats.get("connections", 0)
@@ -55,18 +74,28 @@ class HubCollector(Collector):
             "WebSocket connections accepted since the process started.",
             value=stats.get("connections_total", 0),
         )
-        yield GaugeMetricFamily("broadcast_channels", "Channels with at least one local subscriber.", value=len(channels))
         yield GaugeMetricFamily(
-            "broadcast_subscriptions", "Channel subscriptions of open connections.", value=sum(channels.values())
+            "broadcast_channels", "Channels with at least one local subscriber.", value=len(channels)
         )
         yield GaugeMetricFamily(
-            "broadcast_presence_members", "Members of presence channels.", value=stats.get("presence_members", 0)
+            "broadcast_subscriptions",
+            "Channel subscriptions of open connections.",
+            value=sum(channels.values()),
+        )
+        yield GaugeMetricFamily(
+            "broadcast_presence_members",
+            "Members of presence channels.",
+            value=stats.get("presence_members", 0),
         )
         yield CounterMetricFamily(
-            "broadcast_messages_in", "Broadcast messages this process received for fan-out.", value=stats.get("messages_in", 0)
+            "broadcast_messages_in",
+            "Broadcast messages this process received for fan-out.",
+            value=stats.get("messages_in", 0),
         )
         yield CounterMetricFamily(
-            "broadcast_messages_out", "Frames delivered to subscribers by fan-out.", value=stats.get("deliveries", 0)
+            "broadcast_messages_out",
+            "Frames delivered to subscribers by fan-out.",
+            value=stats.get("deliveries", 0),
         )
         yield CounterMetricFamily(
             "broadcast_frames_in", "Frames received from clients.", value=stats.get("frames_in", 0)
@@ -78,13 +107,22 @@ class HubCollector(Collector):
             errors.add_metric([str(code)], count)
         yield errors
         yield GaugeMetricFamily(
-            "broadcast_uptime_seconds", "Seconds since this broadcasting node started.", value=stats.get("uptime", 0.0)
+            "broadcast_uptime_seconds",
+            "Seconds since this broadcasting node started.",
+            value=stats.get("uptime", 0.0),
         )
+
+
+_children: dict[str, Any] = {}
 
 
 def observe_broadcast(seconds: float, source: str = "publish") -> None:
     """Record one broadcast batch that took ``seconds`` (cheap: one histogram observation)."""
-    BROADCAST_DURATION.labels(source).observe(seconds)
+    child = _children.get(source)
+    if child is None:
+        # labels() takes a lock and builds a key: resolve each source's child once.
+        child = _children[source] = BROADCAST_DURATION.labels(source)
+    child.observe(seconds)
 
 
 _installed: set[int] = set()
@@ -104,4 +142,3 @@ def install(target: CollectorRegistry = REGISTRY) -> CollectorRegistry:
 def registry() -> CollectorRegistry:
     """The registry ``GET /metrics`` serves (prometheus-client's default, with ours in it)."""
     return install(REGISTRY)
-

@@ -24,7 +24,9 @@ def positive(value: Any, what: str, *, integer: bool = False) -> float:
     try:
         number = int(value) if integer else float(value)
     except (TypeError, ValueError):
-        raise CommandError(f"❌ {what} must be a {'whole ' if integer else ''}number, not {value!r}.") from None
+        raise CommandError(
+            f"❌ {what} must be a {'whole ' if integer else ''}number, not {value!r}."
+        ) from None
     if integer and isinstance(value, float) and number != value:
         raise CommandError(f"❌ {what} must be a whole number, not {value!r}.")
     if not number > 0 or number != number or number == float("inf"):

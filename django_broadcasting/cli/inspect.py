@@ -72,7 +72,11 @@ def render_stats(stats: dict[str, Any], limit: int | None = 20) -> list[str]:
     rates: dict[str, Any] = stats.get("rates") or {}
     nodes: list[dict[str, Any]] = stats.get("nodes") or []
     alias, status = _driver_status()
-    lines = ["📊 Broadcasting System Statistics", "================================", "📡 WebSocket Channels:"]
+    lines = [
+        "📊 Broadcasting System Statistics",
+        "================================",
+        "📡 WebSocket Channels:",
+    ]
     lines += _channel_lines(channels, presence, limit) or ["  (no active channels)"]
     lines += [
         "",
@@ -100,7 +104,9 @@ def render_stats(stats: dict[str, Any], limit: int | None = 20) -> list[str]:
     ]
     errors = totals.get("errors") or {}
     if errors:
-        lines.append("  • Errors by code: " + ", ".join(f"{code}×{count}" for code, count in sorted(errors.items())))
+        lines.append(
+            "  • Errors by code: " + ", ".join(f"{code}×{count}" for code, count in sorted(errors.items()))
+        )
     lines += ["", f"🖥️  Nodes: {len(nodes)}"]
     for node in nodes:
         lines.append(

@@ -28,12 +28,22 @@ def register(subparsers: Any) -> None:
         "each refresh prints one plain line.",
     )
     parser.add_argument(
-        "--duration", type=float, default=60.0, metavar="SECONDS", help="How long to watch, > 0 (default: 60)."
+        "--duration",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="How long to watch, > 0 (default: 60).",
     )
     parser.add_argument(
-        "--interval", type=float, default=1.0, metavar="SECONDS", help="Seconds between refreshes, > 0 (default: 1)."
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="Seconds between refreshes, > 0 (default: 1).",
     )
-    parser.add_argument("--top", type=int, default=10, metavar="N", help="Busiest channels to show (default: 10).")
+    parser.add_argument(
+        "--top", type=int, default=10, metavar="N", help="Busiest channels to show (default: 10)."
+    )
     add_url_argument(parser)
     parser.set_defaults(handler=handle_monitor)
 
@@ -63,7 +73,9 @@ def plain_line(stats: dict[str, Any], rates: dict[str, float], top: int) -> str:
     )
 
 
-def screen(stats: dict[str, Any], rates: dict[str, float], top: int, source: str, elapsed: float, duration: float) -> str:
+def screen(
+    stats: dict[str, Any], rates: dict[str, float], top: int, source: str, elapsed: float, duration: float
+) -> str:
     """One refresh as a full-screen view (stdout is a terminal)."""
     totals = stats.get("totals") or {}
     channels = stats.get("channels") or {}

@@ -46,7 +46,7 @@ def register_test(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "test",
         help="Send a test broadcast (event 'test') to a channel.",
-        description="Send event 'test' with data {\"message\", \"timestamp\"} to a channel, through the "
+        description='Send event \'test\' with data {"message", "timestamp"} to a channel, through the '
         "configured driver, and report whether it was accepted.",
     )
     parser.add_argument("--channel", default="general", help="Channel to broadcast on (default: general).")
@@ -61,7 +61,10 @@ def handle_test(command: BaseCommand, options: dict[str, Any]) -> None:
     say(command, f"🚀 Testing broadcast to channel: {channel}")
     with friendly_errors("Broadcast test"):
         broadcast_to_channel(
-            channel, TEST_EVENT, {"message": message, "timestamp": utc_now_iso()}, driver=options.get("driver")
+            channel,
+            TEST_EVENT,
+            {"message": message, "timestamp": utc_now_iso()},
+            driver=options.get("driver"),
         )
     say(command, "✅ Broadcast test completed successfully")
 
@@ -71,12 +74,16 @@ def register_ping(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "ping",
         help="Send event 'ping' to a channel every --interval seconds (until Ctrl-C, or --count times).",
-        description="Send event 'ping' with data {\"message\": \"ping\", \"sequence\", \"timestamp\"} every "
+        description='Send event \'ping\' with data {"message": "ping", "sequence", "timestamp"} every '
         "--interval seconds. Runs until Ctrl-C (exit status 0) unless --count is given.",
     )
     parser.add_argument("--channel", default="general", help="Channel to ping (default: general).")
     parser.add_argument(
-        "--interval", type=float, default=5.0, metavar="SECONDS", help="Seconds between pings, > 0 (default: 5)."
+        "--interval",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="Seconds between pings, > 0 (default: 5).",
     )
     parser.add_argument("--count", type=int, metavar="N", help="Stop after N pings (default: until Ctrl-C).")
     _driver_argument(parser)
@@ -122,8 +129,8 @@ def register_notify(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "notify:user",
         help="Send a notification to a user (event 'notification' on user.{USER_ID}).",
-        description="Send event 'notification' with data {\"title\", \"message\", \"action_url\", "
-        "\"timestamp\"} on the user's private channel user.{USER_ID}.",
+        description='Send event \'notification\' with data {"title", "message", "action_url", '
+        '"timestamp"} on the user\'s private channel user.{USER_ID}.',
     )
     parser.add_argument("user_id", metavar="USER_ID", help="The user's id (the channel is user.{USER_ID}).")
     parser.add_argument("title", metavar="TITLE", help="Notification title.")
@@ -149,13 +156,16 @@ def register_alert(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "system:alert",
         help=f"Send a system alert (event 'system_alert' on '{SYSTEM_ALERT_CHANNEL}').",
-        description="Send event 'system_alert' with data {\"level\", \"message\", \"action_required\", "
+        description='Send event \'system_alert\' with data {"level", "message", "action_required", '
         f"\"timestamp\"}} on the '{SYSTEM_ALERT_CHANNEL}' channel (identities with the admin role).",
     )
     parser.add_argument("level", metavar="LEVEL", help=f"One of: {', '.join(ALERT_LEVELS)}.")
     parser.add_argument("message", metavar="MESSAGE", help="Alert text.")
     parser.add_argument(
-        "--action-required", dest="action_required", action="store_true", help="Flag the alert as needing action."
+        "--action-required",
+        dest="action_required",
+        action="store_true",
+        help="Flag the alert as needing action.",
     )
     parser.add_argument(
         "--channel", default=SYSTEM_ALERT_CHANNEL, help=f"Channel to alert (default: {SYSTEM_ALERT_CHANNEL})."
@@ -167,11 +177,19 @@ def register_alert(subparsers: Any) -> None:
 def handle_alert(command: BaseCommand, options: dict[str, Any]) -> None:
     level = str(options["level"] or "").strip().lower()
     if level not in ALERT_LEVELS:
-        raise CommandError(f"❌ Unknown alert level {options['level']!r}: use one of {', '.join(ALERT_LEVELS)}.")
+        raise CommandError(
+            f"❌ Unknown alert level {options['level']!r}: use one of {', '.join(ALERT_LEVELS)}."
+        )
     message = _text(options["message"], "MESSAGE")
     channel = _text(options.get("channel") or SYSTEM_ALERT_CHANNEL, "The channel")
     marker = " (action required)" if options.get("action_required") else ""
     say(command, f"🚨 Sending {level} system alert to channel: {channel}{marker}")
     with friendly_errors("System alert"):
-        system_alert(level, message, bool(options.get("action_required")), channel=channel, driver=options.get("driver"))
+        system_alert(
+            level,
+            message,
+            bool(options.get("action_required")),
+            channel=channel,
+            driver=options.get("driver"),
+        )
     say(command, "✅ System alert sent successfully")

@@ -31,7 +31,10 @@ def register(subparsers: Any) -> None:
         description=f"Serve {DEFAULT_APP} (HTTP API and WebSockets) with the current settings.",
     )
     parser.add_argument(
-        "--port", type=int, metavar="PORT", help="Port to listen on (default: BROADCAST_WEBSOCKET_PORT, 8080)."
+        "--port",
+        type=int,
+        metavar="PORT",
+        help="Port to listen on (default: BROADCAST_WEBSOCKET_PORT, 8080).",
     )
     parser.add_argument(
         "--host", metavar="HOST", help="Address to bind (default: BROADCAST_WEBSOCKET_HOST, 127.0.0.1)."
@@ -39,7 +42,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--server", choices=SERVERS, default="daphne", help="ASGI server to run (default: daphne)."
     )
-    parser.add_argument("--app", default=DEFAULT_APP, metavar="MODULE:ATTR", help=f"ASGI application (default: {DEFAULT_APP}).")
+    parser.add_argument(
+        "--app",
+        default=DEFAULT_APP,
+        metavar="MODULE:ATTR",
+        help=f"ASGI application (default: {DEFAULT_APP}).",
+    )
     parser.add_argument(
         "--skip-checks", action="store_true", help="Do not run Django's system checks before serving."
     )
@@ -119,7 +127,9 @@ def _run_uvicorn(app: str, host: str, port: int, verbosity: int) -> None:
     try:
         import uvicorn
     except ImportError:
-        raise CommandError("❌ uvicorn is not installed: pip install 'django-broadcasting[uvicorn]'") from None
+        raise CommandError(
+            "❌ uvicorn is not installed: pip install 'django-broadcasting[uvicorn]'"
+        ) from None
     ping = broadcasting_settings.PING_INTERVAL
     levels = {0: "warning", 1: "info", 2: "debug", 3: "trace"}
     try:

@@ -161,7 +161,9 @@ def summarize(nodes: list[dict[str, Any]]) -> dict[str, Any]:
             "nodes": len(nodes),
             "channels": len(channels),
             "subscriptions": sum(channels.values()),
-            "presence_members": sum(len(m) for m in presence_lists.values()) if presence_lists else totals["presence_members"],
+            "presence_members": sum(len(m) for m in presence_lists.values())
+            if presence_lists
+            else totals["presence_members"],
             "errors": errors,
             "rates": rates,
         }
@@ -249,7 +251,9 @@ async def check_access(request: HttpRequest) -> JsonResponse | None:
         if user.is_active and user.is_staff:
             return None
         return _refuse(403, "Staff access required.", "forbidden")
-    return _refuse(401, "Authentication required: a staff session, a stats token or a signed request.", "unauthenticated")
+    return _refuse(
+        401, "Authentication required: a staff session, a stats token or a signed request.", "unauthenticated"
+    )
 
 
 def _refuse(status: int, message: str, code: str) -> JsonResponse:

@@ -61,7 +61,9 @@ def fetch_remote_stats(url: str | None = None, timeout: float | None = None) -> 
         except (ValueError, KeyError, TypeError):
             pass
         hint = " (is django_broadcasting.http.urls included?)" if exc.code == 404 else ""
-        raise TransportError(f"The broadcast server at {target} answered HTTP {exc.code}: {_one_line(detail)}{hint}") from None
+        raise TransportError(
+            f"The broadcast server at {target} answered HTTP {exc.code}: {_one_line(detail)}{hint}"
+        ) from None
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise TransportError(f"Cannot reach the broadcast server at {target}: {_one_line(reason)}") from None

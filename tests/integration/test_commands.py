@@ -47,7 +47,9 @@ def command(*args: str) -> list[str]:
     return [sys.executable, str(REPO_ROOT / "manage.py"), "broadcast", *args]
 
 
-def broadcast(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def broadcast(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     """Run ``manage.py broadcast <args>`` to completion; stdout/stderr as text."""
     return subprocess.run(
         command(*args), cwd=REPO_ROOT, env=server_env(env), capture_output=True, text=True,
@@ -55,7 +57,9 @@ def broadcast(*args: str, env: Mapping[str, str] | None = None, timeout: float =
     )  # fmt: skip
 
 
-async def abroadcast(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+async def abroadcast(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     """``broadcast`` in a thread, so WebSocket clients of the test keep reading meanwhile."""
     return await asyncio.to_thread(broadcast, *args, env=env, timeout=timeout)
 
@@ -80,7 +84,9 @@ def stop(process: subprocess.Popen) -> None:
 
 def ok(result: subprocess.CompletedProcess) -> str:
     """The stdout of a run that must have succeeded (its output in the failure message)."""
-    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert result.returncode == 0, (
+        f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
     return result.stdout
 
 
@@ -129,7 +135,10 @@ async def test_test_broadcasts_hello_world_to_general(server):
         await expect(ws, "subscribed")
         out = ok(await abroadcast("test", env=cli_env(server)))
         frame = await expect(ws, "test")
-    assert out.splitlines() == ["🚀 Testing broadcast to channel: general", "✅ Broadcast test completed successfully"]
+    assert out.splitlines() == [
+        "🚀 Testing broadcast to channel: general",
+        "✅ Broadcast test completed successfully",
+    ]
     assert frame["channel"] == "general" and frame["data"]["message"] == "Hello World"
 
 
@@ -153,7 +162,11 @@ async def test_notify_user_reaches_the_users_private_channel(server):
         frame = await expect(ws, "notification")
     assert frame["channel"] == "user.123"
     data = frame["data"]
-    assert (data["title"], data["message"], data["action_url"]) == ("Welcome", "Registration successful", "/dashboard")
+    assert (data["title"], data["message"], data["action_url"]) == (
+        "Welcome",
+        "Registration successful",
+        "/dashboard",
+    )
     assert data["timestamp"]
     assert "✅" in out and "user.123" in out
 
@@ -203,14 +216,20 @@ async def test_ping_runs_until_ctrl_c_and_exits_0(server):
 
 # -- inspecting: what is printed ----------------------------------------------------------------------
 async def test_stats_prints_channels_connections_and_configuration(server):
-    async with await connect(server.ws_url("/ws?channel=general")) as a, await connect(
-        server.ws_url("/ws?channel=general")
-    ) as b, await connect(server.ws_url("/ws?channel=announcements")) as c:
+    async with (
+        await connect(server.ws_url("/ws?channel=general")) as a,
+        await connect(server.ws_url("/ws?channel=general")) as b,
+        await connect(server.ws_url("/ws?channel=announcements")) as c,
+    ):
         for ws in (a, b, c):
             await expect(ws, "subscribed")
         out = ok(await abroadcast("stats", env=cli_env(server)))
     lines = out.splitlines()
-    assert lines[:3] == ["📊 Broadcasting System Statistics", "================================", "📡 WebSocket Channels:"]
+    assert lines[:3] == [
+        "📊 Broadcasting System Statistics",
+        "================================",
+        "📡 WebSocket Channels:",
+    ]
     assert "  • general: 2 connections" in lines
     assert "  • announcements: 1 connections" in lines
     assert "🔧 Broadcast Configuration:" in lines
@@ -229,13 +248,18 @@ async def test_stats_json(server):
 
 async def test_channels_lists_active_channels(server):
     assert ok(await abroadcast("channels", env=cli_env(server))).strip() == "📡 No active channels"
-    async with await connect(server.ws_url("/ws?channel=general")) as a, await connect(
-        server.ws_url("/ws?channel=public")
-    ) as b:
+    async with (
+        await connect(server.ws_url("/ws?channel=general")) as a,
+        await connect(server.ws_url("/ws?channel=public")) as b,
+    ):
         await expect(a, "subscribed")
         await expect(b, "subscribed")
         out = ok(await abroadcast("channels", env=cli_env(server)))
-    assert out.splitlines() == ["📡 Active Channels: 2", "  • general: 1 connections", "  • public: 1 connections"]
+    assert out.splitlines() == [
+        "📡 Active Channels: 2",
+        "  • general: 1 connections",
+        "  • public: 1 connections",
+    ]
 
 
 async def test_monitor_prints_plain_lines_when_not_a_terminal(server):
@@ -303,7 +327,11 @@ async def test_websocket_serves_the_app_and_stops_on_ctrl_c(kind, migrated_db_pa
     process = popen("websocket", "--port", str(port), "--server", kind, env=env)
     try:
         await asyncio.to_thread(
-            wait_for, lambda: port_open("127.0.0.1", port) or process.poll() is not None, 30, 0.05, "the server"
+            wait_for,
+            lambda: port_open("127.0.0.1", port) or process.poll() is not None,
+            30,
+            0.05,
+            "the server",
         )
         assert process.poll() is None, process.communicate()
         async with await connect(f"ws://127.0.0.1:{port}/ws?channel=general") as ws:
@@ -321,11 +349,19 @@ async def test_websocket_serves_the_app_and_stops_on_ctrl_c(kind, migrated_db_pa
 
 async def test_websocket_compression_follows_the_setting_under_uvicorn(migrated_db_path):
     port = free_port()
-    env = {"BROADCAST_WEBSOCKET_PORT": str(port), "BROADCAST_COMPRESSION": "true", "DATABASE_PATH": str(migrated_db_path)}
+    env = {
+        "BROADCAST_WEBSOCKET_PORT": str(port),
+        "BROADCAST_COMPRESSION": "true",
+        "DATABASE_PATH": str(migrated_db_path),
+    }
     process = popen("websocket", "--port", str(port), "--server", "uvicorn", env=env)
     try:
         await asyncio.to_thread(
-            wait_for, lambda: port_open("127.0.0.1", port) or process.poll() is not None, 30, 0.05, "the server"
+            wait_for,
+            lambda: port_open("127.0.0.1", port) or process.poll() is not None,
+            30,
+            0.05,
+            "the server",
         )
         async with await connect(f"ws://127.0.0.1:{port}/ws") as ws:
             await expect(ws, "connected")
@@ -336,12 +372,16 @@ async def test_websocket_compression_follows_the_setting_under_uvicorn(migrated_
 
 
 def test_websocket_unknown_app_is_one_line():
-    result = broadcast("websocket", "--port", str(free_port()), "--app", "nowhere.asgi:application", "--skip-checks")
+    result = broadcast(
+        "websocket", "--port", str(free_port()), "--app", "nowhere.asgi:application", "--skip-checks"
+    )
     assert "Cannot import the ASGI application" in one_line_error(result)
 
 
 def test_websocket_port_in_use_is_one_line(server):
-    result = broadcast("websocket", "--port", str(server.port), "--skip-checks", env=cli_env(server), timeout=30)
+    result = broadcast(
+        "websocket", "--port", str(server.port), "--skip-checks", env=cli_env(server), timeout=30
+    )
     line = one_line_error(result)
     assert str(server.port) in line and "Cannot listen" in line
 

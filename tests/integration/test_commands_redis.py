@@ -54,9 +54,10 @@ async def wait_stats(env: dict[str, str], predicate, timeout: float = 20) -> dic
 
 async def test_test_and_ping_reach_subscribers_on_every_node(nodes, redis_env):
     a, b = nodes
-    async with await connect(a.ws_url("/ws?channel=general")) as wa, await connect(
-        b.ws_url("/ws?channel=general")
-    ) as wb:
+    async with (
+        await connect(a.ws_url("/ws?channel=general")) as wa,
+        await connect(b.ws_url("/ws?channel=general")) as wb,
+    ):
         await expect(wa, "subscribed")
         await expect(wb, "subscribed")
         ok(await abroadcast("test", "--message", "via redis", env=redis_env))
@@ -69,9 +70,10 @@ async def test_test_and_ping_reach_subscribers_on_every_node(nodes, redis_env):
 
 async def test_notify_user_and_system_alert_through_redis(nodes, redis_env):
     a, b = nodes
-    async with await connect(a.ws_url(f"/ws?auth_token={make_token(77)}")) as user, await connect(
-        b.ws_url(f"/ws?auth_token={make_token(1, roles=['admin'])}")
-    ) as admin:
+    async with (
+        await connect(a.ws_url(f"/ws?auth_token={make_token(77)}")) as user,
+        await connect(b.ws_url(f"/ws?auth_token={make_token(1, roles=['admin'])}")) as admin,
+    ):
         await expect(user, "connected")
         await expect(admin, "connected")
         assert (await subscribe(user, "user.77"))["event"] == "subscribed"
@@ -80,15 +82,21 @@ async def test_notify_user_and_system_alert_through_redis(nodes, redis_env):
         ok(await abroadcast("system:alert", "critical", "Disk full", env=redis_env))
         note = await expect(user, "notification")
         alert = await expect(admin, "system_alert")
-    assert (note["channel"], note["data"]["title"], note["data"]["message"]) == ("user.77", "Hello", "From the CLI")
+    assert (note["channel"], note["data"]["title"], note["data"]["message"]) == (
+        "user.77",
+        "Hello",
+        "From the CLI",
+    )
     assert (alert["data"]["level"], alert["data"]["action_required"]) == ("critical", False)
 
 
 async def test_stats_channels_and_monitor_cover_every_node(nodes, redis_env):
     a, b = nodes
-    async with await connect(a.ws_url("/ws?channel=general")) as w1, await connect(
-        b.ws_url("/ws?channel=general")
-    ) as w2, await connect(b.ws_url("/ws?channel=announcements")) as w3:
+    async with (
+        await connect(a.ws_url("/ws?channel=general")) as w1,
+        await connect(b.ws_url("/ws?channel=general")) as w2,
+        await connect(b.ws_url("/ws?channel=announcements")) as w3,
+    ):
         for ws in (w1, w2, w3):
             await expect(ws, "subscribed")
         document = await wait_stats(
@@ -132,9 +140,10 @@ async def test_websocket_driver_over_channels_redis(server_factory, redis_prefix
     env = {"BROADCAST_CHANNEL_LAYER": "redis", "BROADCAST_CHANNEL_LAYER_PREFIX": redis_prefix.rstrip(":")}
     a = server_factory("daphne", env=env)
     b = server_factory("daphne", env=env)
-    async with await connect(a.ws_url("/ws?channel=general")) as wa, await connect(
-        b.ws_url("/ws?channel=general")
-    ) as wb:
+    async with (
+        await connect(a.ws_url("/ws?channel=general")) as wa,
+        await connect(b.ws_url("/ws?channel=general")) as wb,
+    ):
         await expect(wa, "subscribed")
         await expect(wb, "subscribed")
         # No server address given: the command publishes through the Redis channel layer.

@@ -59,9 +59,16 @@ def test_stats_accepts_token_and_signature(server):
     by_signature = httpx.get(server.url(STATS), headers=sign(b""))
     assert by_signature.status_code == 200
     document = by_signature.json()
-    assert {"node", "connections", "channels", "presence", "presence_members", "rates", "totals", "nodes"} <= set(
-        document
-    )
+    assert {
+        "node",
+        "connections",
+        "channels",
+        "presence",
+        "presence_members",
+        "rates",
+        "totals",
+        "nodes",
+    } <= set(document)
     assert document["nodes"][0]["node"] == document["node"]
     assert by_token.headers["Cache-Control"] == "no-store"
 
@@ -71,22 +78,28 @@ def test_stats_session_needs_staff(server, migrated_db_path):
     create_user(migrated_db_path, "stats-user", "pw-user-123")
     staff = httpx.get(server.url(STATS), cookies=login_cookies(server, "stats-staff", "pw-staff-123"))
     assert staff.status_code == 200 and "channels" in staff.json()
-    user = httpx.get(server.url(STATS), cookies=login_cookies(server, "stats-user", "pw-user-123", "/accounts/login/"))
+    user = httpx.get(
+        server.url(STATS), cookies=login_cookies(server, "stats-user", "pw-user-123", "/accounts/login/")
+    )
     assert user.status_code == 403 and "channels" not in user.json()
 
 
 async def test_stats_counts_connections_channels_presence_and_messages(server):
     headers = sign(b"")
     token = make_token(7, name="Seven")
-    async with await connect(server.ws_url("/ws?channel=general")) as a, await connect(
-        server.ws_url("/ws?channel=general")
-    ) as b, await connect(server.ws_url(f"/ws?auth_token={token}")) as c:
+    async with (
+        await connect(server.ws_url("/ws?channel=general")) as a,
+        await connect(server.ws_url("/ws?channel=general")) as b,
+        await connect(server.ws_url(f"/ws?auth_token={token}")) as c,
+    ):
         await expect(a, "subscribed")
         await expect(b, "subscribed")
         await expect(c, "connected")
         joined = await subscribe(c, "presence.chat.1")
         assert joined["event"] == "subscribed", joined
-        await apost(Message.for_channels(["general"], "hello", {"n": 1}), url=server.url("/api/broadcast/events"))
+        await apost(
+            Message.for_channels(["general"], "hello", {"n": 1}), url=server.url("/api/broadcast/events")
+        )
         await expect(a, "hello")
         await expect(b, "hello")
         async with httpx.AsyncClient() as client:

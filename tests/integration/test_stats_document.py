@@ -13,7 +13,10 @@ def test_rates_are_lifetime_averages_until_a_sample_is_old_enough():
     first = window.rates({"messages_in": 100, "deliveries": 300, "frames_in": 0}, uptime=10.0, now=1000.0)
     assert first["messages_in"] == 10.0 and first["deliveries"] == 30.0 and first["window"] == 10.0
     # 0.5 s later: no sample is 1 s old yet, still the lifetime average.
-    assert window.rates({"messages_in": 101, "deliveries": 303, "frames_in": 0}, 10.5, now=1000.5)["window"] == 10.5
+    assert (
+        window.rates({"messages_in": 101, "deliveries": 303, "frames_in": 0}, 10.5, now=1000.5)["window"]
+        == 10.5
+    )
     later = window.rates({"messages_in": 120, "deliveries": 360, "frames_in": 4}, uptime=12.0, now=1002.0)
     assert later["window"] == pytest.approx(1.5)  # against the newest sample at least 1 s old (t=1000.5)
     assert later["messages_in"] == pytest.approx(19 / 1.5, rel=1e-3)
@@ -23,7 +26,9 @@ def test_rates_are_lifetime_averages_until_a_sample_is_old_enough():
 def test_rates_never_go_negative_after_a_counter_reset():
     window = RateWindow(min_age=1.0)
     window.rates({"messages_in": 50, "deliveries": 0, "frames_in": 0}, 5.0, now=10.0)
-    assert window.rates({"messages_in": 0, "deliveries": 0, "frames_in": 0}, 1.0, now=12.0)["messages_in"] == 0
+    assert (
+        window.rates({"messages_in": 0, "deliveries": 0, "frames_in": 0}, 1.0, now=12.0)["messages_in"] == 0
+    )
 
 
 def test_old_samples_are_dropped():
