@@ -240,21 +240,7 @@ class RedisTransport:
             position = parse_id(since)
             entries: list[dict[str, Any]] = []
             if history is not None and position is not None:
-                try:
-                    window = await history.read(channel, position[1])
-                    if window.epoch is not None and window.epoch != position[0]:
-                        # Redis lost the history (a restart): the new epoch began after we
-                        # lost the link, so all of it is news to this process.
-                        window = await history.read(channel, 0)
-                        expected = window.offset
-                    else:
-                        expected = window.offset - position[1]
-                    entries = [p for n, p in window.entries if n <= window.offset]
-                    if len(entries) < expected:
-                        logger.warning("%d message(s) on %s were trimmed before this process caught up",
-                                       expected - len(entries), channel)
-                except Exception as exc:  # noqa: BLE001
-                    logger.warning("could not read the history of %s: %r", channel, exc)
+                entries = await self._missed(history, channel, position)
             # Nothing below awaits: replay, then the buffered live messages not yet covered.
             buffer = self._buffers.pop(channel, None)
             if buffer is None or channel not in self.wanted:
@@ -267,6 +253,32 @@ class RedisTransport:
                 if _newer(payload.get("id"), last):
                     self._deliver(channel, payload)
         self._catch_up_task = None
+
+
+    async def _missed(self, history: Any, channel: str, position: tuple[str, int]) -> list[dict[str, Any]]:
+        # Pooled connections of the publishing client may be as stale as the pub/sub one
+        # was: a few quick attempts before giving up on this channel's catch-up.
+        for attempt in range(5):
+            try:
+                window = await history.read(channel, position[1])
+                if window.epoch is not None and window.epoch != position[0]:
+                    # Redis lost the history (a restart): the new epoch began after the link
+                    # dropped, so all of it is news to this process.
+                    window = await history.read(channel, 0)
+                    expected = window.offset
+                else:
+                    expected = window.offset - position[1]
+                entries = [p for n, p in window.entries if n <= window.offset]
+                if len(entries) < expected:
+                    logger.warning("%d message(s) on %s were trimmed before this process caught up",
+                                   expected - len(entries), channel)
+                return entries
+            except Exception as exc:  # noqa: BLE001
+                if attempt == 4:
+                    logger.warning("could not read the history of %s: %r", channel, exc)
+                    return []
+                await asyncio.sleep(0.05 * 2**attempt)
+        return []
 
 
 async def _disconnect(conn: Any) -> None:
