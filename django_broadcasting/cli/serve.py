@@ -137,7 +137,7 @@ def _run_uvicorn(app: str, host: str, port: int, verbosity: int) -> None:
             app,
             host=host,
             port=port,
-            lifespan="on",
+            lifespan="auto",  # LifespanApp starts the hub; a failed start still stops uvicorn
             ws_ping_interval=ping or None,
             ws_ping_timeout=max(20.0, ping) if ping else None,
             ws_per_message_deflate=broadcasting_settings.COMPRESSION,
