@@ -151,6 +151,8 @@ class RedisDriver(BaseDriver):
             except ValueError as exc:
                 raise BroadcastingImproperlyConfigured(f"BROADCAST_REDIS_URL is not a Redis URL: {exc}") from None
             kwargs = dict(pool.connection_kwargs)
+            if "path" in kwargs:  # unix sockets have no TCP keepalive
+                kwargs.pop("socket_keepalive", None)
             kwargs["connection_class"] = pool.connection_class
             return kwargs
         from redis.asyncio.connection import Connection
