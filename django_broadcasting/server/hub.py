@@ -28,15 +28,9 @@ from .. import signals
 from ..conf import broadcasting_settings
 from ..exceptions import BroadcastError
 from ..messages import Message
-from .codes import (
-    CLOSE_4011_TOKEN_EXPIRED,
-    CLOSE_4201_PONG_TIMEOUT,
-    ERR_4290_RECOVERY_FAILED,
-    WS_1012_SERVICE_RESTART,
-)
-from .history import MemoryHistory, Recovery, parse_id
+from .codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
+from .history import MemoryHistory
 from .presence import LocalPresence
-from .protocols.native import frame
 
 if TYPE_CHECKING:
     from ..drivers.base import BaseDriver
@@ -314,79 +308,10 @@ class Hub:
 
     # -- recovery ------------------------------------------------------------------------
     async def recover(self, conn: Connection, channel: str, since: Any) -> None:
-        """Send ``conn`` the messages on ``channel`` after id ``since``, in order.
+        """Send ``conn`` the messages on ``channel`` after id ``since`` (see ``recovery.py``)."""
+        from .recovery import recover_connection
 
-        Called right after ``subscribe``. While the history is read, live messages for
-        ``conn`` wait in a buffer; afterwards the missed ones go out first, then the buffered
-        ones the history did not already cover, then a ``recovered`` frame. When messages
-        are gone (trimmed, expired, another epoch) the client gets ``recovery_failed``
-        (code 4290) instead: never a silent gap.
-        """
-        subscribers = self.subscribers.get(channel)
-        if subscribers is None or conn not in subscribers:
-            return
-        if self.history is None:
-            self._recovery_failed(conn, channel, since, Recovery.failed("history is not enabled"))
-            return
-        if parse_id(since) is None:
-            self._recovery_failed(conn, channel, since, Recovery.failed("malformed last_id"))
-            return
-        buffer: list[Message] = []
-        entry = (conn, buffer)
-        self._recovering.setdefault(channel, []).append(entry)
-        subscribers.discard(conn)
-        try:
-            result = await self.history.recover(channel, since)
-        except Exception as exc:  # noqa: BLE001 - e.g. Redis down: tell the client, keep the socket
-            logger.warning("recovery on %s failed: %r", channel, exc)
-            result = Recovery.failed("history unavailable")
-        finally:
-            waiting = self._recovering.get(channel, [])
-            if entry in waiting:
-                waiting.remove(entry)
-            if not waiting:
-                self._recovering.pop(channel, None)
-        # From here to the end nothing awaits, so no live message slips between the replay
-        # and the socket's return to the subscriber set.
-        if conn.closed or channel not in conn.channels:
-            if not self.subscribers.get(channel, True):
-                del self.subscribers[channel]
-                await self._sync_transport(channel)
-            return
-        last = parse_id(since)
-        if result.ok:
-            encode = conn.protocol.encode
-            for message in result.messages:
-                if message.socket_id != conn.socket_id:
-                    conn.push(encode(message))
-            if result.messages:
-                last = parse_id(result.messages[-1].id)
-            for message in buffer:
-                position = parse_id(message.id)
-                if position is None or last is None or position[0] != last[0] or position[1] > last[1]:
-                    if message.socket_id != conn.socket_id:
-                        conn.push(encode(message))
-            conn.push(frame("recovered", {
-                "channel": channel, "count": len(result.messages), "last_id": result.current_id,
-            }, channel))
-        else:
-            self._recovery_failed(conn, channel, since, result)
-            for message in buffer:
-                if message.socket_id != conn.socket_id:
-                    conn.push(conn.protocol.encode(message))
-        resync = channel not in self.subscribers
-        self.subscribers.setdefault(channel, set()).add(conn)
-        if resync:
-            await self._sync_transport(channel)
-
-    def _recovery_failed(self, conn: Connection, channel: str, since: Any, result: Recovery) -> None:
-        self.count_error(ERR_4290_RECOVERY_FAILED)
-        conn.push(frame("recovery_failed", {
-            "code": ERR_4290_RECOVERY_FAILED,
-            "message": f"Missed messages could not be recovered: {result.reason}.",
-            "last_id": since if isinstance(since, str) else None,
-            "current_id": result.current_id,
-        }, channel))
+        await recover_connection(self, conn, channel, since)
 
     def count_error(self, code: int) -> None:
         self.errors[code] = self.errors.get(code, 0) + 1

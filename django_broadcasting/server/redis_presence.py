@@ -150,6 +150,7 @@ class RedisPresence:
         self.ttl = broadcasting_settings.PRESENCE_TTL
         self.interval = min(self.ttl / 4, broadcasting_settings.STATS_INTERVAL)
         self._scripts: dict[str, Any] = {}
+        self._unrecorded_leaves: set[tuple[str, str]] = set()  # (channel, user) Redis missed
         self._task = asyncio.get_running_loop().create_task(self._heartbeat())
 
     # -- Redis calls -------------------------------------------------------------------------
@@ -188,11 +189,15 @@ class RedisPresence:
         if not await self.local.leave(channel, user_id, socket_id):
             return False
         try:
-            args = [user_id, self.node, f"{channel}\x1f{user_id}"]
-            return bool(await self._call("leave", LEAVE, self._member_keys(channel), args))
-        except Exception as exc:  # noqa: BLE001
+            return await self._leave_redis(channel, user_id)
+        except Exception as exc:  # noqa: BLE001 - the heartbeat records it once Redis is back
             logger.warning("presence leave on %s not recorded in Redis: %r", channel, exc)
+            self._unrecorded_leaves.add((channel, user_id))
             return True
+
+    async def _leave_redis(self, channel: str, user_id: str) -> bool:
+        args = [user_id, self.node, f"{channel}\x1f{user_id}"]
+        return bool(await self._call("leave", LEAVE, self._member_keys(channel), args))
 
     async def members(self, channel: str) -> list[dict[str, Any]]:
         """Every member of ``channel`` on every live node (this node's view if Redis is down)."""
@@ -240,6 +245,14 @@ class RedisPresence:
                                 [self.node, self._ms(self.ttl / 2), self._ms(self.ttl * 2), stats, stats_ttl, k.prefix])
         if int(held) < self.local.count():
             await self._register_again()
+        for channel, user in list(self._unrecorded_leaves):
+            # A socket left while Redis was unreachable; unless the user came back meanwhile,
+            # record the departure now, and announce it if the cluster still showed them.
+            back = any(m["id"] == user for m in self.local.snapshot().get(channel, ()))
+            removed = not back and await self._leave_redis(channel, user)
+            self._unrecorded_leaves.discard((channel, user))
+            if removed:
+                await self.hub.announce(channel, "member_removed", {"id": user}, None)
         removed = await self._call("reap", REAP, [k.nodes], [k.prefix])
         if removed:
             messages = []

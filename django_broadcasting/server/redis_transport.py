@@ -228,10 +228,10 @@ class RedisTransport:
 
     # -- catching up after a reconnect -----------------------------------------------------
     async def _catch_up(self, channels: list[str], confirmations: list[asyncio.Future]) -> None:
-        try:
-            await asyncio.wait_for(asyncio.gather(*confirmations), timeout=self.driver.socket_timeout)
-        except Exception:  # noqa: BLE001 - the link broke again; the next reconnect retries
-            return
+        if confirmations:
+            await asyncio.wait(confirmations, timeout=self.driver.socket_timeout)
+            if any(f.done() and f.exception() is not None for f in confirmations):
+                return  # the link broke again: the next connection catches up (buffers kept)
         history = self.history
         for channel in channels:
             if channel not in self._buffers:
