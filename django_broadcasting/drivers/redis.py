@@ -149,7 +149,9 @@ class RedisDriver(BaseDriver):
             try:
                 pool = ConnectionPool.from_url(url, **common)
             except ValueError as exc:
-                raise BroadcastingImproperlyConfigured(f"BROADCAST_REDIS_URL is not a Redis URL: {exc}") from None
+                raise BroadcastingImproperlyConfigured(
+                    f"BROADCAST_REDIS_URL is not a Redis URL: {exc}"
+                ) from None
             kwargs = dict(pool.connection_kwargs)
             if "path" in kwargs:  # unix sockets have no TCP keepalive
                 kwargs.pop("socket_keepalive", None)
@@ -183,7 +185,9 @@ class RedisDriver(BaseDriver):
         # (a Redis restart); anything longer would turn "Redis is down" into a hang.
         kwargs["retry"] = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
         pool = BlockingConnectionPool(
-            max_connections=int(self.options.get("max_connections", broadcasting_settings.REDIS_MAX_CONNECTIONS)),
+            max_connections=int(
+                self.options.get("max_connections", broadcasting_settings.REDIS_MAX_CONNECTIONS)
+            ),
             timeout=self.socket_timeout,
             **kwargs,
         )
@@ -269,7 +273,7 @@ class RedisDriver(BaseDriver):
                     pipe.evalsha(self._sha, *calls[index])
                 replies = await pipe.execute(raise_on_error=False)
             retry = []
-            for index, reply in zip(todo, replies):
+            for index, reply in zip(todo, replies, strict=False):
                 if isinstance(reply, NoScriptError) and attempt == 0:
                     retry.append(index)  # not run at all: safe to run again
                 elif isinstance(reply, Exception):

@@ -69,12 +69,25 @@ async def recover_connection(hub: Hub, conn: Connection, channel: str, since: An
             last = parse_id(result.messages[-1].id)
         for message in buffer:
             position = parse_id(message.id)
-            covered = position is not None and last is not None and position[0] == last[0] and position[1] <= last[1]
+            covered = (
+                position is not None
+                and last is not None
+                and position[0] == last[0]
+                and position[1] <= last[1]
+            )
             if not covered and message.socket_id != conn.socket_id:
                 conn.push(encode(message))
-        conn.push(frame("recovered", {
-            "channel": channel, "count": len(result.messages), "last_id": result.current_id,
-        }, channel))
+        conn.push(
+            frame(
+                "recovered",
+                {
+                    "channel": channel,
+                    "count": len(result.messages),
+                    "last_id": result.current_id,
+                },
+                channel,
+            )
+        )
     else:
         send_failure(hub, conn, channel, since, result)
         for message in buffer:
@@ -89,9 +102,15 @@ async def recover_connection(hub: Hub, conn: Connection, channel: str, since: An
 def send_failure(hub: Hub, conn: Connection, channel: str, since: Any, result: Recovery) -> None:
     """Tell the client its missed messages are gone (a ``recovery_failed`` frame, code 4290)."""
     hub.count_error(ERR_4290_RECOVERY_FAILED)
-    conn.push(frame("recovery_failed", {
-        "code": ERR_4290_RECOVERY_FAILED,
-        "message": f"Missed messages could not be recovered: {result.reason}.",
-        "last_id": since if isinstance(since, str) else None,
-        "current_id": result.current_id,
-    }, channel))
+    conn.push(
+        frame(
+            "recovery_failed",
+            {
+                "code": ERR_4290_RECOVERY_FAILED,
+                "message": f"Missed messages could not be recovered: {result.reason}.",
+                "last_id": since if isinstance(since, str) else None,
+                "current_id": result.current_id,
+            },
+            channel,
+        )
+    )

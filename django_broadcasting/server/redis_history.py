@@ -48,15 +48,21 @@ class RedisHistory:
         async with self.driver.session() as client:
             async with client.pipeline(transaction=True) as pipe:
                 pipe.hmget(keys.offsets(channel), "e", "o")
-                pipe.xrange(keys.history(channel), min=f"{after + 1}-0", max="+",
-                            count=broadcasting_settings.HISTORY_SIZE + 1)
+                pipe.xrange(
+                    keys.history(channel),
+                    min=f"{after + 1}-0",
+                    max="+",
+                    count=broadcasting_settings.HISTORY_SIZE + 1,
+                )
                 (epoch, offset), raw = await pipe.execute()
         if epoch is None:
             return Window(None, 0, [])
         epoch = epoch.decode() if isinstance(epoch, bytes) else epoch
         entries = []
         for entry_id, fields in raw:
-            number = int(entry_id.split(b"-", 1)[0] if isinstance(entry_id, bytes) else entry_id.split("-", 1)[0])
+            number = int(
+                entry_id.split(b"-", 1)[0] if isinstance(entry_id, bytes) else entry_id.split("-", 1)[0]
+            )
             payload = json.loads(fields[b"m"] if b"m" in fields else fields["m"])
             payload["id"] = format_id(epoch, number)
             entries.append((number, payload))

@@ -55,7 +55,10 @@ end
 
 # KEYS: channel nodes zset, channel info hash, node's set, nodes zset.
 # ARGV: user, node, info JSON, "<channel>\x1f<user>", node expiry (ms from now), key TTL (ms).
-JOIN = _NOW + _HELD + """
+JOIN = (
+    _NOW
+    + _HELD
+    + """
 redis.call('ZADD', KEYS[4], 'GT', now + tonumber(ARGV[5]), ARGV[2])
 local new = held(KEYS[1], KEYS[4], ARGV[1], now, ARGV[2]) and 0 or 1
 redis.call('ZADD', KEYS[1], 0, ARGV[1] .. '\\31' .. ARGV[2])
@@ -64,17 +67,24 @@ redis.call('SADD', KEYS[3], ARGV[4])
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
 return new
 """
+)
 
 # KEYS: as JOIN. ARGV: user, node, "<channel>\x1f<user>".
-LEAVE = _NOW + _HELD + """
+LEAVE = (
+    _NOW
+    + _HELD
+    + """
 redis.call('ZREM', KEYS[1], ARGV[1] .. '\\31' .. ARGV[2])
 redis.call('SREM', KEYS[3], ARGV[3])
 if held(KEYS[1], KEYS[4], ARGV[1], now, nil) then return 0 end
 return redis.call('HDEL', KEYS[2], ARGV[1])
 """
+)
 
 # KEYS: channel nodes zset, channel info hash, nodes zset. Returns [user, info, ...].
-MEMBERS = _NOW + """
+MEMBERS = (
+    _NOW
+    + """
 local live, seen, out = {}, {}, {}
 for _, e in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local sep = string.find(e, '\\31', 1, true)
@@ -95,11 +105,14 @@ for _, e in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 return out
 """
+)
 
 # KEYS: nodes zset, node's set, node's stats key.
 # ARGV: node, node expiry (ms from now), key TTL (ms), stats JSON, stats TTL (ms), prefix.
 # Returns how many memberships Redis holds for the node (fewer than the node has: re-register).
-HEARTBEAT = _NOW + """
+HEARTBEAT = (
+    _NOW
+    + """
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[5])
 local held = redis.call('SMEMBERS', KEYS[2])
@@ -111,9 +124,13 @@ end
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return #held
 """
+)
 
 # KEYS: nodes zset. ARGV: prefix. Returns [channel, user, ...] of members who left.
-REAP = _NOW + _HELD + """
+REAP = (
+    _NOW
+    + _HELD
+    + """
 local removed = {}
 for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
   local setkey = ARGV[1] .. 'bc:node:' .. node .. ':presence'
@@ -134,6 +151,7 @@ for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
 end
 return removed
 """
+)
 
 
 class RedisPresence:
@@ -169,8 +187,14 @@ class RedisPresence:
         return max(1, int(seconds * 1000))
 
     async def _join_redis(self, channel: str, user_id: str, info: dict[str, Any]) -> bool:
-        args = [user_id, self.node, json.dumps(info, default=str), f"{channel}\x1f{user_id}",
-                self._ms(self.ttl / 2), self._ms(self.ttl * 2)]
+        args = [
+            user_id,
+            self.node,
+            json.dumps(info, default=str),
+            f"{channel}\x1f{user_id}",
+            self._ms(self.ttl / 2),
+            self._ms(self.ttl * 2),
+        ]
         return bool(await self._call("join", JOIN, self._member_keys(channel), args))
 
     # -- the PresenceStore interface ---------------------------------------------------------
@@ -203,7 +227,9 @@ class RedisPresence:
         """Every member of ``channel`` on every live node (this node's view if Redis is down)."""
         k = self.keys
         try:
-            flat = await self._call("members", MEMBERS, [k.presence_nodes(channel), k.presence_info(channel), k.nodes], [])
+            flat = await self._call(
+                "members", MEMBERS, [k.presence_nodes(channel), k.presence_info(channel), k.nodes], []
+            )
         except Exception as exc:  # noqa: BLE001
             logger.warning("presence members of %s read locally: %r", channel, exc)
             return await self.local.members(channel)
@@ -241,8 +267,12 @@ class RedisPresence:
         k = self.keys
         stats = json.dumps(self.hub.stats(), default=str)
         stats_ttl = self._ms(max(3 * self.interval, self.ttl))
-        held = await self._call("heartbeat", HEARTBEAT, [k.nodes, k.node_presence(self.node), k.node_stats(self.node)],
-                                [self.node, self._ms(self.ttl / 2), self._ms(self.ttl * 2), stats, stats_ttl, k.prefix])
+        held = await self._call(
+            "heartbeat",
+            HEARTBEAT,
+            [k.nodes, k.node_presence(self.node), k.node_stats(self.node)],
+            [self.node, self._ms(self.ttl / 2), self._ms(self.ttl * 2), stats, stats_ttl, k.prefix],
+        )
         if int(held) < self.local.count():
             await self._register_again()
         for channel, user in list(self._unrecorded_leaves):
@@ -257,7 +287,7 @@ class RedisPresence:
         if removed:
             messages = []
             for i in range(0, len(removed), 2):
-                channel, user = (v.decode() if isinstance(v, bytes) else v for v in removed[i:i + 2])
+                channel, user = (v.decode() if isinstance(v, bytes) else v for v in removed[i : i + 2])
                 messages.append(Message(channel, "member_removed", {"id": user}))
             logger.info("reaped %d presence member(s) of dead node(s)", len(messages))
             await self.hub.relay(messages)
@@ -279,10 +309,12 @@ class RedisPresence:
                 await client.zadd(k.nodes, {self.node: 0})
             removed = await self._call("reap", REAP, [k.nodes], [k.prefix])
             if removed:
-                await self.hub.relay([
-                    Message(removed[i].decode(), "member_removed", {"id": removed[i + 1].decode()})
-                    for i in range(0, len(removed), 2)
-                ])
+                await self.hub.relay(
+                    [
+                        Message(removed[i].decode(), "member_removed", {"id": removed[i + 1].decode()})
+                        for i in range(0, len(removed), 2)
+                    ]
+                )
         except Exception as exc:  # noqa: BLE001 - the TTL removes us anyway
             logger.debug("presence deregistration failed: %r", exc)
         self.local.clear()

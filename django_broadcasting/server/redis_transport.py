@@ -72,8 +72,10 @@ class RedisTransport:
         # that is down must not hold the server up (the reader keeps trying).
         try:
             await asyncio.wait_for(self._ready.wait(), timeout=min(2.0, self.driver.socket_timeout))
-        except asyncio.TimeoutError:
-            logger.warning("Redis pub/sub not reachable yet (%s); retrying in the background", self.last_error)
+        except TimeoutError:
+            logger.warning(
+                "Redis pub/sub not reachable yet (%s); retrying in the background", self.last_error
+            )
 
     async def stop(self) -> None:
         for task in (self._task, self._catch_up_task):
@@ -149,7 +151,9 @@ class RedisTransport:
                 if not first:
                     self.reconnects += 1
                     logger.warning("Redis pub/sub reconnected; resubscribed %d channel(s)", len(channels))
-                    self._catch_up_task = asyncio.get_running_loop().create_task(self._catch_up(channels, futures))
+                    self._catch_up_task = asyncio.get_running_loop().create_task(
+                        self._catch_up(channels, futures)
+                    )
                 first = False
                 backoff = 0.05
                 await self._read(conn)
@@ -179,7 +183,9 @@ class RedisTransport:
         last_rx = time.monotonic()
         while True:
             # With an explicit timeout redis-py returns None when nothing arrived.
-            response = await conn.read_response(timeout=interval, disconnect_on_error=False, push_request=True)
+            response = await conn.read_response(
+                timeout=interval, disconnect_on_error=False, push_request=True
+            )
             if response is None:
                 if time.monotonic() - last_rx > 2 * interval:
                     raise ConnectionError("Redis pub/sub connection went silent")
@@ -203,7 +209,7 @@ class RedisTransport:
     def _message(self, data: bytes) -> None:
         try:
             space = data.index(b" ")
-            payload = json.loads(data[space + 1:])
+            payload = json.loads(data[space + 1 :])
             if space:
                 payload["id"] = data[:space].decode()
             channel = payload["channel"]
@@ -254,7 +260,6 @@ class RedisTransport:
                     self._deliver(channel, payload)
         self._catch_up_task = None
 
-
     async def _missed(self, history: Any, channel: str, position: tuple[str, int]) -> list[dict[str, Any]]:
         # Pooled connections of the publishing client may be as stale as the pub/sub one
         # was: a few quick attempts before giving up on this channel's catch-up.
@@ -270,8 +275,11 @@ class RedisTransport:
                     expected = window.offset - position[1]
                 entries = [p for n, p in window.entries if n <= window.offset]
                 if len(entries) < expected:
-                    logger.warning("%d message(s) on %s were trimmed before this process caught up",
-                                   expected - len(entries), channel)
+                    logger.warning(
+                        "%d message(s) on %s were trimmed before this process caught up",
+                        expected - len(entries),
+                        channel,
+                    )
                 return entries
             except Exception as exc:  # noqa: BLE001
                 if attempt == 4:

@@ -48,8 +48,20 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         wait_for(lambda: port_open("127.0.0.1", self.port), 10, message=f"redis-server on {self.port}")
         return self
@@ -72,24 +84,56 @@ class RedisServer:
         return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in info.items()}
 
 
-def run_publisher(env: dict[str, str], channel: str, count: int, *, interval: float = 0.0,
-                  event: str = "tick", timeout: float = 120) -> list[dict[str, Any]]:
+def run_publisher(
+    env: dict[str, str],
+    channel: str,
+    count: int,
+    *,
+    interval: float = 0.0,
+    event: str = "tick",
+    timeout: float = 120,
+) -> list[dict[str, Any]]:
     """Publish ``count`` messages from a separate process; one result dict per message."""
     result = subprocess.run(
-        [sys.executable, "-m", "tests.integration.redis_publisher", channel, str(count), str(interval), event],
-        cwd=REPO_ROOT, env=server_env(env), capture_output=True, text=True, timeout=timeout,
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.redis_publisher",
+            channel,
+            str(count),
+            str(interval),
+            event,
+        ],
+        cwd=REPO_ROOT,
+        env=server_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if result.returncode != 0:
         raise RuntimeError(f"publisher exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
-def start_publisher(env: dict[str, str], channel: str, count: int, *, interval: float = 0.0,
-                    event: str = "tick") -> subprocess.Popen[str]:
+def start_publisher(
+    env: dict[str, str], channel: str, count: int, *, interval: float = 0.0, event: str = "tick"
+) -> subprocess.Popen[str]:
     """Like ``run_publisher`` but in the background; read ``proc.communicate()`` later."""
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.redis_publisher", channel, str(count), str(interval), event],
-        cwd=REPO_ROOT, env=server_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.redis_publisher",
+            channel,
+            str(count),
+            str(interval),
+            event,
+        ],
+        cwd=REPO_ROOT,
+        env=server_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -125,5 +169,13 @@ async def wait_until(predicate: Any, timeout: float, message: str, interval: flo
         await asyncio.sleep(interval)
 
 
-__all__ = ["Path", "RedisServer", "collect", "parse_results", "redis_env", "run_publisher", "start_publisher",
-           "wait_until"]
+__all__ = [
+    "Path",
+    "RedisServer",
+    "collect",
+    "parse_results",
+    "redis_env",
+    "run_publisher",
+    "start_publisher",
+    "wait_until",
+]

@@ -63,7 +63,11 @@ async def test_nothing_missed_is_an_empty_recovery(server_factory):
     ws = await resubscribe(server, "general", last)
     try:
         done = await recv(ws)
-        assert done["event"] == "recovered" and done["data"] == {"channel": "general", "count": 0, "last_id": last}
+        assert done["event"] == "recovered" and done["data"] == {
+            "channel": "general",
+            "count": 0,
+            "last_id": last,
+        }
     finally:
         await ws.close()
 

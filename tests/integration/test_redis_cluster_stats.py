@@ -18,7 +18,11 @@ TTL = 2.0
 async def test_each_node_reports_and_totals_add_up(server_factory, redis_url, redis_prefix, settings):
     env = redis_env(redis_url, redis_prefix, BROADCAST_STATS_INTERVAL=0.3, BROADCAST_PRESENCE_TTL=TTL)
     a, b = server_factory("daphne", env=env), server_factory("uvicorn", env=env)
-    settings.BROADCASTING = {"DEFAULT_DRIVER": "redis", "REDIS_URL": redis_url, "CHANNELS_PREFIX": redis_prefix}
+    settings.BROADCASTING = {
+        "DEFAULT_DRIVER": "redis",
+        "REDIS_URL": redis_url,
+        "CHANNELS_PREFIX": redis_prefix,
+    }
     sockets = []
     try:
         for server, n in ((a, 1), (b, 2)):

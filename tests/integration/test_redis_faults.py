@@ -71,8 +71,11 @@ async def test_redis_restart_mid_stream_is_survived_and_nothing_is_missed(server
         await asyncio.sleep(0.3)  # the outage
         own_redis.start()
         old_epoch = readers[0].ids[0].rsplit(":", 1)[0]
-        await wait_until(lambda: all(r.ids and not r.ids[-1].startswith(old_epoch) for r in readers), 20,
-                         "every node to deliver again after the restart")
+        await wait_until(
+            lambda: all(r.ids and not r.ids[-1].startswith(old_epoch) for r in readers),
+            20,
+            "every node to deliver again after the restart",
+        )
 
         # A client drops out after the restart and recovers the messages it missed.
         leaver = readers.pop()
@@ -93,8 +96,11 @@ async def test_redis_restart_mid_stream_is_survived_and_nothing_is_missed(server
         refused = [r for r in results if "error" in r]
         assert len(results) == 150 and accepted, err
         assert refused, "the outage should have refused some publishes (TransportError, not a hang)"
-        await wait_until(lambda: all(set(accepted) <= set(r.ids) for r in readers), 20,
-                         "every socket to have every accepted message")
+        await wait_until(
+            lambda: all(set(accepted) <= set(r.ids) for r in readers),
+            20,
+            "every socket to have every accepted message",
+        )
         for reader in readers:
             assert len(reader.ids) == len(set(reader.ids)), "a message arrived twice"
             assert in_order(reader.ids)

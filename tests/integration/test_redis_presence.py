@@ -65,7 +65,9 @@ async def test_presence_is_cluster_wide(server_factory, redis_url, redis_prefix)
             await ws.close()
 
 
-async def test_members_of_a_killed_node_leave_within_the_ttl(server_factory, redis_url, redis_prefix, redis_client):
+async def test_members_of_a_killed_node_leave_within_the_ttl(
+    server_factory, redis_url, redis_prefix, redis_client
+):
     env = redis_env(redis_url, redis_prefix, BROADCAST_PRESENCE_TTL=TTL)
     doomed, survivor = server_factory("uvicorn", env=env), server_factory("uvicorn", env=env)
     sockets = []
@@ -94,8 +96,11 @@ async def test_members_of_a_killed_node_leave_within_the_ttl(server_factory, red
         sockets.append(fresh)
         assert ids(ack["data"]["members"]) == ["2", "5", "6"]
         # Nothing of the dead node is left in Redis but its ghost-free bookkeeping.
-        await wait_until(lambda: not list(redis_client.scan_iter(f"{redis_prefix}bc:node:*{doomed.pid}*")), 5,
-                         "the dead node's keys to go")
+        await wait_until(
+            lambda: not list(redis_client.scan_iter(f"{redis_prefix}bc:node:*{doomed.pid}*")),
+            5,
+            "the dead node's keys to go",
+        )
     finally:
         for ws in sockets:
             try:

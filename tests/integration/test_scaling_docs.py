@@ -7,14 +7,16 @@ import sys
 import types
 from pathlib import Path
 
-import pytest
-
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
 def test_scaling_examples_run(redis_url, redis_prefix, settings, monkeypatch, capsys):
-    settings.BROADCASTING = {"DEFAULT_DRIVER": "redis", "REDIS_URL": redis_url, "CHANNELS_PREFIX": redis_prefix}
+    settings.BROADCASTING = {
+        "DEFAULT_DRIVER": "redis",
+        "REDIS_URL": redis_url,
+        "CHANNELS_PREFIX": redis_prefix,
+    }
     blocks = BLOCK.findall((DOCS / "scaling.md").read_text())
     assert len(blocks) >= 2
     module = types.ModuleType("docs_scaling")

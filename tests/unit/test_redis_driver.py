@@ -22,17 +22,32 @@ def test_keys_live_under_the_prefix():
 
 
 def test_connection_settings(settings):
-    settings.BROADCASTING = {"REDIS_HOST": "redis.internal", "REDIS_PORT": 6380, "REDIS_PASSWORD": "pw",
-                             "REDIS_DATABASE": 3, "REDIS_SOCKET_TIMEOUT": 7}
+    settings.BROADCASTING = {
+        "REDIS_HOST": "redis.internal",
+        "REDIS_PORT": 6380,
+        "REDIS_PASSWORD": "pw",
+        "REDIS_DATABASE": 3,
+        "REDIS_SOCKET_TIMEOUT": 7,
+    }
     kwargs = RedisDriver("redis").connection_kwargs()
-    assert (kwargs["host"], kwargs["port"], kwargs["password"], kwargs["db"]) == ("redis.internal", 6380, "pw", 3)
+    assert (kwargs["host"], kwargs["port"], kwargs["password"], kwargs["db"]) == (
+        "redis.internal",
+        6380,
+        "pw",
+        3,
+    )
     assert kwargs["socket_timeout"] == 7
 
 
 def test_url_wins_and_rediss_means_tls(settings):
     settings.BROADCASTING = {"REDIS_URL": "rediss://:secret@cache.example:6390/2", "REDIS_HOST": "ignored"}
     kwargs = RedisDriver("redis").connection_kwargs()
-    assert (kwargs["host"], kwargs["port"], kwargs["db"], kwargs["password"]) == ("cache.example", 6390, 2, "secret")
+    assert (kwargs["host"], kwargs["port"], kwargs["db"], kwargs["password"]) == (
+        "cache.example",
+        6390,
+        2,
+        "secret",
+    )
     assert "SSL" in kwargs["connection_class"].__name__
 
 
@@ -54,7 +69,9 @@ def test_sync_calls_work_from_fresh_loops_and_leave_no_client_behind(redis_url, 
     assert driver._clients == {}  # async_to_sync's throw-away loops closed their clients
 
 
-def test_one_evalsha_per_message_and_a_batch_in_one_round_trip(redis_url, redis_prefix, settings, redis_client):
+def test_one_evalsha_per_message_and_a_batch_in_one_round_trip(
+    redis_url, redis_prefix, settings, redis_client
+):
     settings.BROADCASTING = {"REDIS_URL": redis_url, "CHANNELS_PREFIX": redis_prefix, "HISTORY_SIZE": 5}
     driver = RedisDriver("redis")
 
@@ -80,6 +97,10 @@ def test_one_evalsha_per_message_and_a_batch_in_one_round_trip(redis_url, redis_
 
 
 def test_history_off_publishes_without_ids(redis_url, redis_prefix, settings, redis_client):
-    settings.BROADCASTING = {"REDIS_URL": redis_url, "CHANNELS_PREFIX": redis_prefix, "HISTORY_ENABLED": False}
+    settings.BROADCASTING = {
+        "REDIS_URL": redis_url,
+        "CHANNELS_PREFIX": redis_prefix,
+        "HISTORY_ENABLED": False,
+    }
     assert RedisDriver("redis").publish(Message.for_channels(["a"], "e", {})) == [None]
     assert not redis_client.exists(f"{redis_prefix}bc:history:a")
