@@ -41,9 +41,10 @@ def signup(request: HttpRequest) -> HttpResponse:
                 user_id=str(user.pk), email=user.email, name=user.get_full_name() or user.get_username()
             ).dispatch()
         login(request, user)
-        # The seed's welcome notification; it is shown on the next page through the live
-        # channel if the page connects in time, and is listed on the notifications page anyway.
+        # The seed's welcome notification reaches the user's other open pages (other tabs, a
+        # phone); this browser is between pages right now, so it gets a flash message too.
         notify_user(user.pk, "Welcome!", "Your account has been created successfully", "/dashboard/")
+        messages.success(request, "Welcome! Your account has been created successfully.")
         return redirect("home")
     return render(request, "demo/signup.html", {"form": form})
 
