@@ -1,18 +1,29 @@
 """``Connection``: one WebSocket as the hub sees it, with a bounded, mostly task-free send path.
 
-The fan-out loop calls ``push(frame)`` for every subscriber. ``push`` never blocks and never
-creates a task or an object per delivery in the common case: it starts the ASGI ``send``
-coroutine and steps it once by hand. ASGI servers (daphne, uvicorn) finish a send without
-suspending unless the socket's write buffer is full, so the coroutine usually completes on
-that first step. Only when it does suspend is a task created to finish it; frames pushed
-meanwhile wait in a bounded backlog, and a client whose backlog overflows is closed with
-``CLOSE_4200_RECONNECT`` (it reconnects and recovers missed messages) instead of slowing
-everyone else down.
+The fan-out loop calls ``push_frame(frame)`` for every subscriber with one ``Frame`` built per
+broadcast (text, ASGI message and wire bytes, each computed once). Two paths, neither of which
+blocks or creates a task or an object per delivery in the common case:
+
+- Direct write. When the ASGI server is one we know (uvicorn's ``websockets-sansio`` and
+  ``websockets`` implementations, daphne) and the socket negotiated no extension
+  (permessage-deflate changes every frame), the frame's wire bytes, framed once per broadcast,
+  are written to the socket's transport. That is what ``websockets.broadcast()`` and autobahn's
+  ``sendPreparedMessage`` do; it skips the per-socket ASGI ``send`` coroutines (ours, Channels'
+  session wrapper's and the server's), which cost more than the write itself. Every condition
+  the server's own ``send`` checks (open, not closing, writable) is checked first; when one
+  fails, the ASGI path below takes the frame, so backpressure and errors behave as before.
+- ASGI send. ``push`` starts the ASGI ``send`` coroutine and steps it once by hand. ASGI servers
+  finish a send without suspending unless the socket's write buffer is full, so the coroutine
+  usually completes on that first step. Only when it does suspend is a task created to finish
+  it; frames pushed meanwhile wait in a bounded backlog, and a client whose backlog overflows is
+  closed with ``CLOSE_4200_RECONNECT`` (it reconnects and recovers missed messages) instead of
+  slowing everyone else down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import deque
@@ -24,6 +35,135 @@ from .codes import CLOSE_4200_RECONNECT
 logger = logging.getLogger("django_broadcasting.server")
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+Writer = Callable[[bytes], bool]
+
+
+def wire_frame(text: str) -> bytes:
+    """Encode ``text`` as one unmasked, unfragmented server-to-client text frame (RFC 6455)."""
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + n.to_bytes(8, "big") + payload
+
+
+class Frame:
+    """One outgoing frame shared by every recipient of a broadcast: built once, never copied.
+
+    ``message`` is the ASGI event (servers only read it, so one dict serves every socket);
+    ``wire`` the framed bytes for direct writes, computed on first use.
+    """
+
+    __slots__ = ("text", "message", "_wire")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.message = {"type": "websocket.send", "text": text}
+        self._wire: bytes | None = None
+
+    @property
+    def wire(self) -> bytes:
+        wire = self._wire
+        if wire is None:
+            wire = self._wire = wire_frame(self.text)
+        return wire
+
+
+def _server_send(send: Any) -> Any:
+    """Strip wrappers that only act on HTTP responses (Channels' session middleware) off ``send``."""
+    for _ in range(8):
+        real = getattr(getattr(send, "__self__", None), "real_send", None)
+        if real is None:
+            return send
+        send = real
+    return send
+
+
+def direct_writer(send: Any) -> Writer | None:
+    """Return ``write(wire) -> bool`` writing straight to the socket behind ``send``, or None.
+
+    ``write`` returns False (and writes nothing) whenever the server's own send would not simply
+    write the frame now: the caller then uses the ASGI send, which handles those cases.
+    """
+    send = _server_send(send)
+    if isinstance(send, functools.partial):  # daphne: partial(server.handle_reply, protocol)
+        server = getattr(send.func, "__self__", None)
+        if send.args and getattr(send.func, "__name__", "") == "handle_reply" and type(
+            server
+        ).__module__.startswith("daphne."):
+            return _daphne_writer(server, send.args[0])
+        return None
+    owner = getattr(send, "__self__", None)
+    module = type(owner).__module__
+    if module == "uvicorn.protocols.websockets.websockets_sansio_impl":
+        return _uvicorn_sansio_writer(owner)
+    if module == "uvicorn.protocols.websockets.websockets_impl":
+        return _uvicorn_websockets_writer(owner)
+    return None
+
+
+def _uvicorn_sansio_writer(proto: Any) -> Writer | None:
+    conn = getattr(proto, "conn", None)
+    transport = getattr(proto, "transport", None)
+    writable = getattr(proto, "writable", None)
+    if conn is None or transport is None or writable is None or conn.extensions:
+        return None
+    from websockets.protocol import State
+
+    open_state = State.OPEN
+
+    def write(data: bytes) -> bool:
+        if (
+            proto.close_sent or proto.disconnected or conn.state is not open_state
+            or not writable.is_set() or transport.is_closing()
+        ):
+            return False
+        transport.write(data)
+        return True
+
+    return write
+
+
+def _uvicorn_websockets_writer(proto: Any) -> Writer | None:
+    # The legacy implementation finishes its handshake after ``websocket.accept`` returns, so
+    # everything, extensions included, is checked per write.
+    from websockets.protocol import State
+
+    open_state = State.OPEN
+
+    def write(data: bytes) -> bool:
+        if (
+            proto.state is not open_state or proto.extensions or proto._paused
+            or proto.closed_event.is_set() or not proto.handshake_completed_event.is_set()
+            or proto.transport is None or proto.transport.is_closing()
+        ):
+            return False
+        proto.transport.write(data)
+        return True
+
+    return write
+
+
+def _daphne_writer(server: Any, proto: Any) -> Writer | None:
+    connections = getattr(server, "connections", None)
+    open_state = getattr(proto, "STATE_OPEN", None)
+    if connections is None or open_state is None:
+        return None
+
+    def write(data: bytes) -> bool:
+        # autobahn's sendPreparedMessage, minus its debug logging: no compression negotiated,
+        # nothing queued ahead of us, the protocol open and daphne not told of a disconnect.
+        if proto.state != open_state or proto._perMessageCompress is not None or proto.send_queue:
+            return False
+        info = connections.get(proto)
+        if info is None or info.get("disconnected"):
+            return False
+        proto.transport.write(data)
+        return True
+
+    return write
 
 
 async def _finish(coro: Any, pending: Any) -> None:
@@ -53,7 +193,7 @@ class Connection:
     __slots__ = (
         "socket_id", "protocol", "identity", "channels", "closed", "last_seen", "opened_at",
         "frames_in", "frames_out", "_send", "_backlog", "_limit", "_task", "_close", "_rate",
-        "__weakref__", "scope_info", "_close_sent",
+        "__weakref__", "scope_info", "_close_sent", "_write",
     )
 
     def __init__(
@@ -82,10 +222,11 @@ class Connection:
         self._rate: Any = None
         self.scope_info: dict[str, Any] = {}
         self._close_sent = False
+        self._write: Writer | None = direct_writer(send)
 
     # -- sending -------------------------------------------------------------------------
     def push(self, frame: str) -> None:
-        """Queue ``frame`` for this socket without blocking the caller."""
+        """Queue the text ``frame`` for this socket without blocking the caller."""
         if self.closed:
             return
         backlog = self._backlog
@@ -95,8 +236,28 @@ class Connection:
                 return
             backlog.append(frame)
             return
+        self._send_now({"type": "websocket.send", "text": frame})
+
+    def push_frame(self, frame: Frame) -> None:
+        """Queue a shared broadcast ``Frame``: a direct write when possible, else the ASGI send."""
+        if self.closed:
+            return
+        if self._backlog is None:
+            write = self._write
+            if write is not None and write(frame.wire):
+                self.frames_out += 1
+                return
+            self._send_now(frame.message)
+            return
+        if len(self._backlog) >= self._limit:
+            self._overflow()
+            return
+        self._backlog.append(frame.text)
+
+    def _send_now(self, message: dict[str, Any]) -> None:
+        # Step the ASGI send once; only a send that suspends costs a task (see module docstring).
         self.frames_out += 1
-        coro = self._send({"type": "websocket.send", "text": frame})
+        coro = self._send(message)
         try:
             pending = coro.send(None)
         except StopIteration:

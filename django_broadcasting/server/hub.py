@@ -283,6 +283,8 @@ class Hub:
 
     def deliver(self, message: Message) -> int:
         """Write ``message`` to every local subscriber of its channel; return the count."""
+        from .connection import Frame
+
         self.messages_in += 1
         if self._recovering:  # one lookup per message, and only while someone catches up
             for _, buffer in self._recovering.get(message.channel, ()):
@@ -291,17 +293,23 @@ class Hub:
         if not subscribers:
             return 0
         exclude = message.socket_id
-        frames: dict[Any, str] = {}
+        # One Frame per protocol per broadcast; nothing is allocated per recipient. Subscribers
+        # almost always share one protocol, so the dict is consulted only when it changes.
+        frames: dict[Any, Frame] = {}
+        last_protocol: Any = None
+        frame: Any = None
         sent = 0
         # Copy: a push may close a slow socket, which edits the set.
         for conn in tuple(subscribers):
-            if conn.socket_id == exclude:
+            if exclude is not None and conn.socket_id == exclude:
                 continue
             protocol = conn.protocol
-            frame = frames.get(protocol)
-            if frame is None:
-                frame = frames[protocol] = protocol.encode(message)
-            conn.push(frame)
+            if protocol is not last_protocol:
+                frame = frames.get(protocol)
+                if frame is None:
+                    frame = frames[protocol] = Frame(protocol.encode(message))
+                last_protocol = protocol
+            conn.push_frame(frame)
             sent += 1
         self.deliveries += sent
         return sent
