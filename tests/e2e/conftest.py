@@ -87,9 +87,15 @@ def site_users(migrated_db_path: Path) -> dict[str, int]:
 
 
 @pytest.fixture
-def site(server_factory: Callable[..., ServerProcess], site_users: dict[str, int]) -> Site:
-    """A daphne process serving the example project (in-memory layer, the demo's default)."""
-    return Site(server_factory("daphne", ready_path="/accounts/login/"), dict(site_users))
+def site(
+    request: pytest.FixtureRequest, server_factory: Callable[..., ServerProcess], site_users: dict[str, int]
+) -> Site:
+    """A daphne process serving the example project (in-memory layer, the demo's default).
+
+    ``@pytest.mark.parametrize("site", ["uvicorn"], indirect=True)`` picks another server.
+    """
+    kind = getattr(request, "param", "daphne")
+    return Site(server_factory(kind, ready_path="/accounts/login/"), dict(site_users))
 
 
 @pytest.fixture

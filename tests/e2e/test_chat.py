@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import uuid
 
+import pytest
+
 from tests.e2e.conftest import wait_connected
 
 
@@ -22,6 +24,7 @@ def send(page, text: str) -> None:
     page.press("#message-input", "Enter")
 
 
+@pytest.mark.parametrize("site", ["daphne", "uvicorn"], indirect=True)
 def test_two_users_chat_with_presence_and_typing(site, login, shots):
     alice = login(site, "alice")
     bob = login(site, "bob")

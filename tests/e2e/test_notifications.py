@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from tests.e2e.conftest import wait_connected
 
 
@@ -21,6 +23,7 @@ def titles(page) -> list[str]:
     return page.locator("#toasts .notification strong").all_inner_texts()
 
 
+@pytest.mark.parametrize("site", ["daphne", "uvicorn"], indirect=True)
 def test_notification_reaches_only_its_user(site, login, shots):
     alice = login(site, "alice")
     bob = login(site, "bob", "/notifications/")

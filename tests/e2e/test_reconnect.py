@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from tests.e2e.conftest import wait_connected
 from tests.e2e.test_notifications import send_notification
 
 
+@pytest.mark.parametrize("site", ["daphne", "uvicorn"], indirect=True)
 def test_page_reconnects_after_server_restart(site, login, shots, server_factory):
     alice = login(site, "alice", "/notifications/")
     wait_connected(alice, "notifications")
@@ -19,7 +22,7 @@ def test_page_reconnects_after_server_restart(site, login, shots, server_factory
     alice.wait_for_selector("#connection-state:not([data-state=connected])", state="attached")
     shots(alice, "01-disconnected")
 
-    restarted = server_factory("daphne", port=port, ready_path="/accounts/login/")
+    restarted = server_factory(site.server.kind, port=port, ready_path="/accounts/login/")
     assert restarted.port == port
     # The client's backoff brings it back, and it subscribes its channels again.
     wait_connected(alice, "notifications")
