@@ -11,14 +11,17 @@ costs one PUBLISH however many sockets listen. Presence is cluster-wide
 Connections: redis-py asyncio (with hiredis when installed) over a ``BlockingConnectionPool``
 of ``REDIS_MAX_CONNECTIONS``, so a burst waits for a free connection instead of failing (redis-py
 8 raises when a plain pool is exhausted). A pool belongs to one event loop, so the driver keeps
-one client per running loop; the throw-away loops ``async_to_sync`` creates in sync code close
-their client when the call ends. Redis errors and timeouts become ``TransportError``.
+one client per running loop. Sync code reaches the driver through ``async_to_sync``, which
+starts a new loop per call: that Redis I/O is handed to one lasting background loop per process,
+so sync publishers (WSGI workers, commands, tasks) reuse pooled connections instead of
+connecting for every message. Redis errors and timeouts become ``TransportError``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -103,6 +106,36 @@ def _ephemeral(loop: asyncio.AbstractEventLoop) -> bool:
     from asgiref.sync import AsyncToSync
 
     return loop in getattr(AsyncToSync, "loop_thread_executors", {})
+
+
+class _BackgroundLoop:
+    """One long-lived event loop in a daemon thread per process, for sync publishers.
+
+    Sync code (a WSGI view, a management command, a task) reaches the driver through
+    ``async_to_sync``, which runs each call in a brand-new loop. A connection pool cannot
+    outlive its loop, so without this every sync publish would connect to Redis afresh: a
+    connect storm under load. Their Redis I/O runs here instead, on one pool that lasts.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def get(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            # A forked child (gunicorn --preload) inherits the loop but not its thread.
+            if self._loop is None or self._pid != os.getpid() or self._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="django-broadcasting-redis", daemon=True
+                )
+                thread.start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+
+_background = _BackgroundLoop()
 
 
 class RedisDriver(BaseDriver):
@@ -224,10 +257,20 @@ class RedisDriver(BaseDriver):
         """Publish each message with one atomic EVALSHA (history + PUBLISH)."""
         await self.apublish(messages)
 
+    async def on_lasting_loop(self, func: Any, *args: Any) -> Any:
+        """Await ``func(*args)``, moved to the background loop when this loop is a throw-away."""
+        if not _ephemeral(asyncio.get_running_loop()):
+            return await func(*args)
+        future = asyncio.run_coroutine_threadsafe(func(*args), _background.get())
+        return await asyncio.wrap_future(future)
+
     async def apublish(self, messages: Sequence[Message]) -> list[str | None]:
         """Publish ``messages``; return their history ids (None when history is off)."""
         if not messages:
             return []
+        return await self.on_lasting_loop(self._apublish, messages)
+
+    async def _apublish(self, messages: Sequence[Message]) -> list[str | None]:
         try:
             async with self.session() as client:
                 return await self._publish(client, messages)
@@ -311,7 +354,7 @@ class RedisDriver(BaseDriver):
     async def acluster_stats(self) -> dict[str, Any]:
         from ..server.cluster import aread_node_stats
 
-        return await aread_node_stats(self)
+        return await self.on_lasting_loop(aread_node_stats, self)
 
     async def aclose(self) -> None:
         """Close the client of the running loop (others close with their loops)."""
