@@ -63,9 +63,13 @@ PING_FRAME = proto.event_frame("pusher:ping", {})
 
 
 def announced_activity_timeout() -> int:
-    """The ``activity_timeout`` told to clients: half the server's, so they ping in time."""
+    """The ``activity_timeout`` told to clients: the server's (Pusher's 120 s when it is off).
+
+    Clients that stay silent get a ``pusher:ping`` after half of it (see the keepalive), so a
+    client alive on the network never reaches the hub's timeout, however busy its channels are.
+    """
     timeout = broadcasting_settings.ACTIVITY_TIMEOUT
-    return max(1, int(timeout // 2)) if timeout else 120
+    return max(1, round(timeout)) if timeout else 120
 
 
 async def _keepalive_loop(hub: Any) -> None:

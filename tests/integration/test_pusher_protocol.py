@@ -313,7 +313,7 @@ async def test_silent_client_is_pinged_then_closed_with_4201(migrated_db_path, t
     srv = start(migrated_db_path, tmp_path_factory, BROADCAST_ACTIVITY_TIMEOUT="2")
     try:
         async with PusherSocket(srv) as ps:
-            assert ps.established["data"]["activity_timeout"] == 1
+            assert ps.established["data"]["activity_timeout"] == 2
             code, frames = await closed_with(ps.ws, timeout=10)
         assert [f["event"] for f in frames].count("pusher:ping") >= 1
         assert code == 4201 and frames[-1]["data"]["code"] == 4201

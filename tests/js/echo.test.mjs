@@ -197,3 +197,23 @@ describe("user authentication", () => {
     assert.deepEqual(await got.next(), { only: "Ida" });
   });
 });
+
+describe("liveness", () => {
+  test("pusher-js answers the server's pings and stays connected past the activity timeout", async () => {
+    const quick = await startPusherServer({ BROADCAST_ACTIVITY_TIMEOUT: "2" });
+    const e = makeEcho(quick);
+    try {
+      await echoConnected(e);
+      const connection = e.connector.pusher.connection;
+      const socketId = e.socketId();
+      const pings = new Recorder("pusher:ping");
+      connection.bind("message", (event) => event.event === "pusher:ping" && pings.fn(event));
+      for (let i = 0; i < 3; i++) await pings.next({ timeout: 5000 }); // 3 pings: > 2 activity timeouts
+      assert.equal(connection.state, "connected");
+      assert.equal(e.socketId(), socketId); // the same connection, not a reconnect
+    } finally {
+      e.disconnect();
+      await quick.close();
+    }
+  });
+});
