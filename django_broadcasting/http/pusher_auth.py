@@ -25,7 +25,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from ..auth.identity import ANONYMOUS, Identity, aidentity_from_request
+from ..auth.identity import Identity, aidentity_from_request
 from ..authorization import ChannelKind, aauthorize
 from ..exceptions import AuthenticationFailed, ChannelForbidden, InvalidChannelName
 from ..pusher_signing import SOCKET_ID_RE, sign_channel, sign_user
@@ -89,7 +89,7 @@ async def _identity(request: HttpRequest) -> Identity:
         problem = await sync_to_async(_csrf_failure)(request)
         if problem:
             raise AuthRefused(403, problem)
-    return identity if identity is not None else ANONYMOUS
+    return identity
 
 
 @csrf_exempt
