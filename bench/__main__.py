@@ -19,6 +19,7 @@ from .s1 import Cell, fmt_cell, run_s1
 from .scenarios import run_s2, run_s3, run_s4
 from .targets import ChannelsPeer, Project, RawWebsockets
 
+MEMORY_LAYER_MAX_N = 5000
 ALL_TARGETS = ("project-uvicorn", "project-daphne", "channels-memory", "channels-redis", "raw-websockets")
 
 
@@ -46,6 +47,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
     parser.add_argument("--out", default=None, help="markdown file to update (default docs/performance.md)")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
+    parser.add_argument("--profile", action="store_true",
+                        help="also sample this project's servers with py-spy at the largest N (an extra, unmeasured loop)")
     return parser.parse_args(argv)
 
 
@@ -82,9 +85,18 @@ def main(argv: list[str] | None = None) -> int:
             for name in targets:
                 target = make_target(name, redis.port if redis else None)
                 ours = name.startswith("project-")
-                cells += run_s1(target, loadgen, sizes, broadcasts=broadcasts,
+                run_sizes = sizes
+                if name == "channels-memory" and not args.sizes:
+                    # InMemoryChannelLayer's fan-out is quadratic (every receive walks every
+                    # channel): 10,000 subscribers take minutes per broadcast.
+                    run_sizes = [n for n in sizes if n <= MEMORY_LAYER_MAX_N]
+                    for n in sizes:
+                        if n > MEMORY_LAYER_MAX_N:
+                            notes.append(f"plain Channels with InMemoryChannelLayer not run at N={n:,}: its "
+                                         "fan-out is quadratic (see the N=5,000 row), minutes per broadcast.")
+                cells += run_s1(target, loadgen, run_sizes, broadcasts=broadcasts,
                                 budget=(60.0 if ours else budget), min_broadcasts=(broadcasts if ours else 3),
-                                per_timeout=60.0)
+                                per_timeout=60.0, profile=args.profile and ours)
         if "S2" in scenarios:
             n = 50 if smoke else 10000
             idle = 1.0 if smoke else 8.0

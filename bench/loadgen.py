@@ -116,9 +116,15 @@ class Client(asyncio.Protocol):
                 payload = self.inflate.decompress(payload + b"\x00\x00\xff\xff")
             if opcode == 1 or opcode == 2:
                 if self.counted:
+                    # Every subscriber gets the same bytes for a broadcast: parse them once.
+                    if payload == worker.last_payload:
+                        worker.record(worker.last_seq, worker.last_sent)
+                        continue
                     match = STAMP.search(payload)
                     if match is not None:
-                        worker.record(int(match[1]), float(match[2]))
+                        worker.last_payload = payload
+                        worker.last_seq, worker.last_sent = int(match[1]), float(match[2])
+                        worker.record(worker.last_seq, worker.last_sent)
                         continue
                 if not self.ready and self.marker in payload:
                     self._set_ready()
@@ -194,6 +200,9 @@ class Worker:
         self.received = 0
         self.churned = 0
         self.churn_failed = 0
+        self.last_payload = b""
+        self.last_seq = 0
+        self.last_sent = 0.0
 
     # -- measurement -----------------------------------------------------------------------
     def record(self, seq: int, sent: float) -> None:

@@ -150,7 +150,7 @@ def _wait(loadgen: LoadGen, per_worker: list[int], seq: int, timeout: float) -> 
 
 
 def run_s1(target: Any, loadgen: LoadGen, sizes: list[int], *, broadcasts: int, budget: float,
-           min_broadcasts: int, per_timeout: float) -> list[Cell]:
+           min_broadcasts: int, per_timeout: float, profile: bool = False) -> list[Cell]:
     """S1 for one target at each N (clients are added between sizes, never reconnected)."""
     cells = []
     have = 0
@@ -169,10 +169,23 @@ def run_s1(target: Any, loadgen: LoadGen, sizes: list[int], *, broadcasts: int, 
                 cell.note = (cell.note + "; " if cell.note else "") + f"only {have} connected"
             print(f"   -> {fmt_cell(cell)}", flush=True)
             cells.append(cell)
+            if profile and n == sizes[-1]:
+                cell.extra["profile"] = profile_pass(target, loadgen, broadcasts, per_timeout)
     finally:
         loadgen.call_all(("close",), timeout=120)
         target.stop()
     return cells
+
+
+def profile_pass(target: Any, loadgen: LoadGen, broadcasts: int, per_timeout: float) -> str:
+    """An extra, unmeasured broadcast loop sampled with py-spy; its summary table."""
+    from .profile import Profile
+
+    scratch = Cell("profile", target.name, target.label, 0)
+    with Profile(target.pid) as prof:
+        broadcast_loop(target, loadgen, scratch, broadcasts=broadcasts, budget=60.0,
+                       min_broadcasts=broadcasts, per_timeout=per_timeout)
+    return prof.summary()
 
 
 def fmt_cell(cell: Cell) -> str:

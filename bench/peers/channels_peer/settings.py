@@ -17,7 +17,8 @@ if os.environ.get("PEER_LAYER") == "redis":
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [{
-                    "address": ("127.0.0.1", int(os.environ.get("PEER_REDIS_PORT", "6379"))),
+                    "host": "127.0.0.1",
+                    "port": int(os.environ.get("PEER_REDIS_PORT", "6379")),
                     # Above channels_redis's 5 s blocking read (django/channels_redis#422).
                     "socket_timeout": 15,
                 }],
