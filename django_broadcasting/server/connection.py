@@ -151,6 +151,10 @@ def _daphne_writer(server: Any, proto: Any) -> Writer | None:
     open_state = getattr(proto, "STATE_OPEN", None)
     if connections is None or open_state is None:
         return None
+    try:
+        from twisted.internet.tcp import Connection as TCPConnection
+    except ImportError:  # pragma: no cover - daphne always brings Twisted
+        return None
 
     def write(data: bytes) -> bool:
         # autobahn's sendPreparedMessage, minus its debug logging: no compression negotiated,
@@ -160,7 +164,23 @@ def _daphne_writer(server: Any, proto: Any) -> Writer | None:
         info = connections.get(proto)
         if info is None or info.get("disconnected"):
             return False
-        proto.transport.write(data)
+        transport = proto.transport
+        if (
+            isinstance(transport, TCPConnection)
+            and transport.connected and not transport.disconnecting
+            and not transport.dataBuffer and not transport._tempDataBuffer
+        ):
+            # Nothing buffered: send now, as the reactor would on its next turn, without
+            # registering the socket for writability and waiting for the selector (that round
+            # trip costs several times the send itself). Whatever the kernel does not take
+            # goes to Twisted's buffer, in order.
+            written = transport.writeSomeData(data)
+            if not isinstance(written, int):  # connection lost: the ASGI path reports it
+                return False
+            if written >= len(data):
+                return True
+            data = data[written:]
+        transport.write(data)
         return True
 
     return write
