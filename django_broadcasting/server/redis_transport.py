@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..conf import broadcasting_settings
@@ -56,6 +57,7 @@ class RedisTransport:
         self._confirm: dict[bytes, list[asyncio.Future]] = {}
         self._last: dict[str, str] = {}  # channel -> id of the last message delivered
         self._floor: dict[str, str] = {}  # channel -> newest id when this process subscribed
+        self._wanted_at: dict[str, float] = {}  # channels wanted while the link was down: since when
         self._buffers: dict[str, list[dict[str, Any]]] = {}  # channels catching up
 
     @property
@@ -92,6 +94,7 @@ class RedisTransport:
         self.wanted.add(channel)
         conn = self._conn
         if conn is None:
+            self._wanted_at.setdefault(channel, time.time())
             return  # the reader subscribes to everything wanted when it reconnects
         name = self.keys.pubsub(channel).encode()
         future = asyncio.get_running_loop().create_future()
@@ -101,6 +104,7 @@ class RedisTransport:
             await asyncio.wait_for(future, timeout=self.driver.socket_timeout)
         except Exception as exc:  # noqa: BLE001 - the reconnect path resubscribes
             logger.warning("SUBSCRIBE %s not confirmed: %r", channel, exc)
+            self._wanted_at.setdefault(channel, time.time())
             return
         history = self.history
         if history is not None and channel not in self._last:
@@ -117,6 +121,7 @@ class RedisTransport:
         self.wanted.discard(channel)
         self._last.pop(channel, None)
         self._floor.pop(channel, None)
+        self._wanted_at.pop(channel, None)
         self._buffers.pop(channel, None)
         conn = self._conn
         if conn is not None:
@@ -145,12 +150,32 @@ class RedisTransport:
                     futures.append(future)
                 if names:
                     await conn.send_command("SUBSCRIBE", *names, check_health=False)
+                # Sockets may have come and gone while SUBSCRIBE was on its way: square the
+                # connection with what is wanted now (nothing awaits between here and the
+                # assignment below, after which subscribe()/unsubscribe() use it directly).
+                extra = sorted(self.wanted - set(channels))
+                stale = sorted(set(channels) - self.wanted)
                 self._conn = conn
+                if extra:
+                    for channel in extra:
+                        self._buffers.setdefault(channel, [])
+                        future = asyncio.get_running_loop().create_future()
+                        self._confirm.setdefault(self.keys.pubsub(channel).encode(), []).append(future)
+                        futures.append(future)
+                    channels += extra
+                    await conn.send_command(
+                        "SUBSCRIBE", *[self.keys.pubsub(c) for c in extra], check_health=False
+                    )
+                if stale:
+                    await conn.send_command(
+                        "UNSUBSCRIBE", *[self.keys.pubsub(c) for c in stale], check_health=False
+                    )
                 self.connected = True
                 self._ready.set()
                 if not first:
                     self.reconnects += 1
                     logger.warning("Redis pub/sub reconnected; resubscribed %d channel(s)", len(channels))
+                if not first or extra:  # catch up on the channels that have a buffer
                     self._catch_up_task = asyncio.get_running_loop().create_task(
                         self._catch_up(channels, futures)
                     )
@@ -245,8 +270,18 @@ class RedisTransport:
             since = self._last.get(channel) or self._floor.get(channel)
             position = parse_id(since)
             entries: list[dict[str, Any]] = []
+            wanted_at = self._wanted_at.pop(channel, None)
             if history is not None and position is not None:
                 entries = await self._missed(history, channel, position)
+            elif history is not None and wanted_at is not None:
+                # Subscribed while Redis was unreachable: no position to resume from, so take
+                # what was published since then (by the publishers' clocks, with a second of
+                # slack; an extra early message is harmless, a missing one is not).
+                entries = [
+                    p
+                    for p in await self._missed(history, channel, (None, 0))
+                    if _epoch_seconds(p.get("timestamp")) >= wanted_at - 1.0
+                ]
             # Nothing below awaits: replay, then the buffered live messages not yet covered.
             buffer = self._buffers.pop(channel, None)
             if buffer is None or channel not in self.wanted:
@@ -260,13 +295,15 @@ class RedisTransport:
                     self._deliver(channel, payload)
         self._catch_up_task = None
 
-    async def _missed(self, history: Any, channel: str, position: tuple[str, int]) -> list[dict[str, Any]]:
+    async def _missed(
+        self, history: Any, channel: str, position: tuple[str | None, int]
+    ) -> list[dict[str, Any]]:
         # Pooled connections of the publishing client may be as stale as the pub/sub one
         # was: a few quick attempts before giving up on this channel's catch-up.
         for attempt in range(5):
             try:
                 window = await history.read(channel, position[1])
-                if window.epoch is not None and window.epoch != position[0]:
+                if position[0] is not None and window.epoch is not None and window.epoch != position[0]:
                     # Redis lost the history (a restart): the new epoch began after the link
                     # dropped, so all of it is news to this process.
                     window = await history.read(channel, 0)
@@ -274,7 +311,7 @@ class RedisTransport:
                 else:
                     expected = window.offset - position[1]
                 entries = [p for n, p in window.entries if n <= window.offset]
-                if len(entries) < expected:
+                if position[0] is not None and len(entries) < expected:
                     logger.warning(
                         "%d message(s) on %s were trimmed before this process caught up",
                         expected - len(entries),
@@ -287,6 +324,13 @@ class RedisTransport:
                     return []
                 await asyncio.sleep(0.05 * 2**attempt)
         return []
+
+
+def _epoch_seconds(timestamp: Any) -> float:
+    try:
+        return datetime.fromisoformat(str(timestamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 async def _disconnect(conn: Any) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
+import time
 
 import pytest
 
@@ -133,3 +135,40 @@ async def test_recovery_from_before_a_restart_fails_explicitly(server_factory, o
         assert failed["event"] == "recovery_failed" and failed["data"]["code"] == 4290
     finally:
         await ws.close()
+
+
+async def test_subscriptions_made_while_redis_is_down_work_once_it_is_back(server_factory, own_redis):
+    env = redis_env(own_redis.url, "faults3:", BROADCAST_REDIS_SOCKET_TIMEOUT=2)
+    node = server_factory("uvicorn", env=env)
+    own_redis.kill()
+    ws = await connect(node.ws_url("/ws?channel=general"))
+    try:
+        await expect(ws, "subscribed")  # the socket is served; the process subscribes later
+        started = time.monotonic()
+        proc = start_publisher(env, "general", 1)
+        out, _ = await asyncio.to_thread(proc.communicate, timeout=60)
+        [refused] = parse_results(out)
+        assert "error" in refused and "Redis publish failed" in refused["error"]
+        assert time.monotonic() - started < 10  # a clear error, not a hang (includes Django start-up)
+        own_redis.start()
+        await wait_until(lambda: _published(env), 20, "Redis to accept a publish again")
+        frame = await expect(ws, "tick", timeout=10)
+        assert frame["data"] == {"n": 0}
+    finally:
+        await ws.close()
+
+
+def _published(env) -> bool:
+    import subprocess
+
+    from tests.integration.redis_support import REPO_ROOT, server_env
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.integration.redis_publisher", "general", "1", "0", "tick"],
+        cwd=REPO_ROOT,
+        env=server_env(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return '"id"' in result.stdout

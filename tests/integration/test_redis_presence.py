@@ -107,3 +107,20 @@ async def test_members_of_a_killed_node_leave_within_the_ttl(
                 await ws.close()
             except Exception:
                 pass
+
+
+async def test_whispers_and_member_events_cross_nodes_once(server_factory, redis_url, redis_prefix):
+    env = redis_env(redis_url, redis_prefix, BROADCAST_PRESENCE_TTL=TTL)
+    a, b = server_factory("daphne", env=env), server_factory("uvicorn", env=env)
+    alice, _ = await join(a, 1)
+    bob, _ = await join(b, 2)
+    try:
+        await expect(alice, "member_added")
+        await alice.send('{"action": "whisper", "channel": "%s", "event": "typing", "data": {"on": true}}' % CHANNEL)
+        whisper = await expect(bob, "client-typing")
+        assert whisper["data"] == {"on": True} and whisper["user_id"] == "1"
+        await nothing(alice, 0.5)  # the sender does not hear its own whisper
+        await nothing(bob, 0.3)  # and the other node hears it once
+    finally:
+        await alice.close()
+        await bob.close()
