@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -116,7 +117,9 @@ async def test_whispers_and_member_events_cross_nodes_once(server_factory, redis
     bob, _ = await join(b, 2)
     try:
         await expect(alice, "member_added")
-        await alice.send('{"action": "whisper", "channel": "%s", "event": "typing", "data": {"on": true}}' % CHANNEL)
+        await alice.send(
+            json.dumps({"action": "whisper", "channel": CHANNEL, "event": "typing", "data": {"on": True}})
+        )
         whisper = await expect(bob, "client-typing")
         assert whisper["data"] == {"on": True} and whisper["user_id"] == "1"
         await nothing(alice, 0.5)  # the sender does not hear its own whisper
