@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     scenarios = {s.strip().upper() for s in args.only.split(",") if s.strip()}
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([20, 50] if smoke else [1000, 5000, 10000])
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([20] if smoke else [1000, 5000, 10000])
     broadcasts = args.broadcasts or (3 if smoke else 20)
     if smoke and not args.sizes:
         targets = [t for t in targets if t in ("project-uvicorn", "raw-websockets")]
@@ -78,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     redis = None
     loadgen = LoadGen(args.loadgens)
     try:
-        if "S3" in scenarios or ("S1" in scenarios and "channels-redis" in targets):
+        if not shutil.which("redis-server"):
+            notes.append("S3 and the channels-redis peer not run: no redis-server on PATH.")
+            scenarios.discard("S3")
+            targets = [t for t in targets if t != "channels-redis"]
+        elif "S3" in scenarios or ("S1" in scenarios and "channels-redis" in targets):
             redis = procs.redis_server().start()
         if "S1" in scenarios:
             print(f"S1 local fan-out: N={sizes}, {broadcasts} broadcasts of ~100 bytes", flush=True)
@@ -99,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                                 per_timeout=60.0, profile=args.profile and ours)
         if "S2" in scenarios:
             n = 50 if smoke else 10000
-            idle = 1.0 if smoke else 8.0
+            idle = 0.5 if smoke else 8.0
             print(f"S2 idle memory: {n} connections", flush=True)
             plan = [("project-uvicorn", False), ("project-uvicorn", True)]
             if not smoke:
@@ -117,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(cell)
         if "S4" in scenarios:
             stable = 20 if smoke else 200
-            duration = 2.0 if smoke else 10.0
+            duration = 1.5 if smoke else 10.0
             print(f"S4 churn: {stable} stable presence subscribers, 120 joins+leaves/s", flush=True)
             cell = run_s4(loadgen, stable=stable, churn_rate=120.0, duration=duration, tick_rate=10.0)
             print(f"   -> {fmt_cell(cell)}", flush=True)
