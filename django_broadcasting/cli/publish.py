@@ -134,7 +134,9 @@ def register_notify(subparsers: Any) -> None:
     )
     parser.add_argument("user_id", metavar="USER_ID", help="The user's id (the channel is user.{USER_ID}).")
     parser.add_argument("title", metavar="TITLE", help="Notification title.")
-    parser.add_argument("message", metavar="MESSAGE", help="Notification text.")
+    # Positional dests differ from every option's dest: call_command() matches keyword
+    # options against the positionals of all subcommands (a --message there would clash).
+    parser.add_argument("notification_message", metavar="MESSAGE", help="Notification text.")
     parser.add_argument("--action-url", dest="action_url", metavar="URL", help="Link the client may open.")
     _driver_argument(parser)
     parser.set_defaults(handler=handle_notify)
@@ -143,7 +145,7 @@ def register_notify(subparsers: Any) -> None:
 def handle_notify(command: BaseCommand, options: dict[str, Any]) -> None:
     user_id = _text(options["user_id"], "USER_ID")
     title = _text(options["title"], "TITLE")
-    message = _text(options["message"], "MESSAGE")
+    message = _text(options["notification_message"], "MESSAGE")
     with friendly_errors("Notification"):
         channel = user_channel(user_id)
         say(command, f"🔔 Sending notification to user: {user_id}")
@@ -160,7 +162,7 @@ def register_alert(subparsers: Any) -> None:
         f"\"timestamp\"}} on the '{SYSTEM_ALERT_CHANNEL}' channel (identities with the admin role).",
     )
     parser.add_argument("level", metavar="LEVEL", help=f"One of: {', '.join(ALERT_LEVELS)}.")
-    parser.add_argument("message", metavar="MESSAGE", help="Alert text.")
+    parser.add_argument("alert_message", metavar="MESSAGE", help="Alert text.")
     parser.add_argument(
         "--action-required",
         dest="action_required",
@@ -180,7 +182,7 @@ def handle_alert(command: BaseCommand, options: dict[str, Any]) -> None:
         raise CommandError(
             f"❌ Unknown alert level {options['level']!r}: use one of {', '.join(ALERT_LEVELS)}."
         )
-    message = _text(options["message"], "MESSAGE")
+    message = _text(options["alert_message"], "MESSAGE")
     channel = _text(options.get("channel") or SYSTEM_ALERT_CHANNEL, "The channel")
     marker = " (action required)" if options.get("action_required") else ""
     say(command, f"🚨 Sending {level} system alert to channel: {channel}{marker}")

@@ -214,6 +214,29 @@ async def test_ping_runs_until_ctrl_c_and_exits_0(server):
     assert "Stopped after" in out and "Traceback" not in err
 
 
+async def test_call_command_with_keyword_options(server, settings, monkeypatch):
+    """In-process, as a health-check script or a test would call it (options as keywords)."""
+    from io import StringIO
+
+    from asgiref.sync import sync_to_async
+    from django.core.management import call_command
+
+    from django_broadcasting.server.hub import get_hub
+
+    monkeypatch.setattr(get_hub(), "serving", False)  # this process is a client, not the server
+    settings.BROADCASTING = {"WEBSOCKET_HOST": server.host, "WEBSOCKET_PORT": server.port}
+    out = StringIO()
+    async with await connect(server.ws_url("/ws?channel=general")) as ws:
+        await expect(ws, "subscribed")
+        await sync_to_async(call_command)("broadcast", "test", channel="general", message="kw", stdout=out)
+        await sync_to_async(call_command)("broadcast", "ping", count=1, interval=0.1, stdout=out)
+        assert (await expect(ws, "test"))["data"]["message"] == "kw"
+        assert (await expect(ws, "ping"))["data"]["sequence"] == 1
+        await sync_to_async(call_command)("broadcast", "channels", stdout=out)
+    assert "✅ Broadcast test completed successfully" in out.getvalue()
+    assert "  • general: 1 connections" in out.getvalue()
+
+
 # -- inspecting: what is printed ----------------------------------------------------------------------
 async def test_stats_prints_channels_connections_and_configuration(server):
     async with (
