@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.integration.redis_support import collect, redis_env, run_publisher
+from tests.integration.redis_support import collect, redis_env, run_publisher, wait_until
 from tests.integration.wsclient import connect, expect, nothing
 
 pytestmark = pytest.mark.integration
@@ -51,3 +51,31 @@ async def test_channels_prefix_keeps_apps_apart(server_factory, redis_url, redis
     finally:
         await a.close()
         await b.close()
+
+
+async def test_each_process_subscribes_once_per_channel(
+    server_factory, redis_url, redis_prefix, redis_client
+):
+    env = redis_env(redis_url, redis_prefix)
+    a, b = server_factory("daphne", env=env), server_factory("uvicorn", env=env)
+    name = f"{redis_prefix}general"
+
+    def subscribers() -> int:
+        return dict(redis_client.pubsub_numsub(name))[name]
+
+    on_a = await open_clients(a, "general", 5)
+    on_b = await open_clients(b, "general", 5)
+    try:
+        assert subscribers() == 2  # two processes, ten sockets
+        for ws in on_a:
+            await ws.close()
+        await wait_until(lambda: subscribers() == 1, 10, "node A to unsubscribe after its last socket")
+        for ws in on_b[:4]:
+            await ws.close()
+        await nothing(on_b[4], 0.3)
+        assert subscribers() == 1  # one socket left on B keeps its subscription
+        await on_b[4].close()
+        await wait_until(lambda: subscribers() == 0, 10, "node B to unsubscribe")
+    finally:
+        for ws in on_a + on_b:
+            await ws.close()
