@@ -359,6 +359,8 @@ class Hub:
             "frames_in": self.frames_in,
             "errors": dict(self.errors),
             "transport": type(self.transport).__name__ if self.transport else None,
+            # e.g. the Redis link: {"connected", "reconnects", "channels", "last_error"}
+            "transport_state": getattr(self.transport, "state", None),
         }
 
 

@@ -61,6 +61,16 @@ class RedisTransport:
         self._buffers: dict[str, list[dict[str, Any]]] = {}  # channels catching up
 
     @property
+    def state(self) -> dict[str, Any]:
+        """The link's health, shown in ``hub.stats()["transport_state"]``."""
+        return {
+            "connected": self.connected,
+            "reconnects": self.reconnects,
+            "channels": len(self.wanted),
+            "last_error": self.last_error,
+        }
+
+    @property
     def history(self) -> Any:
         if broadcasting_settings.HISTORY_ENABLED and broadcasting_settings.HISTORY_SIZE:
             return self.driver.create_history()

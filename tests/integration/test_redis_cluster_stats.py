@@ -42,6 +42,9 @@ async def test_each_node_reports_and_totals_add_up(server_factory, redis_url, re
         assert sorted(n["connections"] for n in report["nodes"]) == [1, 2]
         assert report["totals"]["channels"] == {"general": 3}
         assert report["totals"]["subscriptions"] == 3
+        for node in report["nodes"]:
+            assert node["transport"] == "RedisTransport"
+            assert node["transport_state"]["connected"] is True and node["transport_state"]["channels"] == 1
     finally:
         for ws in sockets:
             await ws.close()
