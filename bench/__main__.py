@@ -48,8 +48,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
     parser.add_argument("--out", default=None, help="markdown file to update (default docs/performance.md)")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
-    parser.add_argument("--profile", action="store_true",
-                        help="also sample this project's servers with py-spy at the largest N (an extra, unmeasured loop)")
+    parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
+                        help="sample this project's servers with py-spy at the largest N in an extra, unmeasured "
+                             "loop (default: on for full runs when py-spy is installed)")
     return parser.parse_args(argv)
 
 
@@ -66,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
 
     raise_nofile()
 
+    from .profile import py_spy
+
+    profile = args.profile if args.profile is not None else (not smoke and py_spy() is not None)
     scenarios = {s.strip().upper() for s in args.only.split(",") if s.strip()}
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([20] if smoke else [1000, 5000, 10000])
@@ -74,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         targets = [t for t in targets if t in ("project-uvicorn", "raw-websockets")]
     budget = 2.0 if smoke else 12.0  # seconds of broadcasting per S1 cell (at least 3 broadcasts)
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     cells: list[Cell] = []
     notes: list[str] = []
     redis = None
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                                          "fan-out is quadratic (see the N=5,000 row), minutes per broadcast.")
                 cells += run_s1(target, loadgen, run_sizes, broadcasts=broadcasts,
                                 budget=(60.0 if ours else budget), min_broadcasts=(broadcasts if ours else 3),
-                                per_timeout=60.0, profile=args.profile and ours)
+                                per_timeout=60.0, profile=profile and ours)
         if "S2" in scenarios:
             n = 50 if smoke else 10000
             idle = 0.5 if smoke else 8.0
@@ -133,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             redis.stop()
     seconds = time.monotonic() - started
     notes += [
+        f"Machine load average (1 min) {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end: other "
+        "work on the machine competes for its CPUs, which stretches wall-clock figures (deliveries/s, latency) more "
+        "than CPU-time ones; compare rows of one run.",
         "Deliveries per server CPU-second = frames received by clients / CPU time (user+system, psutil) the server "
         "process(es) used during the broadcast loop; it includes handling the publish requests.",
         "Bottleneck: the side (server or load generators) that used more CPU during the loop; on 2 cores they compete.",
