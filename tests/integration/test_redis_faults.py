@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sys
 import time
 
@@ -172,3 +174,26 @@ def _published(env) -> bool:
         timeout=60,
     )
     return '"id"' in result.stdout
+
+
+async def test_an_unresponsive_redis_means_an_error_not_a_hang(server_factory, own_redis):
+    env = redis_env(own_redis.url, "faults4:", BROADCAST_REDIS_SOCKET_TIMEOUT=1)
+    node = server_factory("uvicorn", env=env)
+    ws = await connect(node.ws_url("/ws?channel=general"))
+    try:
+        await expect(ws, "subscribed")
+        os.kill(own_redis.process.pid, signal.SIGSTOP)  # Redis hangs: TCP stays up, nothing answers
+        try:
+            started = time.monotonic()
+            proc = start_publisher(env, "general", 1)
+            out, _ = await asyncio.to_thread(proc.communicate, timeout=60)
+            [result] = parse_results(out)
+            assert "error" in result and "Timeout" in result["error"], result
+            assert time.monotonic() - started < 10  # REDIS_SOCKET_TIMEOUT, plus Django's start-up
+        finally:
+            os.kill(own_redis.process.pid, signal.SIGCONT)
+        # Redis answers again: the same socket gets new broadcasts, nothing was restarted.
+        await wait_until(lambda: _published(env), 20, "Redis to accept a publish again")
+        assert (await expect(ws, "tick", timeout=10))["data"] == {"n": 0}
+    finally:
+        await ws.close()
