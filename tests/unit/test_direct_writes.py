@@ -1,0 +1,110 @@
+"""Fan-out frames written straight to the socket on uvicorn, the ASGI send otherwise, in order either way.
+
+A real uvicorn server runs in the test's event loop with a tiny ASGI app that wraps each accepted
+socket in a ``Connection``; a real ``websockets`` client receives. The app's ``send`` is replaced by
+a counting wrapper *after* the connection found its direct writer, so the count says which path
+each frame took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import uvicorn
+import websockets
+
+from django_broadcasting.server.connection import Connection, Frame, wire_frame
+from tests.servers import free_port
+
+
+class Proto:
+    name = "test"
+
+
+@pytest.fixture
+async def server(request: pytest.FixtureRequest):
+    impl = request.param
+    conns: list[Connection] = []
+    calls: list[dict] = []
+    opened = asyncio.Event()
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        assert scope["type"] == "websocket"
+        await receive()
+        await send({"type": "websocket.accept"})
+
+        async def on_close(code: int) -> None:
+            await conn.close(code)
+
+        conn = Connection(send, "1.1", Proto(), None, buffer_limit=1000, on_close=on_close)
+
+        async def counting_send(message: dict) -> None:
+            calls.append(message)
+            await send(message)
+
+        conn._send = counting_send
+        conns.append(conn)
+        opened.set()
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, ws=impl, ws_per_message_deflate=True,
+                            lifespan="off", log_level="warning")
+    srv = uvicorn.Server(config)
+    task = asyncio.create_task(srv.serve())
+    for _ in range(200):
+        if srv.started:
+            break
+        await asyncio.sleep(0.02)
+    try:
+        yield f"ws://127.0.0.1:{port}/", conns, calls, opened
+    finally:
+        srv.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+def test_wire_frame_lengths():
+    assert wire_frame("hi") == b"\x81\x02hi"
+    assert wire_frame("é" * 100)[:4] == b"\x81\x7e\x00\xc8"
+    big = wire_frame("x" * 70000)
+    assert big[:2] == b"\x81\x7f" and int.from_bytes(big[2:10], "big") == 70000
+
+
+@pytest.mark.parametrize("server", ["websockets-sansio", "websockets"], indirect=True)
+@pytest.mark.parametrize("compression", [None, "deflate"])
+async def test_frames_arrive_in_order_on_either_path(server, compression):
+    url, conns, calls, opened = server
+    async with websockets.connect(url, compression=compression) as ws:
+        await asyncio.wait_for(opened.wait(), 10)
+        conn = conns[0]
+        for i in range(200):
+            if i % 3 == 0:
+                conn.push(f"text-{i}")  # consumer frames: always the ASGI send
+            else:
+                conn.push_frame(Frame(f"frame-{i}"))
+        received = [await asyncio.wait_for(ws.recv(), 10) for _ in range(200)]
+    assert received == [f"{'text' if i % 3 == 0 else 'frame'}-{i}" for i in range(200)]
+    asgi_frames = [m["text"] for m in calls if m["type"] == "websocket.send" and m["text"].startswith("frame-")]
+    if compression is None:
+        assert asgi_frames == []  # every broadcast frame went straight to the socket
+    else:
+        # permessage-deflate negotiated: every frame must be compressed by the server's own send.
+        assert len(asgi_frames) == 200 - len(range(0, 200, 3))
+    assert conn.frames_out == 200
+
+
+@pytest.mark.parametrize("server", ["websockets-sansio"], indirect=True)
+async def test_closed_socket_takes_no_direct_write(server):
+    url, conns, calls, opened = server
+    async with websockets.connect(url, compression=None) as ws:
+        await asyncio.wait_for(opened.wait(), 10)
+        conn = conns[0]
+        await conn.close(1000)
+        conn.push_frame(Frame("after-close"))  # dropped: the connection is closed
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                assert await asyncio.wait_for(ws.recv(), 5) != "after-close"
+    assert all(m.get("text") != "after-close" for m in calls)
