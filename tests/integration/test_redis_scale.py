@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.integration.redis_support import RedisServer, redis_env, run_publisher, wait_until
+from tests.integration.redis_support import RedisServer, run_publisher, wait_until
 from tests.integration.wsclient import connect, expect
 
 pytestmark = pytest.mark.integration
@@ -61,7 +61,14 @@ def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 
 
 async def test_one_publish_per_broadcast_at_1000_subscribers(server_factory, own_redis):
-    env = redis_env(own_redis.url, "scale:")
+    # The seed's variables this time (host and port, no URL).
+    env = {
+        "BROADCAST_DRIVER": "redis",
+        "BROADCAST_REDIS_HOST": "127.0.0.1",
+        "BROADCAST_REDIS_PORT": str(own_redis.port),
+        "BROADCAST_REDIS_DATABASE": "2",
+        "BROADCAST_CHANNELS_PREFIX": "scale:",
+    }
     nodes = [server_factory("uvicorn", env=env), server_factory("daphne", env=env)]
     sockets = [ws for node in nodes for ws in await open_many(node, 500)]
     counter = Counter(sockets)
