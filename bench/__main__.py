@@ -1,8 +1,8 @@
 """``python -m bench``: run the scenarios side by side, print one table, write docs/performance.md.
 
-    python -m bench                 # full run (under 10 minutes on 2 cores), writes docs/performance.md
-    python -m bench --smoke         # seconds: tiny N, few broadcasts, prints only (CI keeps it from rotting)
-    python -m bench --only S1,S2 --targets project-uvicorn,raw-websockets --no-write
+python -m bench                 # full run (under 10 minutes on 2 cores), writes docs/performance.md
+python -m bench --smoke         # seconds: tiny N, few broadcasts, prints only (CI keeps it from rotting)
+python -m bench --only S1,S2 --targets project-uvicorn,raw-websockets --no-write
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ def make_target(name: str, redis_port: int | None, **options):
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes; seconds, not minutes; no docs written")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes; seconds, not minutes; no docs written"
+    )
     parser.add_argument("--only", default="S1,S2,S3,S4", help="scenarios to run (comma-separated)")
     parser.add_argument("--targets", default=",".join(ALL_TARGETS), help="S1 servers (comma-separated)")
     parser.add_argument("--sizes", default=None, help="S1 subscriber counts, e.g. 1000,5000,10000")
@@ -48,9 +50,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
     parser.add_argument("--out", default=None, help="markdown file to update (default docs/performance.md)")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
-    parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
-                        help="sample this project's servers with py-spy at the largest N in an extra, unmeasured "
-                             "loop (default: on for full runs when py-spy is installed)")
+    parser.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="sample this project's servers with py-spy at the largest N in an extra, unmeasured "
+        "loop (default: on for full runs when py-spy is installed)",
+    )
     return parser.parse_args(argv)
 
 
@@ -72,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     profile = args.profile if args.profile is not None else (not smoke and py_spy() is not None)
     scenarios = {s.strip().upper() for s in args.only.split(",") if s.strip()}
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([20] if smoke else [1000, 5000, 10000])
+    sizes = (
+        [int(s) for s in args.sizes.split(",")] if args.sizes else ([20] if smoke else [1000, 5000, 10000])
+    )
     broadcasts = args.broadcasts or (3 if smoke else 20)
     if smoke and not args.sizes:
         targets = [t for t in targets if t in ("project-uvicorn", "raw-websockets")]
@@ -102,11 +110,20 @@ def main(argv: list[str] | None = None) -> int:
                     run_sizes = [n for n in sizes if n <= MEMORY_LAYER_MAX_N]
                     for n in sizes:
                         if n > MEMORY_LAYER_MAX_N:
-                            notes.append(f"plain Channels with InMemoryChannelLayer not run at N={n:,}: its "
-                                         "fan-out is quadratic (see the N=5,000 row), minutes per broadcast.")
-                cells += run_s1(target, loadgen, run_sizes, broadcasts=broadcasts,
-                                budget=(60.0 if ours else budget), min_broadcasts=(broadcasts if ours else 3),
-                                per_timeout=60.0, profile=profile and ours)
+                            notes.append(
+                                f"plain Channels with InMemoryChannelLayer not run at N={n:,}: its "
+                                "fan-out is quadratic (see the N=5,000 row), minutes per broadcast."
+                            )
+                cells += run_s1(
+                    target,
+                    loadgen,
+                    run_sizes,
+                    broadcasts=broadcasts,
+                    budget=(60.0 if ours else budget),
+                    min_broadcasts=(broadcasts if ours else 3),
+                    per_timeout=60.0,
+                    profile=profile and ours,
+                )
         if "S2" in scenarios:
             n = 50 if smoke else 10000
             idle = 0.5 if smoke else 8.0
@@ -115,9 +132,16 @@ def main(argv: list[str] | None = None) -> int:
             if not smoke:
                 plan += [("project-daphne", False), ("raw-websockets", False)]
             for name, compress in plan:
-                target = make_target(name, None, deflate=compress) if name.startswith("project") else make_target(name, None)
+                target = (
+                    make_target(name, None, deflate=compress)
+                    if name.startswith("project")
+                    else make_target(name, None)
+                )
                 cell = run_s2(target, loadgen, n, compress=compress, idle_seconds=idle)
-                print(f"   {cell.label}: {cell.rss_per_conn_kib:.1f} KiB/conn, idle CPU {cell.idle_cpu_pct:.1f}%", flush=True)
+                print(
+                    f"   {cell.label}: {cell.rss_per_conn_kib:.1f} KiB/conn, idle CPU {cell.idle_cpu_pct:.1f}%",
+                    flush=True,
+                )
                 cells.append(cell)
         if "S3" in scenarios and redis is not None:
             n = 40 if smoke else 4000

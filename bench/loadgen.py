@@ -58,8 +58,19 @@ class Client(asyncio.Protocol):
     """One WebSocket client connection."""
 
     __slots__ = (
-        "worker", "uri", "proto", "transport", "buf", "open", "ready", "counted", "marker",
-        "inflate", "ready_fut", "closed_fut", "on_ready",
+        "worker",
+        "uri",
+        "proto",
+        "transport",
+        "buf",
+        "open",
+        "ready",
+        "counted",
+        "marker",
+        "inflate",
+        "ready_fut",
+        "closed_fut",
+        "on_ready",
     )
 
     def __init__(self, worker: Worker, url: str, marker: bytes, counted: bool, compress: bool) -> None:
@@ -100,16 +111,16 @@ class Client(asyncio.Protocol):
             if n == 126:
                 if end - pos < 4:
                     break
-                n = int.from_bytes(buf[pos + 2:pos + 4], "big")
+                n = int.from_bytes(buf[pos + 2 : pos + 4], "big")
                 start = pos + 4
             elif n == 127:
                 if end - pos < 10:
                     break
-                n = int.from_bytes(buf[pos + 2:pos + 10], "big")
+                n = int.from_bytes(buf[pos + 2 : pos + 10], "big")
                 start = pos + 10
             if end - start < n:
                 break
-            payload = buf[start:start + n]
+            payload = buf[start : start + n]
             pos = start + n
             opcode = b0 & 0x0F
             if b0 & 0x40 and self.inflate is not None:  # RSV1: permessage-deflate
@@ -152,7 +163,7 @@ class Client(asyncio.Protocol):
         head_end = self.buf.find(b"\r\n\r\n")
         if head_end < 0:
             return
-        head, rest = self.buf[:head_end + 4], self.buf[head_end + 4:]
+        head, rest = self.buf[: head_end + 4], self.buf[head_end + 4 :]
         self.buf = b""
         proto = self.proto
         proto.receive_data(head)
@@ -221,13 +232,13 @@ class Worker:
                 self.counted -= 1
 
     # -- connecting --------------------------------------------------------------------------
-    async def open_one(self, url: str, marker: bytes, counted: bool, compress: bool, timeout: float) -> Client:
+    async def open_one(
+        self, url: str, marker: bytes, counted: bool, compress: bool, timeout: float
+    ) -> Client:
         loop = asyncio.get_running_loop()
         parts = urlsplit(url)
         client = Client(self, url, marker, counted, compress)
-        await asyncio.wait_for(
-            loop.create_connection(lambda: client, parts.hostname, parts.port), timeout
-        )
+        await asyncio.wait_for(loop.create_connection(lambda: client, parts.hostname, parts.port), timeout)
         self.clients.add(client)
         await asyncio.wait_for(client.ready_fut, timeout)
         if counted:
@@ -247,7 +258,13 @@ class Worker:
                     failures.append(repr(exc))
 
         await asyncio.gather(*(one(u) for u in urls))
-        return ("connected", len(urls) - len(failures), len(failures), time.monotonic() - started, failures[:3])
+        return (
+            "connected",
+            len(urls) - len(failures),
+            len(failures),
+            time.monotonic() - started,
+            failures[:3],
+        )
 
     async def churn(self, urls: list[str], marker: bytes, rate: float, duration: float, hold: float) -> tuple:
         """Open a client every 1/rate s, keep it ``hold`` s after it is ready, close it."""

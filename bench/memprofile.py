@@ -55,8 +55,10 @@ def main() -> None:
         after = snapshot(2)
         stats = after.compare_to(before, "filename")
         traced = sum(s.size_diff for s in stats)
-        print(f"{ok} idle connections: RSS +{(rss1 - rss0) / ok / 1024:.1f} KiB/conn, "
-              f"live Python allocations +{traced / ok / 1024:.1f} KiB/conn (tracemalloc itself adds to RSS)")
+        print(
+            f"{ok} idle connections: RSS +{(rss1 - rss0) / ok / 1024:.1f} KiB/conn, "
+            f"live Python allocations +{traced / ok / 1024:.1f} KiB/conn (tracemalloc itself adds to RSS)"
+        )
         print("| Allocated in | bytes/conn | blocks/conn |")
         print("|---|---|---|")
         for stat in stats[:15]:

@@ -77,8 +77,13 @@ class Proc:
     def start(self, timeout: float = 30.0) -> Proc:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                self.argv, cwd=REPO, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                self.argv,
+                cwd=REPO,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while self.port is not None and not port_open(self.port):
@@ -117,9 +122,23 @@ class Proc:
 # -- servers under test ------------------------------------------------------------------------
 def uvicorn_argv(app: str, port: int, *, ws: str = "websockets-sansio", deflate: bool = False) -> list[str]:
     return [
-        sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-        "--ws", ws, "--ws-per-message-deflate", "true" if deflate else "false",
-        "--no-access-log", "--log-level", "warning", "--backlog", "4096",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ws",
+        ws,
+        "--ws-per-message-deflate",
+        "true" if deflate else "false",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--backlog",
+        "4096",
     ]
 
 
@@ -135,18 +154,20 @@ def project_server(
         argv = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), app]
     else:
         raise ValueError(kind)
-    full_env = base_env({
-        "DJANGO_SETTINGS_MODULE": "example_project.settings",
-        "DJANGO_DEBUG": "false",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "JWT_SECRET": BENCH_JWT_SECRET,
-        "BROADCAST_TRIGGER_SECRET": BENCH_TRIGGER_SECRET,
-        "BROADCAST_WEBSOCKET_HOST": "127.0.0.1",
-        "BROADCAST_WEBSOCKET_PORT": str(port),
-        "BROADCAST_LOG_LEVEL": "WARNING",
-        "DATABASE_PATH": str(Path(tempfile.gettempdir()) / "bench-db.sqlite3"),
-        **(env or {}),
-    })
+    full_env = base_env(
+        {
+            "DJANGO_SETTINGS_MODULE": "example_project.settings",
+            "DJANGO_DEBUG": "false",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "JWT_SECRET": BENCH_JWT_SECRET,
+            "BROADCAST_TRIGGER_SECRET": BENCH_TRIGGER_SECRET,
+            "BROADCAST_WEBSOCKET_HOST": "127.0.0.1",
+            "BROADCAST_WEBSOCKET_PORT": str(port),
+            "BROADCAST_LOG_LEVEL": "WARNING",
+            "DATABASE_PATH": str(Path(tempfile.gettempdir()) / "bench-db.sqlite3"),
+            **(env or {}),
+        }
+    )
     return Proc(f"project-{kind}", argv, full_env, port)
 
 
@@ -170,8 +191,19 @@ def raw_peer() -> Proc:
 def redis_server() -> Proc:
     """A private redis-server on a free port (no persistence), so command counts are ours alone."""
     port = free_port()
-    argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-            "--maxclients", "10000"]
+    argv = [
+        "redis-server",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--maxclients",
+        "10000",
+    ]
     return Proc("redis", argv, base_env(), port)
 
 

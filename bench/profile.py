@@ -37,9 +37,21 @@ class Profile:
         if exe is None:
             return self
         self.proc = subprocess.Popen(
-            [exe, "record", "--pid", str(self.pid), "--rate", str(self.rate), "--format", "raw",
-             "--nonblocking", "-o", self.path],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                exe,
+                "record",
+                "--pid",
+                str(self.pid),
+                "--rate",
+                str(self.rate),
+                "--format",
+                "raw",
+                "--nonblocking",
+                "-o",
+                self.path,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         return self
 
@@ -84,8 +96,8 @@ def _short(frame: str) -> str:
     path, _, _line = where.rpartition(":")
     parts = Path(path).parts
     if "site-packages" in parts:
-        parts = parts[parts.index("site-packages") + 1:]
+        parts = parts[parts.index("site-packages") + 1 :]
     elif "django_broadcasting" in parts:
-        parts = parts[parts.index("django_broadcasting"):]
+        parts = parts[parts.index("django_broadcasting") :]
     short = "/".join(parts[-3:]) if parts else where
     return f"{name} ({short})"

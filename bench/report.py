@@ -15,8 +15,18 @@ from .s1 import Cell
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
-PACKAGES = ("django", "channels", "channels-redis", "daphne", "uvicorn", "websockets", "twisted", "uvloop",
-            "redis", "django-broadcasting")
+PACKAGES = (
+    "django",
+    "channels",
+    "channels-redis",
+    "daphne",
+    "uvicorn",
+    "websockets",
+    "twisted",
+    "uvloop",
+    "redis",
+    "django-broadcasting",
+)
 PRODUCT = ("project-uvicorn", "project-daphne")
 PEERS = ("channels-memory", "channels-redis", "raw-websockets")
 
@@ -49,8 +59,10 @@ def versions() -> str:
 
 
 def table(cells: list[Cell]) -> str:
-    head = ("| Scenario | Server | N | Broadcasts | Deliveries/s | Deliveries per server CPU-s | p50 ms | p99 ms "
-            "| max ms | Lost | RSS/conn KiB | Idle CPU % | Redis cmds/broadcast | Bottleneck | Note |")
+    head = (
+        "| Scenario | Server | N | Broadcasts | Deliveries/s | Deliveries per server CPU-s | p50 ms | p99 ms "
+        "| max ms | Lost | RSS/conn KiB | Idle CPU % | Redis cmds/broadcast | Bottleneck | Note |"
+    )
     lines = [head, "|" + "|".join(["---"] * (head.count("|") - 1)) + "|"]
     for c in cells:
         lines.append(
@@ -104,7 +116,9 @@ def goals(cells: list[Cell]) -> str:
     for peer, want in (("channels-memory", 10.0), ("channels-redis", 10.0), ("raw-websockets", 0.6)):
         r = ratio(peer)
         if r is not None:
-            out.append(f"- deliveries per server CPU-s >= {want}x {peer}: {r:.2f}x {'PASS' if r >= want else 'FAIL'}")
+            out.append(
+                f"- deliveries per server CPU-s >= {want}x {peer}: {r:.2f}x {'PASS' if r >= want else 'FAIL'}"
+            )
         else:
             # A peer not run at this N (the in-memory layer past 5,000): compare with its largest N,
             # which flatters the peer, since its cost per delivery grows with N.
@@ -112,15 +126,23 @@ def goals(cells: list[Cell]) -> str:
             other = s1.get((peer, smaller[-1])) if smaller else None
             if ours and other and ours.per_cpu_second and other.per_cpu_second:
                 r = ours.per_cpu_second / other.per_cpu_second
-                out.append(f"- deliveries per server CPU-s >= {want}x {peer} (its N={smaller[-1]:,}): {r:.2f}x "
-                           f"{'PASS' if r >= want else 'FAIL'}")
+                out.append(
+                    f"- deliveries per server CPU-s >= {want}x {peer} (its N={smaller[-1]:,}): {r:.2f}x "
+                    f"{'PASS' if r >= want else 'FAIL'}"
+                )
     if ours:
-        out.append(f"- p99 <= 150 ms: {_f(ours.p99, '.1f')} ms {'PASS' if (ours.p99 or 1e9) <= 150 else 'FAIL'}")
+        out.append(
+            f"- p99 <= 150 ms: {_f(ours.p99, '.1f')} ms {'PASS' if (ours.p99 or 1e9) <= 150 else 'FAIL'}"
+        )
         out.append(f"- no message lost: {ours.lost} lost {'PASS' if ours.lost == 0 else 'FAIL'}")
-    idle = [c for c in cells if c.scenario == "S2" and c.target == "project-uvicorn" and "deflate" not in c.label]
+    idle = [
+        c for c in cells if c.scenario == "S2" and c.target == "project-uvicorn" and "deflate" not in c.label
+    ]
     if idle and idle[0].rss_per_conn_kib is not None:
         kib = idle[0].rss_per_conn_kib
-        out.append(f"- <= 25 KiB RSS per idle connection (no compression): {kib:.1f} KiB {'PASS' if kib <= 25 else 'FAIL'}")
+        out.append(
+            f"- <= 25 KiB RSS per idle connection (no compression): {kib:.1f} KiB {'PASS' if kib <= 25 else 'FAIL'}"
+        )
     return "\n".join(out)
 
 
@@ -142,8 +164,11 @@ def render(cells: list[Cell], *, mode: str, seconds: float, notes: list[str]) ->
         parts += [g, ""]
     for cell in cells:
         if cell.extra.get("profile"):
-            parts += [f"Profile (py-spy, an extra loop of the same broadcasts) of {cell.label} at N={cell.n:,}:", "",
-                      cell.extra["profile"]]
+            parts += [
+                f"Profile (py-spy, an extra loop of the same broadcasts) of {cell.label} at N={cell.n:,}:",
+                "",
+                cell.extra["profile"],
+            ]
     parts += [f"- {note}" for note in notes]
     return "\n".join(parts).rstrip() + "\n"
 

@@ -70,8 +70,9 @@ def split(items: list, parts: int) -> list[list]:
     return [items[i::parts] for i in range(parts)]
 
 
-def connect(loadgen: LoadGen, urls: list[str], marker: bytes, concurrency: int = 100,
-            compress: bool = False) -> tuple[int, int, float]:
+def connect(
+    loadgen: LoadGen, urls: list[str], marker: bytes, concurrency: int = 100, compress: bool = False
+) -> tuple[int, int, float]:
     """Open ``urls`` across the generators; (ok, failed, seconds)."""
     replies = loadgen.call_each(
         [("connect", chunk, marker, concurrency, compress) for chunk in split(urls, len(loadgen.pipes))],
@@ -98,8 +99,17 @@ def collect(loadgen: LoadGen) -> tuple[int, array]:
     return received, lat
 
 
-def broadcast_loop(target: Any, loadgen: LoadGen, cell: Cell, *, broadcasts: int, budget: float,
-                   min_broadcasts: int, per_timeout: float, channel: str = "bench") -> Cell:
+def broadcast_loop(
+    target: Any,
+    loadgen: LoadGen,
+    cell: Cell,
+    *,
+    broadcasts: int,
+    budget: float,
+    min_broadcasts: int,
+    per_timeout: float,
+    channel: str = "bench",
+) -> Cell:
     """Publish paced broadcasts and fill ``cell`` with throughput, CPU, latency and loss."""
     per_worker = counted(loadgen)
     expected_n = sum(per_worker)
@@ -149,8 +159,17 @@ def _wait(loadgen: LoadGen, per_worker: list[int], seq: int, timeout: float) -> 
     return True
 
 
-def run_s1(target: Any, loadgen: LoadGen, sizes: list[int], *, broadcasts: int, budget: float,
-           min_broadcasts: int, per_timeout: float, profile: bool = False) -> list[Cell]:
+def run_s1(
+    target: Any,
+    loadgen: LoadGen,
+    sizes: list[int],
+    *,
+    broadcasts: int,
+    budget: float,
+    min_broadcasts: int,
+    per_timeout: float,
+    profile: bool = False,
+) -> list[Cell]:
     """S1 for one target at each N (clients are added between sizes, never reconnected)."""
     cells = []
     have = 0
@@ -162,8 +181,15 @@ def run_s1(target: Any, loadgen: LoadGen, sizes: list[int], *, broadcasts: int, 
             have = sum(counted(loadgen))
             print(f"   {target.name}: {have} subscribers ({len(urls)} new in {secs:.1f}s)", flush=True)
             cell = Cell("S1", target.name, target.label, have)
-            broadcast_loop(target, loadgen, cell, broadcasts=broadcasts, budget=budget,
-                           min_broadcasts=min_broadcasts, per_timeout=per_timeout)
+            broadcast_loop(
+                target,
+                loadgen,
+                cell,
+                broadcasts=broadcasts,
+                budget=budget,
+                min_broadcasts=min_broadcasts,
+                per_timeout=per_timeout,
+            )
             cell.n = n
             if have < n:
                 cell.note = (cell.note + "; " if cell.note else "") + f"only {have} connected"
@@ -183,8 +209,15 @@ def profile_pass(target: Any, loadgen: LoadGen, broadcasts: int, per_timeout: fl
 
     scratch = Cell("profile", target.name, target.label, 0)
     with Profile(target.pid) as prof:
-        broadcast_loop(target, loadgen, scratch, broadcasts=broadcasts, budget=60.0,
-                       min_broadcasts=broadcasts, per_timeout=per_timeout)
+        broadcast_loop(
+            target,
+            loadgen,
+            scratch,
+            broadcasts=broadcasts,
+            budget=60.0,
+            min_broadcasts=broadcasts,
+            per_timeout=per_timeout,
+        )
     return prof.summary()
 
 
@@ -192,6 +225,8 @@ def fmt_cell(cell: Cell) -> str:
     def f(v: float | None, spec: str = ".0f") -> str:
         return "-" if v is None else format(v, spec)
 
-    return (f"N={cell.n} B={cell.broadcasts} {f(cell.per_second)}/s {f(cell.per_cpu_second)}/cpu-s "
-            f"p50={f(cell.p50, '.1f')} p99={f(cell.p99, '.1f')} max={f(cell.max, '.1f')}ms lost={cell.lost} "
-            f"srv_cpu={cell.server_cpu:.2f}s lg_cpu={cell.loadgen_cpu:.2f}s {cell.note}")
+    return (
+        f"N={cell.n} B={cell.broadcasts} {f(cell.per_second)}/s {f(cell.per_cpu_second)}/cpu-s "
+        f"p50={f(cell.p50, '.1f')} p99={f(cell.p99, '.1f')} max={f(cell.max, '.1f')}ms lost={cell.lost} "
+        f"srv_cpu={cell.server_cpu:.2f}s lg_cpu={cell.loadgen_cpu:.2f}s {cell.note}"
+    )

@@ -29,8 +29,9 @@ def run_s2(target: Any, loadgen: LoadGen, n: int, *, compress: bool, idle_second
         loadgen.call_all(("close",))
         time.sleep(1.0)
         rss0 = rss_bytes(target.pid)
-        ok, failed, secs = connect(loadgen, [target.url("idle") for _ in range(n)], target.marker,
-                                   concurrency=100, compress=compress)
+        ok, failed, secs = connect(
+            loadgen, [target.url("idle") for _ in range(n)], target.marker, concurrency=100, compress=compress
+        )
         time.sleep(2.0)  # let the server finish handshake work before reading memory
         rss1 = rss_bytes(target.pid)
         cpu0 = cpu_seconds(target.pid)
@@ -54,12 +55,24 @@ def redis_driver_available() -> bool:
 
 def s3_env(redis_port: int) -> tuple[dict[str, str], str]:
     if redis_driver_available():
-        return ({"BROADCAST_DRIVER": "redis", "BROADCAST_REDIS_HOST": "127.0.0.1",
-                 "BROADCAST_REDIS_PORT": str(redis_port), "BROADCAST_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"},
-                "redis driver")
-    return ({"BROADCAST_CHANNEL_LAYER": "redis", "BROADCAST_REDIS_HOST": "127.0.0.1",
-             "BROADCAST_REDIS_PORT": str(redis_port), "BROADCAST_CHANNEL_LAYER_PREFIX": "bench"},
-            "websocket driver over channels-redis")
+        return (
+            {
+                "BROADCAST_DRIVER": "redis",
+                "BROADCAST_REDIS_HOST": "127.0.0.1",
+                "BROADCAST_REDIS_PORT": str(redis_port),
+                "BROADCAST_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            },
+            "redis driver",
+        )
+    return (
+        {
+            "BROADCAST_CHANNEL_LAYER": "redis",
+            "BROADCAST_REDIS_HOST": "127.0.0.1",
+            "BROADCAST_REDIS_PORT": str(redis_port),
+            "BROADCAST_CHANNEL_LAYER_PREFIX": "bench",
+        },
+        "websocket driver over channels-redis",
+    )
 
 
 class _Cluster:
@@ -79,8 +92,13 @@ class _Cluster:
             server.start()
         env = dict(self.servers[0].proc.env)  # type: ignore[union-attr]
         self.publisher = subprocess.Popen(
-            [sys.executable, "-m", "bench.publisher"], cwd=procs.REPO, env=env, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, start_new_session=True,
+            [sys.executable, "-m", "bench.publisher"],
+            cwd=procs.REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
         line = self.publisher.stdout.readline()  # type: ignore[union-attr]
         if line.strip() != "ready":
@@ -124,15 +142,22 @@ def run_s3(loadgen: LoadGen, redis: procs.Proc, n: int, *, broadcasts: int, budg
         idle1, t1 = _redis_calls(client), time.monotonic()
         idle_rate = (sum(idle1.values()) - sum(idle0.values()) - 2) / (t1 - t0)  # -2: our own INFO calls
         before = _redis_calls(client)
-        broadcast_loop(cluster, loadgen, cell, broadcasts=broadcasts, budget=budget, min_broadcasts=5,
-                       per_timeout=30)
+        broadcast_loop(
+            cluster, loadgen, cell, broadcasts=broadcasts, budget=budget, min_broadcasts=5, per_timeout=30
+        )
         after = _redis_calls(client)
         total = sum(after.values()) - sum(before.values()) - 1
         net = max(0.0, total - idle_rate * cell.seconds)
         cell.redis_per_broadcast = net / max(cell.broadcasts, 1)
-        top = sorted(((after.get(k, 0) - before.get(k, 0), k.replace("cmdstat_", "")) for k in after), reverse=True)
-        cell.note = (cell.note + "; " if cell.note else "") + "commands: " + ", ".join(
-            f"{k} {v}" for v, k in top[:4] if v) + f"; idle {idle_rate:.1f}/s subtracted"
+        top = sorted(
+            ((after.get(k, 0) - before.get(k, 0), k.replace("cmdstat_", "")) for k in after), reverse=True
+        )
+        cell.note = (
+            (cell.note + "; " if cell.note else "")
+            + "commands: "
+            + ", ".join(f"{k} {v}" for v, k in top[:4] if v)
+            + f"; idle {idle_rate:.1f}/s subtracted"
+        )
         cell.extra["driver"] = how
     finally:
         loadgen.call_all(("close",), timeout=120)
@@ -155,8 +180,10 @@ def run_s4(loadgen: LoadGen, *, stable: int, churn_rate: float, duration: float,
         per_worker = counted(loadgen)
         loadgen.reset()
         per_churner = int(churn_rate / workers * duration * 1.2) + 2
-        churn_urls = [[target.url(channel, make_token(f"churn-{w}-{i}")) for i in range(per_churner)]
-                      for w in range(workers)]
+        churn_urls = [
+            [target.url(channel, make_token(f"churn-{w}-{i}")) for i in range(per_churner)]
+            for w in range(workers)
+        ]
         cpu0, lg0 = cpu_seconds(target.pid), loadgen.cpu()
         for pipe, chunk in zip(loadgen.pipes, churn_urls):
             pipe.send(("churn", chunk, target.marker, churn_rate / workers, duration, 0.2))
@@ -182,8 +209,10 @@ def run_s4(loadgen: LoadGen, *, stable: int, churn_rate: float, duration: float,
         cell.server_cpu, cell.loadgen_cpu = cpu1 - cpu0, lg1 - lg0
         cell.p50, cell.p99, cell.max = percentiles(lat)
         failed = sum(r[2] for r in churn)
-        cell.note = (f"{churned / duration:.0f} connect+subscribe+disconnect/s with presence "
-                     f"({churned} cycles{f', {failed} failed' if failed else ''}), {tick_rate:.0f} broadcasts/s")
+        cell.note = (
+            f"{churned / duration:.0f} connect+subscribe+disconnect/s with presence "
+            f"({churned} cycles{f', {failed} failed' if failed else ''}), {tick_rate:.0f} broadcasts/s"
+        )
         if not hasattr(__import__("django_broadcasting.server.hub", fromlist=["Hub"]).Hub, "recover"):
             cell.note += "; no recovery in this build"
     finally:

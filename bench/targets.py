@@ -109,7 +109,9 @@ class Project(_HTTPPublisher):
 
     def make_proc(self) -> procs.Proc:
         return procs.project_server(
-            self.server, env=self.options.get("env"), deflate=self.options.get("deflate", False),
+            self.server,
+            env=self.options.get("env"),
+            deflate=self.options.get("deflate", False),
             ws=self.options.get("ws", "websockets-sansio"),
         )
 
@@ -131,7 +133,11 @@ class ChannelsPeer(_HTTPPublisher):
         super().__init__(**options)
         self.layer = layer
         self.name = f"channels-{layer}"
-        self.label = "plain Channels group_send (" + ("InMemoryChannelLayer" if layer == "memory" else "channels-redis") + ")"
+        self.label = (
+            "plain Channels group_send ("
+            + ("InMemoryChannelLayer" if layer == "memory" else "channels-redis")
+            + ")"
+        )
 
     def make_proc(self) -> procs.Proc:
         return procs.channels_peer(self.layer, self.redis_port)

@@ -24,8 +24,15 @@ def main() -> None:
     signal.signal(signal.SIGUSR1, dump)
     import uvicorn
 
-    uvicorn.run("example_project.asgi:application", host="127.0.0.1", port=int(sys.argv[1]),
-                ws="websockets-sansio", ws_per_message_deflate=False, log_level="warning", access_log=False)
+    uvicorn.run(
+        "example_project.asgi:application",
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

@@ -34,11 +34,17 @@ def rows(text: str, scenario: str) -> list[list[str]]:
 @pytest.fixture(scope="module")
 def smoke_output(tmp_path_factory: pytest.TempPathFactory) -> str:
     out = tmp_path_factory.mktemp("bench") / "performance.md"
-    out.write_text("# Performance\n\nProse above the table.\n\n<!-- bench:begin -->\nold\n<!-- bench:end -->\n\nProse below.\n")
+    out.write_text(
+        "# Performance\n\nProse above the table.\n\n<!-- bench:begin -->\nold\n<!-- bench:end -->\n\nProse below.\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BROADCAST_", "DJANGO_"))}
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return out.read_text()
@@ -91,4 +97,6 @@ def test_write_appends_markers_when_missing(tmp_path: Path) -> None:
     report.write(page, "table\n")
     report.write(page, "table 2\n")
     text = page.read_text()
-    assert text.count(report.BEGIN) == 1 and "table 2" in text and "table\n" not in text.replace("table 2", "")
+    assert (
+        text.count(report.BEGIN) == 1 and "table 2" in text and "table\n" not in text.replace("table 2", "")
+    )

@@ -90,9 +90,11 @@ def direct_writer(send: Any) -> Writer | None:
     send = _server_send(send)
     if isinstance(send, functools.partial):  # daphne: partial(server.handle_reply, protocol)
         server = getattr(send.func, "__self__", None)
-        if send.args and getattr(send.func, "__name__", "") == "handle_reply" and type(
-            server
-        ).__module__.startswith("daphne."):
+        if (
+            send.args
+            and getattr(send.func, "__name__", "") == "handle_reply"
+            and type(server).__module__.startswith("daphne.")
+        ):
             return _daphne_writer(server, send.args[0])
         return None
     owner = getattr(send, "__self__", None)
@@ -116,8 +118,11 @@ def _uvicorn_sansio_writer(proto: Any) -> Writer | None:
 
     def write(data: bytes) -> bool:
         if (
-            proto.close_sent or proto.disconnected or conn.state is not open_state
-            or not writable.is_set() or transport.is_closing()
+            proto.close_sent
+            or proto.disconnected
+            or conn.state is not open_state
+            or not writable.is_set()
+            or transport.is_closing()
         ):
             return False
         transport.write(data)
@@ -135,9 +140,13 @@ def _uvicorn_websockets_writer(proto: Any) -> Writer | None:
 
     def write(data: bytes) -> bool:
         if (
-            proto.state is not open_state or proto.extensions or proto._paused
-            or proto.closed_event.is_set() or not proto.handshake_completed_event.is_set()
-            or proto.transport is None or proto.transport.is_closing()
+            proto.state is not open_state
+            or proto.extensions
+            or proto._paused
+            or proto.closed_event.is_set()
+            or not proto.handshake_completed_event.is_set()
+            or proto.transport is None
+            or proto.transport.is_closing()
         ):
             return False
         proto.transport.write(data)
@@ -167,8 +176,10 @@ def _daphne_writer(server: Any, proto: Any) -> Writer | None:
         transport = proto.transport
         if (
             isinstance(transport, TCPConnection)
-            and transport.connected and not transport.disconnecting
-            and not transport.dataBuffer and not transport._tempDataBuffer
+            and transport.connected
+            and not transport.disconnecting
+            and not transport.dataBuffer
+            and not transport._tempDataBuffer
         ):
             # Nothing buffered: send now, as the reactor would on its next turn, without
             # registering the socket for writability and waiting for the selector (that round
@@ -211,9 +222,25 @@ class Connection:
     """A subscriber socket: its ASGI ``send``, identity, subscriptions and outgoing buffer."""
 
     __slots__ = (
-        "socket_id", "protocol", "identity", "channels", "closed", "last_seen", "opened_at",
-        "frames_in", "frames_out", "_send", "_backlog", "_limit", "_task", "_close", "_rate",
-        "__weakref__", "scope_info", "_close_sent", "_write",
+        "socket_id",
+        "protocol",
+        "identity",
+        "channels",
+        "closed",
+        "last_seen",
+        "opened_at",
+        "frames_in",
+        "frames_out",
+        "_send",
+        "_backlog",
+        "_limit",
+        "_task",
+        "_close",
+        "_rate",
+        "__weakref__",
+        "scope_info",
+        "_close_sent",
+        "_write",
     )
 
     def __init__(

@@ -22,22 +22,31 @@ pytestmark = pytest.mark.integration
 BURST = 300
 
 
-@pytest.mark.parametrize("kind, args", [
-    ("daphne", ()),
-    ("uvicorn", ()),
-    ("uvicorn", ("--ws", "websockets-sansio")),
-], ids=["daphne", "uvicorn-websockets", "uvicorn-sansio"])
+@pytest.mark.parametrize(
+    "kind, args",
+    [
+        ("daphne", ()),
+        ("uvicorn", ()),
+        ("uvicorn", ("--ws", "websockets-sansio")),
+    ],
+    ids=["daphne", "uvicorn-websockets", "uvicorn-sansio"],
+)
 async def test_burst_arrives_complete_and_in_order(server_factory, kind, args):
     server = server_factory(kind, args=args)
     url = server.ws_url("/ws?channel=burst")
     async with await connect(url, compression=None) as plain, await connect(url) as deflate:
         for ws in (plain, deflate):
             await expect(ws, "subscribed")
-        messages = [{"channel": "burst", "event": "tick", "data_json": json.dumps({"i": i})} for i in range(BURST)]
+        messages = [
+            {"channel": "burst", "event": "tick", "data_json": json.dumps({"i": i})} for i in range(BURST)
+        ]
         body = json.dumps({"messages": messages}).encode()
         async with httpx.AsyncClient() as client:
-            response = await client.post(server.url("/api/broadcast/events"), content=body,
-                                         headers={"Content-Type": "application/json", **sign(body)})
+            response = await client.post(
+                server.url("/api/broadcast/events"),
+                content=body,
+                headers={"Content-Type": "application/json", **sign(body)},
+            )
         assert response.status_code == 202, response.text
 
         async def ticks(ws) -> list[int]:

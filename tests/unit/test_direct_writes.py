@@ -51,8 +51,15 @@ async def server(request: pytest.FixtureRequest):
             pass
 
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, ws=impl, ws_per_message_deflate=True,
-                            lifespan="off", log_level="warning")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        ws=impl,
+        ws_per_message_deflate=True,
+        lifespan="off",
+        log_level="warning",
+    )
     srv = uvicorn.Server(config)
     task = asyncio.create_task(srv.serve())
     for _ in range(200):
@@ -87,7 +94,9 @@ async def test_frames_arrive_in_order_on_either_path(server, compression):
                 conn.push_frame(Frame(f"frame-{i}"))
         received = [await asyncio.wait_for(ws.recv(), 10) for _ in range(200)]
     assert received == [f"{'text' if i % 3 == 0 else 'frame'}-{i}" for i in range(200)]
-    asgi_frames = [m["text"] for m in calls if m["type"] == "websocket.send" and m["text"].startswith("frame-")]
+    asgi_frames = [
+        m["text"] for m in calls if m["type"] == "websocket.send" and m["text"].startswith("frame-")
+    ]
     if compression is None:
         assert asgi_frames == []  # every broadcast frame went straight to the socket
     else:

@@ -12,7 +12,9 @@ from django.urls import path  # noqa: E402
 
 from .consumers import BenchConsumer  # noqa: E402
 
-application = ProtocolTypeRouter({
-    "http": django_app,
-    "websocket": URLRouter([path("ws", BenchConsumer.as_asgi())]),
-})
+application = ProtocolTypeRouter(
+    {
+        "http": django_app,
+        "websocket": URLRouter([path("ws", BenchConsumer.as_asgi())]),
+    }
+)

@@ -16,12 +16,14 @@ if os.environ.get("PEER_LAYER") == "redis":
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [{
-                    "host": "127.0.0.1",
-                    "port": int(os.environ.get("PEER_REDIS_PORT", "6379")),
-                    # Above channels_redis's 5 s blocking read (django/channels_redis#422).
-                    "socket_timeout": 15,
-                }],
+                "hosts": [
+                    {
+                        "host": "127.0.0.1",
+                        "port": int(os.environ.get("PEER_REDIS_PORT", "6379")),
+                        # Above channels_redis's 5 s blocking read (django/channels_redis#422).
+                        "socket_timeout": 15,
+                    }
+                ],
                 "prefix": "bench-peer",
             },
         }
