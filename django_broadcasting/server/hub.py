@@ -155,6 +155,12 @@ class Hub:
         # Twisted closes transports without flushing their write buffers once shutdown
         # proceeds: give the close frames a moment on the wire first.
         await asyncio.sleep(0.2)
+        # Then leave the cluster (presence members go now, not after PRESENCE_TTL), as the
+        # lifespan shutdown does under uvicorn; bounded, in case Redis is unreachable.
+        try:
+            await asyncio.wait_for(self.stop(), timeout=3)
+        except Exception:  # noqa: BLE001 - exiting anyway
+            logger.debug("hub stop at shutdown did not finish", exc_info=True)
 
     def new_socket_id(self) -> str:
         """Return a process-unique socket id of the Pusher form ``123.456``."""

@@ -127,3 +127,21 @@ async def test_whispers_and_member_events_cross_nodes_once(server_factory, redis
     finally:
         await alice.close()
         await bob.close()
+
+
+@pytest.mark.parametrize("kind", ["uvicorn", "daphne"])
+async def test_members_of_a_node_shut_down_normally_leave_at_once(
+    server_factory, redis_url, redis_prefix, kind
+):
+    env = redis_env(redis_url, redis_prefix)  # the default PRESENCE_TTL (30 s) is not waited for
+    leaving, staying = server_factory(kind, env=env), server_factory("uvicorn", env=env)
+    gone, _ = await join(leaving, 1)
+    watcher, ack = await join(staying, 2)
+    try:
+        assert ids(ack["data"]["members"]) == ["1", "2"]
+        leaving.stop()  # SIGTERM
+        removed = await expect(watcher, "member_removed", timeout=10)
+        assert removed["data"]["id"] == "1"
+    finally:
+        await watcher.close()
+        await gone.close()
