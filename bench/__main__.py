@@ -21,12 +21,24 @@ from .scenarios import run_s2, run_s3, run_s4
 from .targets import ChannelsPeer, Project, RawWebsockets
 
 MEMORY_LAYER_MAX_N = 5000
-ALL_TARGETS = ("project-uvicorn", "project-daphne", "channels-memory", "channels-redis", "raw-websockets")
+ALL_TARGETS = (
+    "project-uvicorn",
+    "project-daphne",
+    "project-uvicorn-asgi",
+    "channels-memory",
+    "channels-redis",
+    "raw-websockets",
+)
 
 
 def make_target(name: str, redis_port: int | None, **options):
     if name == "project-uvicorn":
         return Project("uvicorn", **options)
+    if name == "project-uvicorn-asgi":
+        # The same server with direct writes off: every frame through the ASGI send.
+        target = Project("uvicorn", env={"BROADCAST_DIRECT_WRITES": "false"}, **options)
+        target.name, target.label = name, "django-broadcasting on uvicorn, DIRECT_WRITES off"
+        return target
     if name == "project-daphne":
         return Project("daphne", **options)
     if name == "channels-memory":

@@ -78,7 +78,7 @@ def ratios(cells: list[Cell]) -> str:
     """This project's deliveries per server CPU-second divided by each peer's, per N (S1)."""
     s1 = {(c.target, c.n): c for c in cells if c.scenario == "S1"}
     sizes = sorted({c.n for c in cells if c.scenario == "S1"})
-    peers = [p for p in PEERS if any(t == p for t, _ in s1)]
+    peers = [p for p in (*PEERS, "project-uvicorn-asgi") if any(t == p for t, _ in s1)]
     products = [p for p in PRODUCT if any(t == p for t, _ in s1)]
     if not peers or not products:
         return ""

@@ -180,6 +180,8 @@ OPTIONS: dict[str, Option] = {
     "MAX_FRAME_SIZE": Option(16384, _int(64), "BROADCAST_MAX_FRAME_SIZE"),
     "CLIENT_RATE_LIMIT": Option(50, _int(0), "BROADCAST_CLIENT_RATE_LIMIT"),  # client frames per second; 0 = off
     "OUTGOING_BUFFER": Option(1000, _int(1), "BROADCAST_OUTGOING_BUFFER"),  # frames queued per connection before it is dropped
+    # Fan-out writes pre-framed bytes straight to the socket on uvicorn/daphne (server/connection.py)
+    "DIRECT_WRITES": Option(True, _bool, "BROADCAST_DIRECT_WRITES"),
     "PING_INTERVAL": Option(25.0, _float(0), "BROADCAST_PING_INTERVAL"),  # server pings; 0 = off
     "ACTIVITY_TIMEOUT": Option(120.0, _float(0), "BROADCAST_ACTIVITY_TIMEOUT"),  # close when silent this long; 0 = off
     "COMPRESSION": Option(False, _bool, "BROADCAST_COMPRESSION"),

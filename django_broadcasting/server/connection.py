@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..conf import broadcasting_settings
 from .codes import CLOSE_4200_RECONNECT
 
 logger = logging.getLogger("django_broadcasting.server")
@@ -269,7 +270,7 @@ class Connection:
         self._rate: Any = None
         self.scope_info: dict[str, Any] = {}
         self._close_sent = False
-        self._write: Writer | None = direct_writer(send)
+        self._write: Writer | None = direct_writer(send) if broadcasting_settings.DIRECT_WRITES else None
 
     # -- sending -------------------------------------------------------------------------
     def push(self, frame: str) -> None:

@@ -117,3 +117,17 @@ async def test_closed_socket_takes_no_direct_write(server):
             while True:
                 assert await asyncio.wait_for(ws.recv(), 5) != "after-close"
     assert all(m.get("text") != "after-close" for m in calls)
+
+
+@pytest.mark.parametrize("server", ["websockets-sansio"], indirect=True)
+async def test_direct_writes_setting_off_sends_everything_through_asgi(server, settings):
+    settings.BROADCASTING = {"DIRECT_WRITES": False}
+    url, conns, calls, opened = server
+    async with websockets.connect(url, compression=None) as ws:
+        await asyncio.wait_for(opened.wait(), 10)
+        conn = conns[0]
+        assert conn._write is None
+        for i in range(20):
+            conn.push_frame(Frame(f"frame-{i}"))
+        assert [await asyncio.wait_for(ws.recv(), 10) for _ in range(20)] == [f"frame-{i}" for i in range(20)]
+    assert [m["text"] for m in calls if m["type"] == "websocket.send"] == [f"frame-{i}" for i in range(20)]
