@@ -87,11 +87,14 @@ async def test_frames_arrive_in_order_on_either_path(server, compression):
     async with websockets.connect(url, compression=compression) as ws:
         await asyncio.wait_for(opened.wait(), 10)
         conn = conns[0]
+        tasks_before = len(asyncio.all_tasks())
         for i in range(200):
             if i % 3 == 0:
                 conn.push(f"text-{i}")  # consumer frames: always the ASGI send
             else:
                 conn.push_frame(Frame(f"frame-{i}"))
+        # Both paths finish inside push: the server's send completed on its first step.
+        assert len(asyncio.all_tasks()) == tasks_before and conn.buffered == 0
         received = [await asyncio.wait_for(ws.recv(), 10) for _ in range(200)]
     assert received == [f"{'text' if i % 3 == 0 else 'frame'}-{i}" for i in range(200)]
     asgi_frames = [
