@@ -115,6 +115,23 @@ if os.environ.get("BROADCAST_CHANNEL_LAYER", "").strip().lower() == "redis":
             },
         }
     }
+elif os.environ.get("BROADCAST_CHANNEL_LAYER", "").strip().lower() == "redis-pubsub":
+    # channels_redis's pub/sub layer: also one group member per server process.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    "redis://{}:{}/{}".format(
+                        os.environ.get("BROADCAST_REDIS_HOST", "127.0.0.1"),
+                        os.environ.get("BROADCAST_REDIS_PORT", "6379"),
+                        os.environ.get("BROADCAST_REDIS_DATABASE", "0"),
+                    )
+                ],
+                "prefix": os.environ.get("BROADCAST_CHANNEL_LAYER_PREFIX", "asgi"),
+            },
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

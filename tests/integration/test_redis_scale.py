@@ -90,9 +90,10 @@ async def test_one_publish_per_broadcast_at_1000_subscribers(server_factory, own
         await counter.close()
 
 
-async def test_websocket_driver_over_channels_redis_delivers_once_per_socket(server_factory, own_redis):
+@pytest.mark.parametrize("layer", ["redis", "redis-pubsub"])
+async def test_websocket_driver_over_channels_redis_delivers_once_per_socket(server_factory, own_redis, layer):
     env = {
-        "BROADCAST_CHANNEL_LAYER": "redis",
+        "BROADCAST_CHANNEL_LAYER": layer,
         "BROADCAST_CHANNEL_LAYER_PREFIX": f"layer-{uuid.uuid4().hex[:8]}",
         "BROADCAST_REDIS_HOST": "127.0.0.1",
         "BROADCAST_REDIS_PORT": str(own_redis.port),
