@@ -91,7 +91,9 @@ async def test_one_publish_per_broadcast_at_1000_subscribers(server_factory, own
 
 
 @pytest.mark.parametrize("layer", ["redis", "redis-pubsub"])
-async def test_websocket_driver_over_channels_redis_delivers_once_per_socket(server_factory, own_redis, layer):
+async def test_websocket_driver_over_channels_redis_delivers_once_per_socket(
+    server_factory, own_redis, layer
+):
     env = {
         "BROADCAST_CHANNEL_LAYER": layer,
         "BROADCAST_CHANNEL_LAYER_PREFIX": f"layer-{uuid.uuid4().hex[:8]}",
