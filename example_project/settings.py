@@ -1,8 +1,9 @@
 """Settings for the example project (also the settings the test suite runs with).
 
 The embedded default needs no service: the in-memory channel layer and SQLite. Set
-``BROADCAST_CHANNEL_LAYER=redis`` to use ``channels_redis`` instead (host and port from
-``BROADCAST_REDIS_HOST`` / ``BROADCAST_REDIS_PORT``).
+``BROADCAST_CHANNEL_LAYER=redis`` to use ``channels_redis``'s ``RedisChannelLayer`` instead, or
+``redis-pubsub`` for its ``RedisPubSubChannelLayer`` (host, port and database from
+``BROADCAST_REDIS_HOST`` / ``BROADCAST_REDIS_PORT`` / ``BROADCAST_REDIS_DATABASE``).
 
 ``BROADCASTING`` below deliberately leaves out every key that has an environment fall-back
 (``BROADCAST_*``, ``JWT_SECRET``, ``CORS_ALLOWED_ORIGINS``, ``PUSHER_APP_*``):
