@@ -205,7 +205,7 @@ OPTIONS: dict[str, Option] = {
     "METRICS_TOKEN": Option(None, _optional_str, "BROADCAST_METRICS_TOKEN"),
     "NODE_ID": Option(None, _optional_str, "BROADCAST_NODE_ID"),
     # Pusher protocol
-    "PUSHER_APP_ID": Option("app", _str, "PUSHER_APP_ID"),
+    "PUSHER_APP_ID": Option("1", _str, "PUSHER_APP_ID"),  # digits: Pusher SDKs insist on them
     "PUSHER_APP_KEY": Option("app-key", _str, "PUSHER_APP_KEY"),
     "PUSHER_APP_SECRET": Option(None, _optional_str, "PUSHER_APP_SECRET"),
     "PUSHER_HOST": Option(None, _optional_str, "PUSHER_HOST"),

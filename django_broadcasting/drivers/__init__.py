@@ -60,7 +60,16 @@ class DriverHandler:
             return old
 
     def default_alias(self) -> str:
-        return broadcasting_settings.DEFAULT_DRIVER
+        """Return the default driver's alias.
+
+        The seed's ``BROADCAST_REDIS_ENABLED=true`` next to the default ``websocket`` driver
+        means "scale out through Redis": the ``redis`` driver, which carries the websocket
+        hubs' traffic over Redis pub/sub, takes its place.
+        """
+        alias = broadcasting_settings.DEFAULT_DRIVER
+        if alias == "websocket" and broadcasting_settings.REDIS_ENABLED:
+            return "redis"
+        return alias
 
     def default(self) -> BaseDriver:
         return self[self.default_alias()]
