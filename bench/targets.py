@@ -41,6 +41,7 @@ class Target:
 
     def start(self) -> Target:
         self.proc = self.make_proc().start()
+        procs.pin(self.proc.pid, procs.server_cpus())
         return self
 
     def make_proc(self) -> procs.Proc:
