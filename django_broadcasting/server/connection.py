@@ -54,22 +54,15 @@ class Frame:
     """One outgoing frame shared by every recipient of a broadcast: built once, never copied.
 
     ``message`` is the ASGI event (servers only read it, so one dict serves every socket);
-    ``wire`` the framed bytes for direct writes, computed on first use.
+    ``wire`` the framed bytes for direct writes (plain attributes: read once per delivery).
     """
 
-    __slots__ = ("text", "message", "_wire")
+    __slots__ = ("text", "message", "wire")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.message = {"type": "websocket.send", "text": text}
-        self._wire: bytes | None = None
-
-    @property
-    def wire(self) -> bytes:
-        wire = self._wire
-        if wire is None:
-            wire = self._wire = wire_frame(self.text)
-        return wire
+        self.wire = wire_frame(text)
 
 
 def _server_send(send: Any) -> Any:
