@@ -140,7 +140,8 @@ def run_s3(loadgen: LoadGen, redis: procs.Proc, n: int, *, broadcasts: int, budg
         idle0, t0 = _redis_calls(client), time.monotonic()
         time.sleep(2.0)
         idle1, t1 = _redis_calls(client), time.monotonic()
-        idle_rate = (sum(idle1.values()) - sum(idle0.values()) - 2) / (t1 - t0)  # -2: our own INFO calls
+        # -2: our own INFO calls.
+        idle_rate = max(0.0, (sum(idle1.values()) - sum(idle0.values()) - 2) / (t1 - t0))
         before = _redis_calls(client)
         broadcast_loop(
             cluster, loadgen, cell, broadcasts=broadcasts, budget=budget, min_broadcasts=5, per_timeout=30
