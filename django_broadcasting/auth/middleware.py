@@ -207,12 +207,32 @@ def _is_lazy(user: Any) -> bool:
     return isinstance(user, LazyObject) and user._wrapped is empty
 
 
+class _SessionWhenNeeded:
+    """Run the cookie and session middleware only for sockets that may need the session.
+
+    A socket that brings a token, or no cookie at all, never reads the session: skipping the
+    two middleware saves their per-socket wrappers and scope copies (~2 KiB a connection,
+    see docs/performance.md) and their work at every handshake.
+    """
+
+    def __init__(self, inner: ASGIApp) -> None:
+        from channels.sessions import CookieMiddleware, SessionMiddleware
+
+        self.direct = BroadcastAuthMiddleware(inner)
+        self.with_session = CookieMiddleware(SessionMiddleware(self.direct))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and (
+            _header(scope, b"cookie") is None or token_from_scope(scope) is not None
+        ):
+            return await self.direct(scope, receive, send)
+        return await self.with_session(scope, receive, send)
+
+
 def BroadcastAuthMiddlewareStack(inner: ASGIApp) -> ASGIApp:  # noqa: N802 (Channels' naming)
     """Return ``inner`` wrapped in cookie, session and broadcasting auth middleware.
 
     Use it instead of Channels' ``AuthMiddlewareStack``: the session user is loaded only for
     connections that carry no token, and ``scope["user"]`` is set as Channels would.
     """
-    from channels.sessions import CookieMiddleware, SessionMiddleware
-
-    return CookieMiddleware(SessionMiddleware(BroadcastAuthMiddleware(inner)))
+    return _SessionWhenNeeded(inner)
