@@ -178,12 +178,18 @@ OPTIONS: dict[str, Option] = {
     "MAX_CONNECTIONS": Option(0, _int(0), "BROADCAST_MAX_CONNECTIONS"),  # 0 = unlimited
     "MAX_SUBSCRIPTIONS": Option(100, _int(1), "BROADCAST_MAX_SUBSCRIPTIONS"),
     "MAX_FRAME_SIZE": Option(16384, _int(64), "BROADCAST_MAX_FRAME_SIZE"),
-    "CLIENT_RATE_LIMIT": Option(50, _int(0), "BROADCAST_CLIENT_RATE_LIMIT"),  # client frames per second; 0 = off
-    "OUTGOING_BUFFER": Option(1000, _int(1), "BROADCAST_OUTGOING_BUFFER"),  # frames queued per connection before it is dropped
+    "CLIENT_RATE_LIMIT": Option(
+        50, _int(0), "BROADCAST_CLIENT_RATE_LIMIT"
+    ),  # client frames per second; 0 = off
+    "OUTGOING_BUFFER": Option(
+        1000, _int(1), "BROADCAST_OUTGOING_BUFFER"
+    ),  # frames queued per connection before it is dropped
     # Fan-out writes pre-framed bytes straight to the socket on uvicorn/daphne (server/connection.py)
     "DIRECT_WRITES": Option(True, _bool, "BROADCAST_DIRECT_WRITES"),
     "PING_INTERVAL": Option(25.0, _float(0), "BROADCAST_PING_INTERVAL"),  # server pings; 0 = off
-    "ACTIVITY_TIMEOUT": Option(120.0, _float(0), "BROADCAST_ACTIVITY_TIMEOUT"),  # close when silent this long; 0 = off
+    "ACTIVITY_TIMEOUT": Option(
+        120.0, _float(0), "BROADCAST_ACTIVITY_TIMEOUT"
+    ),  # close when silent this long; 0 = off
     "COMPRESSION": Option(False, _bool, "BROADCAST_COMPRESSION"),
     # Presence and history
     "PRESENCE_TTL": Option(30.0, _float(1), "BROADCAST_PRESENCE_TTL"),
@@ -199,7 +205,9 @@ OPTIONS: dict[str, Option] = {
     "TRIGGER_TIMEOUT": Option(5.0, _float(0.1)),
     # Browser client ({% broadcasting_client %} and the token refresh endpoint)
     "CLIENT_URL": Option(None, _optional_str, "BROADCAST_CLIENT_URL"),  # None: ws(s)://<request host>/ws
-    "CLIENT_TOKEN_TTL": Option(300, _int(1), "BROADCAST_CLIENT_TOKEN_TTL"),  # seconds; the client refreshes it
+    "CLIENT_TOKEN_TTL": Option(
+        300, _int(1), "BROADCAST_CLIENT_TOKEN_TTL"
+    ),  # seconds; the client refreshes it
     # Operations
     "STATS_TOKEN": Option(None, _optional_str, "BROADCAST_STATS_TOKEN"),
     "METRICS_TOKEN": Option(None, _optional_str, "BROADCAST_METRICS_TOKEN"),
@@ -211,8 +219,12 @@ OPTIONS: dict[str, Option] = {
     "PUSHER_HOST": Option(None, _optional_str, "PUSHER_HOST"),
     "PUSHER_PORT": Option(None, lambda v: None if v in (None, "") else _int(1, 65535)(v), "PUSHER_PORT"),
     "PUSHER_SCHEME": Option("http", _str, "PUSHER_SCHEME"),
-    "PUSHER_CLIENT_EVENT_RATE_LIMIT": Option(10, _int(0), "PUSHER_CLIENT_EVENT_RATE_LIMIT"),  # per socket per second
-    "PUSHER_MAX_CONNECTIONS": Option(0, _int(0), "PUSHER_MAX_CONNECTIONS"),  # the app's quota (4004); 0 = none
+    "PUSHER_CLIENT_EVENT_RATE_LIMIT": Option(
+        10, _int(0), "PUSHER_CLIENT_EVENT_RATE_LIMIT"
+    ),  # per socket per second
+    "PUSHER_MAX_CONNECTIONS": Option(
+        0, _int(0), "PUSHER_MAX_CONNECTIONS"
+    ),  # the app's quota (4004); 0 = none
 }
 
 

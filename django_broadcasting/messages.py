@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -85,7 +85,7 @@ def encode_json(value: Any) -> str:
 
 def utc_now_iso() -> str:
     """Return the current time as ISO-8601 UTC with a ``Z`` suffix."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Message:
@@ -138,8 +138,14 @@ class Message:
     def with_id(self, id: str) -> Message:
         """Return a copy carrying a history id (the copy re-uses the encoded payload)."""
         return Message(
-            self.channel, self.event, self.data, timestamp=self.timestamp, id=id,
-            socket_id=self.socket_id, data_json=self.data_json, user_id=self.user_id,
+            self.channel,
+            self.event,
+            self.data,
+            timestamp=self.timestamp,
+            id=id,
+            socket_id=self.socket_id,
+            data_json=self.data_json,
+            user_id=self.user_id,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -172,9 +178,13 @@ class Message:
             data_json = payload.get("data_json")
             data = json.loads(data_json) if data_json is not None else payload.get("data")
             return cls(
-                payload["channel"], payload["event"], data,
-                timestamp=payload.get("timestamp"), id=payload.get("id"),
-                socket_id=payload.get("socket_id"), data_json=data_json,
+                payload["channel"],
+                payload["event"],
+                data,
+                timestamp=payload.get("timestamp"),
+                id=payload.get("id"),
+                socket_id=payload.get("socket_id"),
+                data_json=data_json,
                 user_id=payload.get("user_id"),
             )
         except (KeyError, TypeError, json.JSONDecodeError) as exc:

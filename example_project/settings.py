@@ -30,10 +30,15 @@ SECRET_KEY = os.environ.get(
     "DJANGO_SECRET_KEY", "django-insecure-example-project-dev-key-change-me-in-production"
 )
 DEBUG = _env_bool("DJANGO_DEBUG", True)
-ALLOWED_HOSTS = ["*"] if DEBUG else [
-    host.strip() for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",")
-    if host.strip()
-]
+ALLOWED_HOSTS = (
+    ["*"]
+    if DEBUG
+    else [
+        host.strip()
+        for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",")
+        if host.strip()
+    ]
+)
 
 INSTALLED_APPS = [
     # daphne first: it replaces runserver with an ASGI (WebSocket-capable) one.

@@ -174,7 +174,17 @@ class ServerProcess:
     # -- lifecycle ------------------------------------------------------------------------
     def command(self) -> list[str]:
         if self.kind == "daphne":
-            return [sys.executable, "-m", "daphne", "-b", self.host, "-p", str(self.port), *self.args, self.app]
+            return [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                self.host,
+                "-p",
+                str(self.port),
+                *self.args,
+                self.app,
+            ]
         return [
             sys.executable, "-m", "uvicorn", self.app, "--host", self.host, "--port", str(self.port),
             "--ws", "websockets", *self.args,

@@ -26,7 +26,9 @@ def _anchors(page: Path) -> set[str]:
 def _links(page: Path) -> list[str]:
     text = FENCE.sub("", page.read_text())
     text = re.sub(r"`[^`\n]*`", "", text)
-    return [t for t in LINK.findall(text) if not re.match(r"^[a-z][a-z0-9+.-]*:", t) and not t.startswith("//")]
+    return [
+        t for t in LINK.findall(text) if not re.match(r"^[a-z][a-z0-9+.-]*:", t) and not t.startswith("//")
+    ]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(REPO_ROOT).as_posix())

@@ -29,8 +29,13 @@ def test_default_is_the_in_memory_layer_and_daphne_first():
 
 
 def test_redis_layer_from_environment():
-    conf = config({"BROADCAST_CHANNEL_LAYER": "redis", "BROADCAST_REDIS_HOST": "10.1.2.3",
-                   "BROADCAST_REDIS_PORT": "6390"})
+    conf = config(
+        {
+            "BROADCAST_CHANNEL_LAYER": "redis",
+            "BROADCAST_REDIS_HOST": "10.1.2.3",
+            "BROADCAST_REDIS_PORT": "6390",
+        }
+    )
     assert conf["layer"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
     host = conf["layer"]["CONFIG"]["hosts"][0]
     assert host["address"] == "redis://10.1.2.3:6390/0"

@@ -8,7 +8,6 @@ for tests and returns the previous instance. The cache resets when settings chan
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from django.utils.module_loading import import_string
 
@@ -90,5 +89,3 @@ on_reload(drivers.reset)
 def get_driver(alias: str | None = None) -> BaseDriver:
     """Return the driver for ``alias``, or the default driver."""
     return drivers[alias] if alias else drivers.default()
-
-

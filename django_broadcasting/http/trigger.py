@@ -87,7 +87,9 @@ def _post(url: str, body: bytes, timeout: float) -> dict[str, Any]:
             return json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:200].decode(errors="replace")
-        raise TransportError(f"Broadcast server at {url} refused the trigger: HTTP {exc.code} {detail}") from None
+        raise TransportError(
+            f"Broadcast server at {url} refused the trigger: HTTP {exc.code} {detail}"
+        ) from None
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise TransportError(f"Cannot reach the broadcast server at {url}: {reason}") from None

@@ -20,9 +20,16 @@ urlpatterns = [
     path("apps/<str:app_id>/batch_events", pusher_api.batch_events, name="pusher-batch-events"),
     path("apps/<str:app_id>/channels", pusher_api.channels, name="pusher-channels"),
     path("apps/<str:app_id>/channels/<str:channel_name>", pusher_api.channel, name="pusher-channel"),
-    path("apps/<str:app_id>/channels/<str:channel_name>/users", pusher_api.channel_users, name="pusher-channel-users"),
-    path("apps/<str:app_id>/users/<str:user_id>/terminate_connections", pusher_api.terminate_connections,
-         name="pusher-terminate"),
+    path(
+        "apps/<str:app_id>/channels/<str:channel_name>/users",
+        pusher_api.channel_users,
+        name="pusher-channel-users",
+    ),
+    path(
+        "apps/<str:app_id>/users/<str:user_id>/terminate_connections",
+        pusher_api.terminate_connections,
+        name="pusher-terminate",
+    ),
     # The PyPI pusher client posts terminate_connections without the /apps/{id} prefix.
     path("users/<str:user_id>/terminate_connections", pusher_api.terminate_connections),
 ]

@@ -23,7 +23,13 @@ from .. import signals
 from ..auth.identity import ANONYMOUS
 from ..authorization import ChannelKind, aauthorize
 from ..conf import broadcasting_settings
-from ..exceptions import AuthenticationFailed, BroadcastError, ChannelForbidden, InvalidChannelName, InvalidMessage
+from ..exceptions import (
+    AuthenticationFailed,
+    BroadcastError,
+    ChannelForbidden,
+    InvalidChannelName,
+    InvalidMessage,
+)
 from ..messages import Message, validate_event_name
 from . import codes
 from .connection import Connection
@@ -86,8 +92,12 @@ class HubConsumer(AsyncConsumer):
             accept["subprotocol"] = subprotocol
         await self.base_send(accept)
         conn = self.connection_class(
-            self.base_send, self.hub.new_socket_id(), self.protocol, self.identity,
-            buffer_limit=broadcasting_settings.OUTGOING_BUFFER, on_close=self.close_connection,
+            self.base_send,
+            self.hub.new_socket_id(),
+            self.protocol,
+            self.identity,
+            buffer_limit=broadcasting_settings.OUTGOING_BUFFER,
+            on_close=self.close_connection,
         )
         self.conn = conn
         limit = broadcasting_settings.MAX_CONNECTIONS
@@ -97,7 +107,9 @@ class HubConsumer(AsyncConsumer):
             raise StopConsumer
         self.hub.add_connection(conn)
         if signals.connection_opened.has_listeners():
-            await signals.connection_opened.asend(sender=type(self), socket_id=conn.socket_id, identity=conn.identity)
+            await signals.connection_opened.asend(
+                sender=type(self), socket_id=conn.socket_id, identity=conn.identity
+            )
         return conn
 
     def over_capacity(self, conn: Connection) -> None:
@@ -117,7 +129,9 @@ class HubConsumer(AsyncConsumer):
             return
         await self.hub.remove_connection(conn)
         if signals.connection_closed.has_listeners():
-            await signals.connection_closed.asend(sender=type(self), socket_id=conn.socket_id, identity=conn.identity)
+            await signals.connection_closed.asend(
+                sender=type(self), socket_id=conn.socket_id, identity=conn.identity
+            )
 
     # -- client frames -------------------------------------------------------------------
     def allow_frame(self, conn: Connection) -> bool:
@@ -195,11 +209,16 @@ class BroadcastConsumer(HubConsumer):
             except (ChannelForbidden, InvalidChannelName, AuthenticationFailed):
                 await self.refuse()
         conn = await self.open()
-        conn.push(frame("connected", {
-            "socket_id": conn.socket_id,
-            "activity_timeout": broadcasting_settings.ACTIVITY_TIMEOUT,
-            "user_id": conn.identity.user_id,
-        }))
+        conn.push(
+            frame(
+                "connected",
+                {
+                    "socket_id": conn.socket_id,
+                    "activity_timeout": broadcasting_settings.ACTIVITY_TIMEOUT,
+                    "user_id": conn.identity.user_id,
+                },
+            )
+        )
         if name:
             await self.action_subscribe(conn, {"action": "subscribe", "channel": name})
 
@@ -228,7 +247,9 @@ class BroadcastConsumer(HubConsumer):
             logger.exception("error handling a client frame on %s", conn.socket_id)
             self.error(conn, codes.ERR_4500_INTERNAL)
 
-    def error(self, conn: Connection, code: int, message: str | None = None, channel: str | None = None) -> None:
+    def error(
+        self, conn: Connection, code: int, message: str | None = None, channel: str | None = None
+    ) -> None:
         """Send an error frame and count it for the metrics."""
         self.hub.count_error(code)
         conn.push(error_frame(code, message, channel))
@@ -274,7 +295,10 @@ class BroadcastConsumer(HubConsumer):
         try:
             validate_event_name(event)
             message = Message(
-                channel, event, body.get("data"), socket_id=conn.socket_id,
+                channel,
+                event,
+                body.get("data"),
+                socket_id=conn.socket_id,
                 user_id=conn.identity.user_id if auth_kind is ChannelKind.PRESENCE else None,
             )
         except InvalidMessage as exc:

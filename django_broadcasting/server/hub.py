@@ -215,7 +215,9 @@ class Hub:
         if user_id is not None and await self.presence.leave(channel, user_id, conn.socket_id):
             await self.announce(channel, MEMBER_REMOVED, {"id": user_id}, conn.socket_id)
             if signals.member_left.has_listeners():
-                await signals.member_left.asend(sender=Hub, channel=channel, user_id=user_id, member={"id": user_id})
+                await signals.member_left.asend(
+                    sender=Hub, channel=channel, user_id=user_id, member={"id": user_id}
+                )
         await self._sync_transport(channel)
         return True
 
@@ -394,5 +396,3 @@ def reset_hub() -> None:
 def mark_serving() -> None:
     """Record that this process serves WebSockets, so local publishes reach the hub directly."""
     get_hub().serving = True
-
-

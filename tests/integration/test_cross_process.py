@@ -76,8 +76,13 @@ async def test_channels_redis_fans_out_once_per_socket_across_two_servers(server
             sockets.append(ws)
             await expect(ws, "subscribed")
         tag = uuid.uuid4().hex
-        run_manage("shell", "-c", f"from django_broadcasting import broadcast_to_channel; "
-                   f"broadcast_to_channel('general', 'once', {{'tag': '{tag}'}})", env=env)
+        run_manage(
+            "shell",
+            "-c",
+            f"from django_broadcasting import broadcast_to_channel; "
+            f"broadcast_to_channel('general', 'once', {{'tag': '{tag}'}})",
+            env=env,
+        )
         for ws in sockets:
             assert (await expect(ws, "once"))["data"]["tag"] == tag
         for ws in sockets:  # exactly once: nothing else follows
@@ -104,13 +109,20 @@ async def test_wsgi_view_publishes_to_server_sockets(server_factory, migrated_db
 
     import httpx
 
-    from tests.servers import REPO_ROOT, free_port, server_env, wait_for, port_open
+    from tests.servers import REPO_ROOT, free_port, port_open, server_env, wait_for
 
     server = server_factory("daphne", env=layer)
     port = free_port()
-    env = server_env({"BROADCAST_WEBSOCKET_PORT": str(server.port), "DATABASE_PATH": str(migrated_db_path), **layer})
-    proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "tests/integration/wsgi_publisher.py"), str(port)],
-                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = server_env(
+        {"BROADCAST_WEBSOCKET_PORT": str(server.port), "DATABASE_PATH": str(migrated_db_path), **layer}
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "tests/integration/wsgi_publisher.py"), str(port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_for(lambda: port_open("127.0.0.1", port), timeout=30, message="WSGI server")
         async with await connect(server.ws_url("/ws?channel=general")) as ws:

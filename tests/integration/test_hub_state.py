@@ -58,10 +58,20 @@ async def test_lifecycle_signals_are_sent(app):
     def recorder(name):
         def receiver(sender, **kwargs):
             seen.append((name, kwargs.get("channel"), kwargs.get("user_id")))
+
         return receiver
 
-    receivers = {name: recorder(name) for name in (
-        "connection_opened", "connection_closed", "subscribed", "unsubscribed", "member_joined", "member_left")}
+    receivers = {
+        name: recorder(name)
+        for name in (
+            "connection_opened",
+            "connection_closed",
+            "subscribed",
+            "unsubscribed",
+            "member_joined",
+            "member_left",
+        )
+    }
     for name, func in receivers.items():
         getattr(signals, name).connect(func)
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -10,7 +9,7 @@ import websockets
 
 from django_broadcasting.http.trigger import apost
 from django_broadcasting.messages import Message
-from tests.integration.wsclient import closed_with, connect, expect, make_token, nothing, recv, subscribe
+from tests.integration.wsclient import connect, expect, make_token, nothing, recv, subscribe
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +20,10 @@ def server(request):
 
 
 async def publish(server, channel, event, data=None, socket_id=None):
-    await apost(Message.for_channels([channel], event, data, socket_id=socket_id), url=server.url("/api/broadcast/events"))
+    await apost(
+        Message.for_channels([channel], event, data, socket_id=socket_id),
+        url=server.url("/api/broadcast/events"),
+    )
 
 
 async def test_ping_is_answered_with_pong(server):
@@ -55,7 +57,11 @@ async def test_private_channel_in_url_without_token_is_refused_with_403(server):
 
 
 async def test_bad_or_expired_token_is_refused_with_403(server):
-    for token in ("not-a-jwt", make_token(5, secret="wrong-secret-wrong-secret-wrong-secret"), make_token(5, ttl=-60)):
+    for token in (
+        "not-a-jwt",
+        make_token(5, secret="wrong-secret-wrong-secret-wrong-secret"),
+        make_token(5, ttl=-60),
+    ):
         with pytest.raises(websockets.InvalidStatus) as info:
             await connect(server.ws_url(f"/ws?auth_token={token}"))
         assert info.value.response.status_code == 403
@@ -159,13 +165,17 @@ async def test_presence_needs_authentication(server):
 
 async def test_whisper_reaches_the_others_only(server):
     channel = "presence.chat.7"
-    async with await connect(server.ws_url(f"/ws?auth_token={make_token(1)}")) as a, \
-            await connect(server.ws_url(f"/ws?auth_token={make_token(2)}")) as b:
+    async with (
+        await connect(server.ws_url(f"/ws?auth_token={make_token(1)}")) as a,
+        await connect(server.ws_url(f"/ws?auth_token={make_token(2)}")) as b,
+    ):
         for ws in (a, b):
             await expect(ws, "connected")
             await subscribe(ws, channel)
         await expect(a, "member_added")
-        await a.send(json.dumps({"action": "whisper", "channel": channel, "event": "typing", "data": {"on": True}}))
+        await a.send(
+            json.dumps({"action": "whisper", "channel": channel, "event": "typing", "data": {"on": True}})
+        )
         got = await expect(b, "client-typing")
         assert got["data"] == {"on": True} and got["channel"] == channel and got["user_id"] == "1"
         await nothing(a)
@@ -179,8 +189,10 @@ async def test_whisper_on_public_channel_is_refused(server):
 
 
 async def test_to_others_skips_the_sender_socket(server):
-    async with await connect(server.ws_url("/ws?channel=general")) as a, \
-            await connect(server.ws_url("/ws?channel=general")) as b:
+    async with (
+        await connect(server.ws_url("/ws?channel=general")) as a,
+        await connect(server.ws_url("/ws?channel=general")) as b,
+    ):
         socket_a = (await expect(a, "connected"))["data"]["socket_id"]
         await expect(a, "subscribed")
         await expect(b, "subscribed")

@@ -30,8 +30,12 @@ def test_server_stops_and_frees_its_port(server_factory):
 
 
 def test_server_that_cannot_start_reports_its_log(tmp_path):
-    server = ServerProcess("daphne", app="example_project.no_such_module:application",
-                           log_path=tmp_path / "bad.log", startup_timeout=20)
+    server = ServerProcess(
+        "daphne",
+        app="example_project.no_such_module:application",
+        log_path=tmp_path / "bad.log",
+        startup_timeout=20,
+    )
     with pytest.raises(RuntimeError, match="exited with code"):
         server.start()
     assert "no_such_module" in server.log_text()

@@ -20,8 +20,11 @@ def body(event="triggered", channel="general", **extra):
 
 async def post(server, payload: bytes, headers: dict[str, str]) -> httpx.Response:
     async with httpx.AsyncClient() as client:
-        return await client.post(server.url("/api/broadcast/events"), content=payload,
-                                 headers={"Content-Type": "application/json", **headers})
+        return await client.post(
+            server.url("/api/broadcast/events"),
+            content=payload,
+            headers={"Content-Type": "application/json", **headers},
+        )
 
 
 async def test_signed_request_is_published(daphne_server):
@@ -44,10 +47,18 @@ async def test_private_prefix_reaches_the_canonical_channel(daphne_server):
         assert (await expect(ws, "triggered"))["channel"] == "user.5"
 
 
-@pytest.mark.parametrize("case, status", [
-    ("unsigned", 401), ("bad signature", 403), ("stale", 403), ("tampered", 403), ("oversized", 413),
-    ("invalid channel", 400), ("not json", 400),
-])
+@pytest.mark.parametrize(
+    "case, status",
+    [
+        ("unsigned", 401),
+        ("bad signature", 403),
+        ("stale", 403),
+        ("tampered", 403),
+        ("oversized", 413),
+        ("invalid channel", 400),
+        ("not json", 400),
+    ],
+)
 async def test_bad_requests_are_refused_and_change_nothing(daphne_server, case, status):
     payload = body(event=f"must-not-arrive-{case.replace(' ', '-')}")
     headers = sign(payload)

@@ -13,10 +13,19 @@ import websockets
 from tests.servers import TEST_JWT_SECRET
 
 
-def make_token(sub: str | int, *, roles=(), ttl: float = 300, secret: str = TEST_JWT_SECRET, **claims: Any) -> str:
+def make_token(
+    sub: str | int, *, roles=(), ttl: float = 300, secret: str = TEST_JWT_SECRET, **claims: Any
+) -> str:
     """Mint a JWT the way an application would (independent of the code under test)."""
     now = int(time.time())
-    payload = {"sub": str(sub), "aud": "websocket", "iat": now, "exp": now + ttl, "roles": list(roles), **claims}
+    payload = {
+        "sub": str(sub),
+        "aud": "websocket",
+        "iat": now,
+        "exp": now + ttl,
+        "roles": list(roles),
+        **claims,
+    }
     return jwt.encode(payload, secret, algorithm="HS256")
 
 
@@ -39,7 +48,7 @@ async def expect(ws: Any, event: str, timeout: float = 10, channel: str | None =
             raise AssertionError(f"no {event!r} frame within {timeout}s; saw {seen}")
         try:
             frame = await recv(ws, left)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"no {event!r} frame within {timeout}s; saw {seen}") from None
         if frame.get("event") == event and (channel is None or frame.get("channel") == channel):
             return frame
@@ -50,7 +59,7 @@ async def nothing(ws: Any, within: float = 0.5) -> None:
     """Assert that no frame arrives within ``within`` seconds (a negative check, not a readiness wait)."""
     try:
         frame = await asyncio.wait_for(ws.recv(), within)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return
     raise AssertionError(f"unexpected frame: {frame}")
 

@@ -27,14 +27,21 @@ class ProtocolError(Exception):
 
 def frame(event: str, data: Any = None, channel: str | None = None, **extra: Any) -> str:
     """Encode one server frame."""
-    body = {"channel": channel, "event": event, "data": {} if data is None else data, "timestamp": utc_now_iso()}
+    body = {
+        "channel": channel,
+        "event": event,
+        "data": {} if data is None else data,
+        "timestamp": utc_now_iso(),
+    }
     body.update(extra)
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def error_frame(code: int, message: str | None = None, channel: str | None = None) -> str:
     """Encode an error frame with a stable numeric ``code``."""
-    return frame("error", {"code": code, "message": message or codes.ERROR_MESSAGES.get(code, "Error.")}, channel)
+    return frame(
+        "error", {"code": code, "message": message or codes.ERROR_MESSAGES.get(code, "Error.")}, channel
+    )
 
 
 def parse(text: str | None, max_size: int) -> dict[str, Any]:
@@ -59,8 +66,11 @@ def require_str(body: dict[str, Any], field: str) -> str:
     """Return a non-empty string field of a client frame, or raise ``ProtocolError``."""
     value = body.get(field)
     if not isinstance(value, str) or not value:
-        raise ProtocolError(codes.ERR_4002_MISSING_FIELD, f"Field {field!r} is required.", body.get("channel")
-                            if isinstance(body.get("channel"), str) else None)
+        raise ProtocolError(
+            codes.ERR_4002_MISSING_FIELD,
+            f"Field {field!r} is required.",
+            body.get("channel") if isinstance(body.get("channel"), str) else None,
+        )
     return value
 
 
