@@ -277,6 +277,11 @@ class BroadcastingSettings:
         self._cache[name] = value
         return value
 
+    def is_explicit(self, name: str) -> bool:
+        """True when ``name`` is set in ``settings.BROADCASTING`` or by its environment variable."""
+        option = OPTIONS[name]
+        return name in self._user_settings() or bool(option.env and option.env in os.environ)
+
     def validate(self) -> None:
         """Resolve every setting now, raising on the first bad one (used by system checks)."""
         for name in OPTIONS:

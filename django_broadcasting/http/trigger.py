@@ -25,6 +25,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from ..conf import broadcasting_settings
+from ..discovery import discovered_server
 from ..exceptions import TransportError
 from ..messages import Message
 
@@ -67,10 +68,14 @@ def trigger_url() -> str:
     """Return the trigger endpoint of the server this process publishes to."""
     if broadcasting_settings.TRIGGER_URL:
         return broadcasting_settings.TRIGGER_URL
-    host = broadcasting_settings.WEBSOCKET_HOST
+    host, port = broadcasting_settings.WEBSOCKET_HOST, broadcasting_settings.WEBSOCKET_PORT
+    if not (broadcasting_settings.is_explicit("WEBSOCKET_PORT") or broadcasting_settings.is_explicit("WEBSOCKET_HOST")):
+        found = discovered_server()  # the server of this project running on this machine, if any
+        if found is not None:
+            host, port = found
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
-    return f"http://{host}:{broadcasting_settings.WEBSOCKET_PORT}/api/broadcast/events"
+    return f"http://{host}:{port}/api/broadcast/events"
 
 
 def encode_body(messages: Sequence[Message]) -> bytes:

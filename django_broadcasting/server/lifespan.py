@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..discovery import record_server
 from .codes import WS_1012_SERVICE_RESTART
 from .hub import get_hub, mark_serving
 
@@ -20,10 +21,15 @@ class LifespanApp:
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self._recorded = False
         mark_serving()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "lifespan":
+            if not self._recorded and scope.get("server"):
+                # Tell publishers on this machine where we listen (see discovery.py).
+                self._recorded = True
+                record_server(*scope["server"][:2])
             return await self.app(scope, receive, send)
         while True:
             message = await receive()

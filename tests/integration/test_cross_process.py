@@ -134,3 +134,18 @@ async def test_wsgi_view_publishes_to_server_sockets(server_factory, migrated_db
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+async def test_publisher_finds_the_local_server_without_a_port_setting(server_factory, migrated_db_path, kind):
+    """`runserver` on 8000 or `broadcast websocket` on 8080: a CLI publisher with no port setting finds it."""
+    from django_broadcasting.discovery import _path
+
+    server = server_factory(kind)
+    try:
+        async with await connect(server.ws_url("/ws?channel=general")) as ws:  # the server records itself
+            await expect(ws, "subscribed")
+            run_manage("shell", "-c", PUBLISH.format(n=3), env={"DATABASE_PATH": str(migrated_db_path)})
+            assert (await expect(ws, "from_cli"))["data"] == {"n": 3}
+    finally:
+        _path().unlink(missing_ok=True)
