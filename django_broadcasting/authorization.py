@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import async_to_sync, iscoroutinefunction
+from asgiref.sync import iscoroutinefunction
 from channels.db import database_sync_to_async
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
@@ -48,6 +48,7 @@ from .exceptions import (
     TokenExpired,
 )
 from .messages import validate_channel_name
+from .sync import sync_shim
 
 logger = logging.getLogger("django_broadcasting.authorization")
 
@@ -400,9 +401,7 @@ async def aauthorize(
     return Authorization(canonical, ChannelKind.PRIVATE, rule=rule.name)
 
 
-def authorize(identity: Identity, name: str, *, registry: ChannelRegistry | None = None) -> Authorization:
-    """Sync twin of ``aauthorize`` (for views and shells)."""
-    return async_to_sync(aauthorize)(identity, name, registry=registry)
+authorize = sync_shim(aauthorize)
 
 
 _discovered = False

@@ -27,6 +27,7 @@ from .exceptions import InvalidMessage
 from .messages import Message, utc_now_iso
 from .metrics import observe_broadcast
 from .signals import broadcast_sent
+from .sync import sync_shim
 
 __all__ = [
     "apublish",
@@ -66,9 +67,7 @@ async def apublish(messages: Sequence[Message], driver: str | BaseDriver | None 
     return list(messages)
 
 
-def publish(messages: Sequence[Message], driver: str | BaseDriver | None = None) -> list[Message]:
-    """Sync shim over ``apublish``."""
-    return async_to_sync(apublish)(messages, driver)
+publish = sync_shim(apublish)
 
 
 def user_channel(user_id: Any) -> str:
@@ -234,16 +233,7 @@ async def abroadcast_to_channel(
     return await _pending(channel, event, data, driver=driver, socket_id=socket_id).asend()
 
 
-def broadcast_to_channel(
-    channel: str,
-    event: str,
-    data: Any = None,
-    *,
-    driver: str | BaseDriver | None = None,
-    socket_id: Any = None,
-) -> list[Message]:
-    """Sync shim over ``abroadcast_to_channel``."""
-    return async_to_sync(abroadcast_to_channel)(channel, event, data, driver=driver, socket_id=socket_id)
+broadcast_to_channel = sync_shim(abroadcast_to_channel)
 
 
 async def abroadcast_to_user(
@@ -258,16 +248,7 @@ async def abroadcast_to_user(
     return await abroadcast_to_channel(user_channel(user_id), event, data, driver=driver, socket_id=socket_id)
 
 
-def broadcast_to_user(
-    user_id: Any,
-    event: str,
-    data: Any = None,
-    *,
-    driver: str | BaseDriver | None = None,
-    socket_id: Any = None,
-) -> list[Message]:
-    """Sync shim over ``abroadcast_to_user``."""
-    return async_to_sync(abroadcast_to_user)(user_id, event, data, driver=driver, socket_id=socket_id)
+broadcast_to_user = sync_shim(abroadcast_to_user)
 
 
 async def abroadcast_to_organization(
@@ -284,18 +265,7 @@ async def abroadcast_to_organization(
     )
 
 
-def broadcast_to_organization(
-    organization_id: Any,
-    event: str,
-    data: Any = None,
-    *,
-    driver: str | BaseDriver | None = None,
-    socket_id: Any = None,
-) -> list[Message]:
-    """Sync shim over ``abroadcast_to_organization``."""
-    return async_to_sync(abroadcast_to_organization)(
-        organization_id, event, data, driver=driver, socket_id=socket_id
-    )
+broadcast_to_organization = sync_shim(abroadcast_to_organization)
 
 
 def _text(value: Any, what: str) -> str:
@@ -324,16 +294,7 @@ async def anotify_user(
     return await abroadcast_to_user(user_id, "notification", data, driver=driver)
 
 
-def notify_user(
-    user_id: Any,
-    title: str,
-    message: str,
-    action_url: str | None = None,
-    *,
-    driver: str | BaseDriver | None = None,
-) -> list[Message]:
-    """Sync shim over ``anotify_user``."""
-    return async_to_sync(anotify_user)(user_id, title, message, action_url, driver=driver)
+notify_user = sync_shim(anotify_user)
 
 
 async def asystem_alert(
@@ -359,16 +320,7 @@ async def asystem_alert(
     return await abroadcast_to_channel(channel, "system_alert", data, driver=driver)
 
 
-def system_alert(
-    level: str,
-    message: str,
-    action_required: bool = False,
-    *,
-    channel: str = SYSTEM_ALERT_CHANNEL,
-    driver: str | BaseDriver | None = None,
-) -> list[Message]:
-    """Sync shim over ``asystem_alert``."""
-    return async_to_sync(asystem_alert)(level, message, action_required, channel=channel, driver=driver)
+system_alert = sync_shim(asystem_alert)
 
 
 class BroadcastFacade:

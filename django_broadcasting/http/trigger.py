@@ -69,7 +69,10 @@ def trigger_url() -> str:
     if broadcasting_settings.TRIGGER_URL:
         return broadcasting_settings.TRIGGER_URL
     host, port = broadcasting_settings.WEBSOCKET_HOST, broadcasting_settings.WEBSOCKET_PORT
-    if not (broadcasting_settings.is_explicit("WEBSOCKET_PORT") or broadcasting_settings.is_explicit("WEBSOCKET_HOST")):
+    if not (
+        broadcasting_settings.is_explicit("WEBSOCKET_PORT")
+        or broadcasting_settings.is_explicit("WEBSOCKET_HOST")
+    ):
         found = discovered_server()  # the server of this project running on this machine, if any
         if found is not None:
             host, port = found

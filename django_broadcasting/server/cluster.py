@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import async_to_sync
+from ..sync import sync_shim
 
 if TYPE_CHECKING:
     from ..drivers.redis import RedisDriver
@@ -92,6 +92,4 @@ async def acluster_stats() -> dict[str, Any]:
     return {"nodes": nodes, "node_count": len(nodes), "totals": totals(nodes), "source": "local"}
 
 
-def cluster_stats() -> dict[str, Any]:
-    """Sync shim over ``acluster_stats``."""
-    return async_to_sync(acluster_stats)()
+cluster_stats = sync_shim(acluster_stats)
