@@ -20,8 +20,6 @@ channels); others as ``batch_events`` of up to 10.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -29,7 +27,7 @@ from urllib.parse import urlencode
 from asgiref.sync import sync_to_async
 
 from ..conf import broadcasting_settings
-from ..exceptions import TransportError
+from ..http.client import request_json
 from ..messages import Message
 from ..pusher_signing import PusherApp, app_secret, sign_request
 from .base import BaseDriver
@@ -130,21 +128,9 @@ class PusherDriver(BaseDriver):
         base = origin + prefix
         path = f"{prefix}/apps/{app.id}/{endpoint}"
         url = f"{origin}{path}?{urlencode(sign_request('POST', path, body=raw, app=app))}"
-        request = urllib.request.Request(
-            url, data=raw, method="POST", headers={"Content-Type": "application/json"}
-        )
         timeout = float(self._option("timeout", broadcasting_settings.TRIGGER_TIMEOUT))
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured URL
-                return json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:200].decode(errors="replace")
-            raise TransportError(
-                f"Pusher API at {base} refused the event: HTTP {exc.code} {detail}"
-            ) from None
-        except (urllib.error.URLError, OSError, TimeoutError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise TransportError(f"Cannot reach the Pusher API at {base}: {reason}") from None
+        headers = {"Content-Type": "application/json"}
+        return request_json(url, what=f"the Pusher API of {base}", timeout=timeout, data=raw, headers=headers)
 
     async def abroadcast(self, messages: Sequence[Message]) -> None:
         if not messages:

@@ -6,7 +6,6 @@ to, authenticated with ``STATS_TOKEN`` or the trigger signature of an empty body
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -14,6 +13,7 @@ from typing import Any
 
 from ..conf import broadcasting_settings
 from ..exceptions import TransportError
+from .client import request_json
 from .trigger import sign, trigger_url
 
 STATS_PATH = "/api/broadcast/stats"
@@ -50,29 +50,8 @@ def fetch_remote_stats(url: str | None = None, timeout: float | None = None) -> 
     """GET a running server's stats document; ``TransportError`` (one line) when that fails."""
     target = stats_url(url)
     timeout = broadcasting_settings.TRIGGER_TIMEOUT if timeout is None else timeout
-    request = urllib.request.Request(target, headers={"Accept": "application/json", **client_headers()})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured URL
-            document = json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read()[:300].decode(errors="replace")
-        try:
-            detail = json.loads(detail)["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            pass
-        hint = " (is django_broadcasting.http.urls included?)" if exc.code == 404 else ""
-        raise TransportError(
-            f"The broadcast server at {target} answered HTTP {exc.code}: {_one_line(detail)}{hint}"
-        ) from None
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise TransportError(f"Cannot reach the broadcast server at {target}: {_one_line(reason)}") from None
-    except ValueError:
-        raise TransportError(f"The broadcast server at {target} did not answer with JSON.") from None
+    headers = {"Accept": "application/json", **client_headers()}
+    document = request_json(target, what="the broadcast server", timeout=timeout, headers=headers)
     if not isinstance(document, dict) or not isinstance(document.get("channels"), dict):
         raise TransportError(f"The answer of {target} is not a stats document.")
     return document
-
-
-def _one_line(text: Any) -> str:
-    return " ".join(str(text).split())

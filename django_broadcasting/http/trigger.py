@@ -16,8 +16,6 @@ import hashlib
 import hmac
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,8 +24,8 @@ from django.conf import settings
 
 from ..conf import broadcasting_settings
 from ..discovery import discovered_server
-from ..exceptions import TransportError
 from ..messages import Message
+from .client import request_json
 
 TIMESTAMP_HEADER = "X-Broadcast-Timestamp"
 SIGNATURE_HEADER = "X-Broadcast-Signature"
@@ -87,20 +85,10 @@ def encode_body(messages: Sequence[Message]) -> bytes:
 
 
 def _post(url: str, body: bytes, timeout: float) -> dict[str, Any]:
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json", **sign(body)}
+    headers = {"Content-Type": "application/json", **sign(body)}
+    return request_json(
+        url, what="the broadcast server", timeout=timeout, data=body, headers=headers, method="POST"
     )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured URL
-            return json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read()[:200].decode(errors="replace")
-        raise TransportError(
-            f"Broadcast server at {url} refused the trigger: HTTP {exc.code} {detail}"
-        ) from None
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise TransportError(f"Cannot reach the broadcast server at {url}: {reason}") from None
 
 
 async def apost(messages: Sequence[Message], url: str | None = None) -> dict[str, Any]:
