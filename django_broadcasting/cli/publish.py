@@ -7,7 +7,11 @@ trigger (``BROADCAST_WEBSOCKET_PORT``); with Redis it goes through Redis.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -90,6 +94,25 @@ def register_ping(subparsers: Any) -> None:
     parser.set_defaults(handler=handle_ping)
 
 
+@contextlib.contextmanager
+def _stop_on_interrupt() -> Iterator[threading.Event]:
+    """Turn Ctrl-C (SIGINT) into an event the loop checks between pings.
+
+    A KeyboardInterrupt raised while ``async_to_sync`` waits for a publish can be swallowed
+    by asgiref's executor (the loop then never stops): the ping in flight finishes instead.
+    """
+    stop = threading.Event()
+    try:
+        previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    except ValueError:  # not the main thread (call_command from a worker): no Ctrl-C to catch
+        yield stop
+        return
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def handle_ping(command: BaseCommand, options: dict[str, Any]) -> None:
     channel = _text(options["channel"], "The channel")
     interval = positive(options["interval"], "--interval")
@@ -100,13 +123,13 @@ def handle_ping(command: BaseCommand, options: dict[str, Any]) -> None:
     say(command, f"🏓 Pinging channel: {channel} every {interval:g}s ({until})")
     sent = 0
     started = time.monotonic()
-    try:
-        while count is None or sent < count:
+    with _stop_on_interrupt() as stop:
+        while (count is None or sent < count) and not stop.is_set():
             if sent:
                 # A fixed schedule, not sleep-after-send: slow publishes do not stretch it.
                 delay = started + sent * interval - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
+                if delay > 0 and stop.wait(delay):
+                    break
             sequence = sent + 1
             with friendly_errors(f"Ping #{sequence}"):
                 broadcast_to_channel(
@@ -117,7 +140,7 @@ def handle_ping(command: BaseCommand, options: dict[str, Any]) -> None:
                 )
             sent = sequence
             say(command, f"📡 Ping #{sequence} sent to channel: {channel}")
-    except KeyboardInterrupt:
+    if stop.is_set():
         say(command, "")
         say(command, f"⏹️  Stopped after {sent} ping{'s' if sent != 1 else ''}")
         return
