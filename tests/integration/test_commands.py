@@ -64,11 +64,17 @@ async def abroadcast(
     return await asyncio.to_thread(broadcast, *args, env=env, timeout=timeout)
 
 
+def _default_sigint() -> None:
+    # A suite started in the background by a non-interactive shell inherits SIGINT ignored;
+    # the command must see Ctrl-C as a terminal would send it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def popen(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen:
     """Start ``manage.py broadcast <args>`` in the background, in its own process group."""
     return subprocess.Popen(
         command(*args), cwd=REPO_ROOT, env=server_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+        stdin=subprocess.DEVNULL, text=True, start_new_session=True, preexec_fn=_default_sigint,
     )  # fmt: skip
 
 
