@@ -29,6 +29,7 @@ from ..conf import broadcasting_settings
 from ..exceptions import BroadcastError
 from ..messages import Message
 from .codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
+from .connection import Frame
 from .history import MemoryHistory
 from .presence import LocalPresence
 
@@ -291,8 +292,6 @@ class Hub:
 
     def deliver(self, message: Message) -> int:
         """Write ``message`` to every local subscriber of its channel; return the count."""
-        from .connection import Frame
-
         self.messages_in += 1
         if self._recovering:  # one lookup per message, and only while someone catches up
             for _, buffer in self._recovering.get(message.channel, ()):
