@@ -114,6 +114,8 @@ HEARTBEAT = (
     _NOW
     + """
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+-- The registry lives as long as some node beats, like the presence keys it indexes.
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[5])
 local held = redis.call('SMEMBERS', KEYS[2])
 for _, p in ipairs(held) do
