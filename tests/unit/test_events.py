@@ -18,6 +18,15 @@ from django_broadcasting.exceptions import (
 from django_broadcasting.signals import broadcast_sent, event_dispatched
 
 
+def tasks_signals():
+    """The signals of the tasks framework the product uses: django.tasks (Django 6) or the backport."""
+    try:
+        from django.tasks import signals
+    except ImportError:
+        from django_tasks import signals
+    return signals
+
+
 @dataclass
 class UserRegistered(Event):
     user_id: int
@@ -237,7 +246,7 @@ def test_broadcast_driver_choice(settings):
 
 
 def test_queued_broadcast_runs_through_the_tasks_framework(memory_driver):
-    from django_tasks.signals import task_finished
+    task_finished = tasks_signals().task_finished
 
     finished = []
 
@@ -257,7 +266,7 @@ def test_queued_broadcast_runs_through_the_tasks_framework(memory_driver):
 
 
 def test_broadcast_now_is_not_queued(memory_driver):
-    from django_tasks.signals import task_enqueued
+    task_enqueued = tasks_signals().task_enqueued
 
     enqueued = []
     task_enqueued.connect(
@@ -412,7 +421,7 @@ class HangingDriver(BaseDriver):
 
 
 def test_queued_broadcast_timeout_fails_the_task(settings):
-    from django_tasks.signals import task_finished
+    task_finished = tasks_signals().task_finished
 
     settings.BROADCASTING = {"DRIVERS": {"hanging": {"BACKEND": f"{__name__}.HangingDriver"}}}
     HangingDriver.attempts = 0
