@@ -10,10 +10,12 @@ import asyncio
 import hashlib
 import hmac
 import json
-import time
 from typing import Any
 
 import websockets
+
+from tests.integration import wsclient
+from tests.integration.wsclient import nothing  # noqa: F401 - the same negative check for both protocols
 
 APP_ID = "123456"
 APP_KEY = "test-key"
@@ -50,29 +52,8 @@ async def recv(ws: Any, timeout: float = 10) -> dict[str, Any]:
 
 
 async def expect(ws: Any, event: str, timeout: float = 10, channel: str | None = None) -> dict[str, Any]:
-    """Read frames until ``event`` (on ``channel``) arrives; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    seen: list[dict[str, Any]] = []
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"no {event!r} frame within {timeout}s; saw {seen}")
-        try:
-            frame = await recv(ws, left)
-        except TimeoutError:
-            raise AssertionError(f"no {event!r} frame within {timeout}s; saw {seen}") from None
-        if frame.get("event") == event and (channel is None or frame.get("channel") == channel):
-            return frame
-        seen.append(frame)
-
-
-async def nothing(ws: Any, within: float = 0.5) -> None:
-    """Assert that no frame arrives within ``within`` seconds (a negative check)."""
-    try:
-        frame = await asyncio.wait_for(ws.recv(), within)
-    except TimeoutError:
-        return
-    raise AssertionError(f"unexpected frame: {frame}")
+    """Read Pusher frames until ``event`` (on ``channel``) arrives; fail after ``timeout`` seconds."""
+    return await wsclient.expect(ws, event, timeout, channel, read=recv)
 
 
 async def send(ws: Any, event: str, data: Any = None, channel: str | None = None) -> None:

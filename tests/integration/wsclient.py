@@ -38,8 +38,14 @@ async def recv(ws: Any, timeout: float = 10) -> dict[str, Any]:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
-async def expect(ws: Any, event: str, timeout: float = 10, channel: str | None = None) -> dict[str, Any]:
-    """Read frames until one with ``event`` (and ``channel``) arrives; fail on timeout."""
+async def expect(
+    ws: Any, event: str, timeout: float = 10, channel: str | None = None, *, read: Any = None
+) -> dict[str, Any]:
+    """Read frames until one with ``event`` (and ``channel``) arrives; fail on timeout.
+
+    ``read(ws, timeout)`` decodes one frame (``recv`` here; the Pusher client passes its own).
+    """
+    read = read or recv
     deadline = time.monotonic() + timeout
     seen = []
     while True:
@@ -47,7 +53,7 @@ async def expect(ws: Any, event: str, timeout: float = 10, channel: str | None =
         if left <= 0:
             raise AssertionError(f"no {event!r} frame within {timeout}s; saw {seen}")
         try:
-            frame = await recv(ws, left)
+            frame = await read(ws, left)
         except TimeoutError:
             raise AssertionError(f"no {event!r} frame within {timeout}s; saw {seen}") from None
         if frame.get("event") == event and (channel is None or frame.get("channel") == channel):
