@@ -85,6 +85,9 @@ class HubConsumer(AsyncConsumer):
 
     async def open(self) -> Connection:
         """Accept the socket and register it with the hub."""
+        if not broadcasting_settings.WEBSOCKET_ENABLED:
+            # BROADCAST_WEBSOCKET_ENABLED=false: this process publishes and serves HTTP only.
+            await self.refuse()
         await self.hub.start()
         accept: dict[str, Any] = {"type": "websocket.accept"}
         subprotocol = self.scope.get("broadcasting_subprotocol")

@@ -87,3 +87,15 @@ async def test_shutdown_closes_sockets_with_1012(server_factory, kind):
         await expect(ws, "subscribed")
         server.process.send_signal(signal.SIGTERM)
         assert await closed_with(ws, 20) == 1012
+
+
+async def test_websocket_disabled_refuses_handshakes_but_serves_http(server_factory):
+    import httpx
+
+    server = server_factory("daphne", env={"BROADCAST_WEBSOCKET_ENABLED": "false"})
+    for path in ("/ws", "/ws?channel=general"):
+        with pytest.raises(websockets.InvalidStatus) as info:
+            await connect(server.ws_url(path))
+        assert info.value.response.status_code == 403
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(server.url("/metrics"))).status_code == 200
