@@ -168,11 +168,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)-8s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "django_broadcasting": {
             "handlers": ["console"],
             "level": os.environ.get("BROADCAST_LOG_LEVEL", "INFO"),
+            # daphne also configures the root logger: without this, every line prints twice.
+            "propagate": False,
         },
     },
 }
