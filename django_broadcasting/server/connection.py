@@ -100,6 +100,10 @@ def direct_writer(send: Any) -> Writer | None:
     return None
 
 
+class SlowClient(Exception):
+    """A direct writer found the socket's server-side buffer past its bound."""
+
+
 def _uvicorn_sansio_writer(proto: Any) -> Writer | None:
     conn = getattr(proto, "conn", None)
     transport = getattr(proto, "transport", None)
@@ -149,7 +153,12 @@ def _uvicorn_websockets_writer(proto: Any) -> Writer | None:
     return write
 
 
+def _twisted_buffered(transport: Any) -> int:
+    return len(getattr(transport, "dataBuffer", b"")) + getattr(transport, "_tempDataLen", 0)
+
+
 def _daphne_writer(server: Any, proto: Any) -> Writer | None:
+    limit = broadcasting_settings.OUTGOING_BUFFER
     connections = getattr(server, "connections", None)
     open_state = getattr(proto, "STATE_OPEN", None)
     if connections is None or open_state is None:
@@ -185,6 +194,10 @@ def _daphne_writer(server: Any, proto: Any) -> Writer | None:
             if written >= len(data):
                 return True
             data = data[written:]
+        elif _twisted_buffered(transport) > limit * len(data):
+            # Daphne never suspends a send, so Twisted's buffer is the only queue a client
+            # that stops reading fills: bound it as the ASGI backlog is (OUTGOING_BUFFER frames).
+            raise SlowClient
         transport.write(data)
         return True
 
@@ -285,9 +298,15 @@ class Connection:
             return
         if self._backlog is None:
             write = self._write
-            if write is not None and write(frame.wire):
-                self.frames_out += 1
-                return
+            if write is not None:
+                try:
+                    written = write(frame.wire)
+                except SlowClient:
+                    self._overflow()
+                    return
+                if written:
+                    self.frames_out += 1
+                    return
             self._send_now(frame.message)
             return
         if len(self._backlog) >= self._limit:
