@@ -215,6 +215,10 @@ async def _finish(coro: Any, pending: Any) -> None:
         if pending is None:
             await asyncio.sleep(0)
         else:
+            # The coroutine marked the future as awaited ("blocking") when it yielded it; a
+            # task clears that flag before waiting on it, and so must we, or awaiting it again
+            # raises "await wasn't used with future".
+            pending._asyncio_future_blocking = False
             try:
                 await pending
             except BaseException:  # noqa: BLE001 - the coroutine re-raises it when it resumes

@@ -60,6 +60,31 @@ async def test_send_that_suspends_is_finished_in_order():
     assert conn.buffered == 0
 
 
+async def test_send_still_suspended_when_the_drain_task_runs_completes():
+    """The future the send waits on is still pending when the task takes over (the usual case)."""
+    gate = asyncio.Event()
+    sent = []
+
+    async def send(message):
+        if message.get("text") == "first":
+            await gate.wait()
+        sent.append(message.get("text"))
+
+    conn = make(send, limit=10)
+    conn.push("first")
+    conn.push("second")
+    for _ in range(5):  # let the drain task start and park on the pending future
+        await asyncio.sleep(0)
+    assert sent == [] and not conn.closed
+    gate.set()
+    for _ in range(20):
+        if len(sent) == 2:
+            break
+        await asyncio.sleep(0)
+    assert sent == ["first", "second"]
+    assert not conn.closed and conn.buffered == 0
+
+
 async def test_slow_client_is_closed_with_reconnect_code():
     never = asyncio.Event()
     closes = []
