@@ -137,7 +137,9 @@ async def test_wsgi_view_publishes_to_server_sockets(server_factory, migrated_db
 
 
 @pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
-async def test_publisher_finds_the_local_server_without_a_port_setting(server_factory, migrated_db_path, kind):
+async def test_publisher_finds_the_local_server_without_a_port_setting(
+    server_factory, migrated_db_path, kind
+):
     """`runserver` on 8000 or `broadcast websocket` on 8080: a CLI publisher with no port setting finds it."""
     from django_broadcasting.discovery import _path
 
