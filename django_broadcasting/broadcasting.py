@@ -1,37 +1,42 @@
-"""Publishing: ``apublish`` (the one core), the fluent ``PendingBroadcast``, the seed's helpers and facade.
+"""Publishing: ``apublish`` / ``publish`` (the core), the fluent ``PendingBroadcast``, the helpers and facade.
 
     broadcast().to_user(5).event("notification").with_data({"title": "Hi"}).send()
     await broadcast().channels(["admin", "moderators"]).event("alert").with_data(d).asend()
     broadcast_to_channel("general", "announcement", {"message": "..."})
+    broadcast_many([("general", "tick", {"n": 1}), ("user.5", "notification", {"title": "Hi"})])
     BroadcastFacade.notify_user(5, "Welcome!", "Your account is ready", "/dashboard")
 
-A user's channel is ``user.{id}``, an organization's ``org.{id}``. Every sync function is a
-shim over its ``a``-prefixed async twin. Messages are built (validated and encoded once)
-and the driver resolved before anything is sent, so bad input never half-sends.
+A user's channel is ``user.{id}``, an organization's ``org.{id}``. Messages are built
+(validated and encoded once) and the backend resolved before anything is sent, so bad input
+never half-sends. Each helper is written once, as the function that builds its messages;
+its async twin awaits ``apublish`` and its sync twin calls ``publish``, which hands the
+messages to the backend's sync side without an event loop or a thread hop per call (the
+redis backend keeps a blocking client for that).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from time import perf_counter
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import async_to_sync
-
+from .backends.base import Backend, PublishReceipt
 from .context import socket_id_from
 from .drivers import get_driver
-from .drivers.base import BaseDriver
 from .events import channel_names
 from .exceptions import InvalidMessage
 from .messages import Message, utc_now_iso
 from .metrics import observe_broadcast
 from .signals import broadcast_sent
-from .sync import sync_shim
 
 __all__ = [
     "apublish",
     "publish",
+    "Published",
+    "broadcast_many",
+    "abroadcast_many",
     "PendingBroadcast",
     "broadcast",
     "user_channel",
@@ -53,21 +58,105 @@ __all__ = [
 
 #: Levels accepted by ``system_alert`` (and ``manage.py broadcast system:alert``).
 ALERT_LEVELS = ("info", "warning", "error", "critical")
-#: Channel ``system_alert`` publishes on: the seed's admin channel (role ``admin`` may subscribe).
+#: Channel ``system_alert`` publishes on: the admin channel (role ``admin`` may subscribe).
 SYSTEM_ALERT_CHANNEL = "admin"
 
+DriverArg = str | Backend | None
 
-async def apublish(messages: Sequence[Message], driver: str | BaseDriver | None = None) -> list[Message]:
-    """Hand built ``messages`` to ``driver`` (an alias, an instance, or the default) and send ``broadcast_sent``."""
-    target = driver if isinstance(driver, BaseDriver) else get_driver(driver)
+
+class Published(list):
+    """The messages a publish sent (one per channel), with the backend's ``receipt``."""
+
+    receipt: PublishReceipt
+
+    def __init__(self, messages: Iterable[Message], receipt: PublishReceipt) -> None:
+        super().__init__(messages)
+        self.receipt = receipt
+
+
+def _backend(driver: DriverArg) -> Backend:
+    return driver if isinstance(driver, Backend) else get_driver(driver)
+
+
+async def apublish(messages: Sequence[Message], driver: DriverArg = None) -> Published:
+    """Hand built ``messages`` to ``driver`` (an alias, an instance, or the default backend).
+
+    Return the messages, with the backend's receipt as ``.receipt``; send ``broadcast_sent``.
+    Raise ``TransportError`` when nothing accepted them.
+    """
+    target = _backend(driver)
     started = perf_counter()
-    await target.abroadcast(messages)
+    receipt = await target.apublish(messages)
     observe_broadcast(perf_counter() - started, "publish")  # the broadcast_duration_seconds histogram
-    await broadcast_sent.asend(sender=type(target), driver=target, messages=list(messages))
-    return list(messages)
+    if broadcast_sent.has_listeners():
+        await broadcast_sent.asend(sender=type(target), driver=target, messages=list(messages))
+    return Published(messages, receipt)
 
 
-publish = sync_shim(apublish)
+def publish(messages: Sequence[Message], driver: DriverArg = None) -> Published:
+    """Sync twin of ``apublish``: the backend's sync side, no event loop unless a receiver needs one."""
+    target = _backend(driver)
+    started = perf_counter()
+    receipt = target.publish(messages)
+    observe_broadcast(perf_counter() - started, "publish")
+    if broadcast_sent.has_listeners():
+        broadcast_sent.send(sender=type(target), driver=target, messages=list(messages))
+    return Published(messages, receipt)
+
+
+def _publishing_twins(
+    build: Callable[..., tuple[list[Message], DriverArg]], name: str
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """Return ``(a<name>, <name>)``: the async and sync helpers over one message builder."""
+
+    @functools.wraps(build)
+    async def ahelper(*args: Any, **kwargs: Any) -> Published:
+        messages, driver = build(*args, **kwargs)
+        return await apublish(messages, driver)
+
+    @functools.wraps(build)
+    def helper(*args: Any, **kwargs: Any) -> Published:
+        messages, driver = build(*args, **kwargs)
+        return publish(messages, driver)
+
+    for function, function_name in ((ahelper, "a" + name), (helper, name)):
+        function.__name__ = function.__qualname__ = function_name
+        function.__annotations__ = {**build.__annotations__, "return": "Published"}
+    helper.__doc__ = f"Sync twin of ``a{name}``: {(build.__doc__ or '').strip()}"
+    return ahelper, helper
+
+
+def _many(items: Iterable[Any], *, driver: DriverArg = None) -> tuple[list[Message], DriverArg]:
+    """Publish many broadcasts at once: pipelined in one round trip where the backend can.
+
+    Each item is a built ``Message``, a ``(channel_or_channels, event, data)`` tuple, or a
+    mapping with ``channel`` or ``channels``, ``event``, optional ``data`` and ``socket_id``.
+    Every item is validated before anything is sent.
+    """
+    messages: list[Message] = []
+    for index, item in enumerate(items):
+        if isinstance(item, Message):
+            messages.append(item)
+            continue
+        if isinstance(item, Mapping):
+            where = item.get("channels", item.get("channel"))
+            event, data, socket_id = item.get("event"), item.get("data"), item.get("socket_id")
+        elif isinstance(item, (tuple, list)) and len(item) in (2, 3):
+            where, event, data, socket_id = item[0], item[1], item[2] if len(item) == 3 else None, None
+        else:
+            raise InvalidMessage(
+                f"broadcast_many() item {index} must be a Message, a (channel, event, data) tuple or a dict."
+            )
+        if not isinstance(event, str):
+            raise InvalidMessage(f"broadcast_many() item {index} needs an event name.")
+        exclude = socket_id_from(socket_id) if socket_id is not None else None
+        messages += Message.for_channels(channel_names(where), event, data, socket_id=exclude)
+    if not messages:
+        raise InvalidMessage("broadcast_many() needs at least one broadcast.")
+    return messages, driver
+
+
+abroadcast_many, broadcast_many = _publishing_twins(_many, "broadcast_many")
 
 
 def user_channel(user_id: Any) -> str:
@@ -98,7 +187,7 @@ class PendingBroadcast:
         self._event: str | None = None
         self._data: Any = None
         self._socket_id: str | None = None
-        self._driver: str | BaseDriver | None = None
+        self._driver: DriverArg = None
         self._skip = False
 
     # -- where --------------------------------------------------------------------------------
@@ -131,7 +220,7 @@ class PendingBroadcast:
         return self
 
     def with_data(self, data: Any = None, **fields: Any) -> PendingBroadcast:
-        """Set the payload (the seed's ``.with``): a JSON-able value, or keyword fields merged into a dict."""
+        """Set the payload (``.with`` in Laravel): a JSON-able value, or keyword fields merged into a dict."""
         if fields:
             if data is not None and not isinstance(data, dict):
                 raise InvalidMessage("with_data() keyword fields need a dict payload.")
@@ -148,7 +237,7 @@ class PendingBroadcast:
         self._socket_id = socket_id_from(socket_id)
         return self
 
-    def via(self, driver: str | BaseDriver) -> PendingBroadcast:
+    def via(self, driver: str | Backend) -> PendingBroadcast:
         """Publish through this driver alias (or instance) instead of the default."""
         self._driver = driver
         return self
@@ -160,17 +249,18 @@ class PendingBroadcast:
             raise InvalidMessage("A broadcast needs an event name: call .event(name) before sending.")
         return Message.for_channels(self._channels, self._event, self._data, socket_id=self._socket_id)
 
+    def _outgoing(self) -> tuple[list[Message], DriverArg]:
+        return ([], None) if self._skip else (self.build(), _backend(self._driver))
+
     async def asend(self) -> list[Message]:
-        """Publish the broadcast; return the messages sent (one per channel)."""
-        if self._skip:
-            return []
-        messages = self.build()
-        driver = self._driver if isinstance(self._driver, BaseDriver) else get_driver(self._driver)
-        return await apublish(messages, driver)
+        """Publish the broadcast; return the messages sent (one per channel, receipt as ``.receipt``)."""
+        messages, driver = self._outgoing()
+        return await apublish(messages, driver) if messages else []
 
     def send(self) -> list[Message]:
-        """Sync shim over ``asend``."""
-        return async_to_sync(self.asend)()
+        """Sync twin of ``asend`` (no event loop: the backend's sync side)."""
+        messages, driver = self._outgoing()
+        return publish(messages, driver) if messages else []
 
     def __repr__(self) -> str:
         return f"<PendingBroadcast {self._event!r} on {self._channels!r}>"
@@ -207,7 +297,7 @@ def _pending(
     event: str | None = None,
     data: Any = None,
     *,
-    driver: str | BaseDriver | None = None,
+    driver: DriverArg = None,
     socket_id: Any = None,
 ) -> PendingBroadcast:
     pending = PendingBroadcast().channel(channel).with_data(data)
@@ -220,52 +310,52 @@ def _pending(
     return pending
 
 
-# -- the seed's helpers (sync shims over the async twins) --------------------------------------
-async def abroadcast_to_channel(
+# -- the helpers: one message builder each, published by an async and a sync twin -----------------
+def _to_channel(
     channel: str,
     event: str,
     data: Any = None,
     *,
-    driver: str | BaseDriver | None = None,
+    driver: DriverArg = None,
     socket_id: Any = None,
-) -> list[Message]:
+) -> tuple[list[Message], DriverArg]:
     """Broadcast ``event`` with ``data`` on ``channel``."""
-    return await _pending(channel, event, data, driver=driver, socket_id=socket_id).asend()
+    return _pending(channel, event, data, driver=driver, socket_id=socket_id)._outgoing()
 
 
-broadcast_to_channel = sync_shim(abroadcast_to_channel)
+abroadcast_to_channel, broadcast_to_channel = _publishing_twins(_to_channel, "broadcast_to_channel")
 
 
-async def abroadcast_to_user(
+def _to_user(
     user_id: Any,
     event: str,
     data: Any = None,
     *,
-    driver: str | BaseDriver | None = None,
+    driver: DriverArg = None,
     socket_id: Any = None,
-) -> list[Message]:
+) -> tuple[list[Message], DriverArg]:
     """Broadcast on the user's channel ``user.{id}``."""
-    return await abroadcast_to_channel(user_channel(user_id), event, data, driver=driver, socket_id=socket_id)
+    return _to_channel(user_channel(user_id), event, data, driver=driver, socket_id=socket_id)
 
 
-broadcast_to_user = sync_shim(abroadcast_to_user)
+abroadcast_to_user, broadcast_to_user = _publishing_twins(_to_user, "broadcast_to_user")
 
 
-async def abroadcast_to_organization(
+def _to_organization(
     organization_id: Any,
     event: str,
     data: Any = None,
     *,
-    driver: str | BaseDriver | None = None,
+    driver: DriverArg = None,
     socket_id: Any = None,
-) -> list[Message]:
+) -> tuple[list[Message], DriverArg]:
     """Broadcast on the organization's channel ``org.{id}``."""
-    return await abroadcast_to_channel(
-        organization_channel(organization_id), event, data, driver=driver, socket_id=socket_id
-    )
+    return _to_channel(organization_channel(organization_id), event, data, driver=driver, socket_id=socket_id)
 
 
-broadcast_to_organization = sync_shim(abroadcast_to_organization)
+abroadcast_to_organization, broadcast_to_organization = _publishing_twins(
+    _to_organization, "broadcast_to_organization"
+)
 
 
 def _text(value: Any, what: str) -> str:
@@ -274,14 +364,14 @@ def _text(value: Any, what: str) -> str:
     return value
 
 
-async def anotify_user(
+def _notify_user(
     user_id: Any,
     title: str,
     message: str,
     action_url: str | None = None,
     *,
-    driver: str | BaseDriver | None = None,
-) -> list[Message]:
+    driver: DriverArg = None,
+) -> tuple[list[Message], DriverArg]:
     """Send event ``notification`` on ``user.{id}`` with ``title``, ``message``, ``action_url``, ``timestamp``."""
     if action_url is not None and not isinstance(action_url, str):
         raise InvalidMessage("action_url must be a string or None.")
@@ -291,20 +381,20 @@ async def anotify_user(
         "action_url": action_url or None,
         "timestamp": utc_now_iso(),
     }
-    return await abroadcast_to_user(user_id, "notification", data, driver=driver)
+    return _to_user(user_id, "notification", data, driver=driver)
 
 
-notify_user = sync_shim(anotify_user)
+anotify_user, notify_user = _publishing_twins(_notify_user, "notify_user")
 
 
-async def asystem_alert(
+def _system_alert(
     level: str,
     message: str,
     action_required: bool = False,
     *,
     channel: str = SYSTEM_ALERT_CHANNEL,
-    driver: str | BaseDriver | None = None,
-) -> list[Message]:
+    driver: DriverArg = None,
+) -> tuple[list[Message], DriverArg]:
     """Send event ``system_alert`` on the ``admin`` channel with ``level``, ``message``,
     ``action_required`` and ``timestamp``. ``level`` is one of ``ALERT_LEVELS``."""
     if not isinstance(level, str) or level.lower() not in ALERT_LEVELS:
@@ -317,14 +407,14 @@ async def asystem_alert(
         "action_required": action_required,
         "timestamp": utc_now_iso(),
     }
-    return await abroadcast_to_channel(channel, "system_alert", data, driver=driver)
+    return _to_channel(channel, "system_alert", data, driver=driver)
 
 
-system_alert = sync_shim(asystem_alert)
+asystem_alert, system_alert = _publishing_twins(_system_alert, "system_alert")
 
 
 class BroadcastFacade:
-    """The seed's ``BroadcastFacade``: static entry points over the helpers above."""
+    """``BroadcastFacade``: static entry points over the helpers above."""
 
     @staticmethod
     def to_user(user_id: Any) -> PendingBroadcast:

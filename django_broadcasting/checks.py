@@ -37,15 +37,19 @@ def _driver_backend(alias: str) -> str | None:
 
 def _uses_backend(default_backend_alias: str) -> bool:
     """Return True if the default driver is the built-in ``default_backend_alias`` backend."""
-    return (
-        _driver_backend(broadcasting_settings.DEFAULT_DRIVER)
-        == DEFAULT_DRIVERS[default_backend_alias]["BACKEND"]
-    )
+    configured = _driver_backend(broadcasting_settings.default_driver_alias())
+    if configured is None:
+        return False
+    try:  # older dotted paths (drivers.redis.RedisDriver) name the same class
+        return import_string(configured) is import_string(DEFAULT_DRIVERS[default_backend_alias]["BACKEND"])
+    except ImportError:
+        return False
 
 
 def _layer_alias() -> str:
     options: dict[str, Any] = (
-        broadcasting_settings.DRIVERS.get(broadcasting_settings.DEFAULT_DRIVER, {}).get("OPTIONS", {}) or {}
+        broadcasting_settings.DRIVERS.get(broadcasting_settings.default_driver_alias(), {}).get("OPTIONS", {})
+        or {}
     )
     return options.get("layer") or options.get("LAYER") or "default"
 
@@ -75,7 +79,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 
 
 def _check_default_driver() -> list[CheckMessage]:
-    alias = broadcasting_settings.DEFAULT_DRIVER
+    alias = broadcasting_settings.default_driver_alias()
     backend = _driver_backend(alias)
     if backend is None:
         known = ", ".join(sorted(broadcasting_settings.DRIVERS))

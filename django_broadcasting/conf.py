@@ -129,8 +129,8 @@ class Option:
 
 
 DEFAULT_DRIVERS: dict[str, dict[str, Any]] = {
-    "websocket": {"BACKEND": "django_broadcasting.drivers.websocket.WebSocketDriver"},
-    "redis": {"BACKEND": "django_broadcasting.drivers.redis.RedisDriver"},
+    "websocket": {"BACKEND": "django_broadcasting.backends.local.LocalBackend"},
+    "redis": {"BACKEND": "django_broadcasting.backends.redis.RedisBackend"},
     "log": {"BACKEND": "django_broadcasting.drivers.log.LogDriver"},
     "null": {"BACKEND": "django_broadcasting.drivers.null.NullDriver"},
     "memory": {"BACKEND": "django_broadcasting.drivers.memory.MemoryDriver"},
@@ -281,6 +281,23 @@ class BroadcastingSettings:
         """True when ``name`` is set in ``settings.BROADCASTING`` or by its environment variable."""
         option = OPTIONS[name]
         return name in self._user_settings() or bool(option.env and option.env in os.environ)
+
+    def default_driver_alias(self) -> str:
+        """Return the alias every publisher and server uses by default: the one place it is decided.
+
+        ``DEFAULT_DRIVER`` (``BROADCAST_DRIVER``), except that ``BROADCAST_REDIS_ENABLED=true``
+        next to the default ``websocket`` driver means "scale out through Redis": the ``redis``
+        backend, which carries the hubs' traffic over Redis pub/sub, takes its place.
+        """
+        try:
+            return self._cache["<default_driver_alias>"]
+        except KeyError:
+            pass
+        alias = self.DEFAULT_DRIVER
+        if alias == "websocket" and self.REDIS_ENABLED:
+            alias = "redis"
+        self._cache["<default_driver_alias>"] = alias
+        return alias
 
     def validate(self) -> None:
         """Resolve every setting now, raising on the first bad one (used by system checks)."""

@@ -285,7 +285,7 @@ def broadcast_event(event: ShouldBroadcast) -> None:
     from .drivers import get_driver
 
     messages = event.broadcast_messages()
-    alias = event.broadcast_driver or broadcasting_settings.DEFAULT_DRIVER
+    alias = event.broadcast_driver or broadcasting_settings.default_driver_alias()
     get_driver(alias)  # an unknown alias fails now, not later in a task
     if not isinstance(event, ShouldBroadcastNow):
         from .tasks import broadcast_task_for

@@ -20,6 +20,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from .conf import broadcasting_settings
 from .exceptions import InvalidChannelName, InvalidMessage
 
+_UNDECODED: Any = object()  # ``Message._data`` before a received payload is first decoded
+
 # Letters, digits and the separators Laravel, Pusher and the seed use in channel names.
 # "#" and "@" are allowed for Pusher's "#server-to-user-{id}" and "private-encrypted-" style names;
 # "{" "}" never appear in a concrete name (they are pattern syntax).
@@ -105,7 +107,7 @@ class Message:
     ) -> None:
         self.channel = validate_channel_name(channel)
         self.event = validate_event_name(event)
-        self.data = {} if data is None else data
+        self._data = {} if data is None else data
         self.timestamp = timestamp or utc_now_iso()
         self.id = id
         self.socket_id = socket_id or None
@@ -115,6 +117,13 @@ class Message:
         limit = broadcasting_settings.MAX_PAYLOAD_SIZE
         if len(self.data_json) > limit:
             raise InvalidMessage(f"Broadcast data is {len(self.data_json)} bytes; the limit is {limit}.")
+
+    @property
+    def data(self) -> Any:
+        """The payload; decoded from ``data_json`` on first use for messages received from a transport."""
+        if self._data is _UNDECODED:
+            self._data = json.loads(self.data_json)
+        return self._data
 
     @classmethod
     def for_channels(
@@ -136,17 +145,13 @@ class Message:
         ]
 
     def with_id(self, id: str) -> Message:
-        """Return a copy carrying a history id (the copy re-uses the encoded payload)."""
-        return Message(
-            self.channel,
-            self.event,
-            self.data,
-            timestamp=self.timestamp,
-            id=id,
-            socket_id=self.socket_id,
-            data_json=self.data_json,
-            user_id=self.user_id,
+        """Return a copy carrying a history id (the copy re-uses the validated, encoded payload)."""
+        copy = Message.__new__(Message)
+        copy.__dict__.update(
+            {k: v for k, v in self.__dict__.items() if k not in ("native_frame", "transport_json")}
         )
+        copy.id = id
+        return copy
 
     def to_dict(self) -> dict[str, Any]:
         """Return the seed's client-facing message: channel, event, data, timestamp (+ id)."""
@@ -189,6 +194,37 @@ class Message:
             )
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise InvalidMessage(f"Malformed transport message: {exc}") from None
+
+    @classmethod
+    def from_publisher(cls, payload: Mapping[str, Any]) -> Message:
+        """Rebuild a message that a publisher of this project built and validated (a transport).
+
+        The receiving side of Redis and the channel layer: no validation again and no decoding
+        of the payload, which most deliveries never need (the frames embed ``data_json``).
+        Raise ``KeyError`` / ``TypeError`` on a payload that is not a transport dict.
+        """
+        message = cls.__new__(cls)
+        message.channel = payload["channel"]
+        message.event = payload["event"]
+        data_json = payload.get("data_json")
+        if isinstance(data_json, str):
+            message.data_json = data_json
+            message._data = _UNDECODED
+        else:  # a plain ``to_dict`` payload
+            message._data = {} if payload.get("data") is None else payload["data"]
+            message.data_json = encode_json(message._data)
+        message.timestamp = payload.get("timestamp") or utc_now_iso()
+        message.id = payload.get("id")
+        message.socket_id = payload.get("socket_id") or None
+        message.user_id = payload.get("user_id")
+        if not isinstance(message.channel, str) or not isinstance(message.event, str):
+            raise TypeError("channel and event must be strings")
+        return message
+
+    @cached_property
+    def transport_json(self) -> str:
+        """``to_transport()`` as compact JSON, encoded once (what Redis and the trigger carry)."""
+        return json.dumps(self.to_transport(), separators=(",", ":"), ensure_ascii=False)
 
     @cached_property
     def native_frame(self) -> str:

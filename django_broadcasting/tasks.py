@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,34 +37,41 @@ DEFAULT_TASK_BACKEND_ALIAS = DEFAULT_TASK_QUEUE_NAME = "default"
 _RETRYABLE = (TransportError, ConnectionError, OSError, asyncio.TimeoutError)
 
 
-async def apublish_with_retries(
+def publish_with_retries(
     messages: Sequence[Message], driver: str | None, tries: int = 1, timeout: float | None = None
 ) -> None:
-    """Publish, retrying transport failures up to ``tries`` times, each attempt capped by ``timeout``."""
-    from .broadcasting import apublish
+    """Publish as one batch, retrying transport failures up to ``tries`` times.
+
+    Without ``timeout`` the backend's sync side runs (no event loop; its own socket timeouts
+    bound each attempt); with one, each attempt runs on the async side under ``wait_for``.
+    """
+    from .broadcasting import apublish, publish
+
+    async def bounded() -> None:
+        await asyncio.wait_for(apublish(messages, driver), timeout)
 
     attempts = max(1, int(tries or 1))
     for attempt in range(1, attempts + 1):
         try:
             if timeout:
-                await asyncio.wait_for(apublish(messages, driver), timeout)
+                async_to_sync(bounded)()
             else:
-                await apublish(messages, driver)
+                publish(messages, driver)
             return
         except _RETRYABLE as exc:
             if attempt == attempts:
                 raise
             logger.warning("Broadcast attempt %d/%d failed (%s); retrying.", attempt, attempts, exc)
-            await asyncio.sleep(min(0.1 * 2 ** (attempt - 1), 2.0))
+            time.sleep(min(0.1 * 2 ** (attempt - 1), 2.0))
 
 
 def _publish_transport(
     driver: str | None, messages: list[dict[str, Any]], tries: int = 1, timeout: float | None = None
 ) -> int:
-    """Rebuild transported messages and publish them; return how many were sent."""
+    """Rebuild transported messages and publish them as one batch; return how many were sent."""
     built = [Message.from_transport(payload) for payload in messages]
     try:
-        async_to_sync(apublish_with_retries)(built, driver, tries, timeout)
+        publish_with_retries(built, driver, tries, timeout)
     except Exception:
         logger.exception("Queued broadcast of %d message(s) via %r failed.", len(built), driver)
         raise
@@ -114,6 +122,6 @@ def enqueue_broadcast(
     """Queue ``messages`` for publishing on task ``backend`` / ``queue``; return the task result."""
     configured = broadcast_task_for(queue, backend)
     if configured is None:
-        async_to_sync(apublish_with_retries)(messages, driver, tries, timeout)
+        publish_with_retries(messages, driver, tries, timeout)
         return None
     return configured.enqueue(driver, [m.to_transport() for m in messages], tries, timeout)

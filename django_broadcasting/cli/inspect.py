@@ -41,7 +41,7 @@ def _member(member: dict[str, Any]) -> str:
 def _driver_status() -> tuple[str, str]:
     from ..drivers import get_driver
 
-    alias = broadcasting_settings.DEFAULT_DRIVER
+    alias = broadcasting_settings.default_driver_alias()
     try:
         get_driver()
     except Exception as exc:  # any failure to build the driver is what this line reports

@@ -1,7 +1,8 @@
 """Driver registry: ``BROADCASTING['DRIVERS'][alias]['BACKEND']`` dotted paths, like caches.
 
-``drivers["redis"]`` returns the cached instance for an alias; ``get_driver()`` the default
-one (``DEFAULT_DRIVER`` / ``BROADCAST_DRIVER``). ``drivers.set(alias, driver)`` swaps one in
+Each driver is a ``Backend`` (``django_broadcasting.backends``). ``drivers["redis"]`` returns
+the cached instance for an alias; ``get_driver()`` the default one
+(``broadcasting_settings.default_driver_alias()``). ``drivers.set(alias, driver)`` swaps one in
 for tests and returns the previous instance. The cache resets when settings change.
 """
 
@@ -59,16 +60,8 @@ class DriverHandler:
             return old
 
     def default_alias(self) -> str:
-        """Return the default driver's alias.
-
-        The seed's ``BROADCAST_REDIS_ENABLED=true`` next to the default ``websocket`` driver
-        means "scale out through Redis": the ``redis`` driver, which carries the websocket
-        hubs' traffic over Redis pub/sub, takes its place.
-        """
-        alias = broadcasting_settings.DEFAULT_DRIVER
-        if alias == "websocket" and broadcasting_settings.REDIS_ENABLED:
-            return "redis"
-        return alias
+        """Return the default driver's alias (resolved once, in settings)."""
+        return broadcasting_settings.default_driver_alias()
 
     def default(self) -> BaseDriver:
         return self[self.default_alias()]

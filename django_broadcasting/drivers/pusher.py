@@ -26,8 +26,8 @@ from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
 
+from ..backends.webclient import request_json
 from ..conf import broadcasting_settings
-from ..http.client import request_json
 from ..messages import Message
 from ..pusher_signing import PusherApp, app_secret, sign_request
 from .base import BaseDriver

@@ -90,10 +90,10 @@ def local_node_stats() -> dict[str, Any]:
 
 
 def has_cluster() -> bool:
-    """Whether the default driver keeps every node's report (the ``redis`` driver does)."""
+    """Whether the default backend keeps every node's report (the ``redis`` backend does)."""
     from ..drivers import get_driver
 
-    return getattr(get_driver(), "acluster_stats", None) is not None
+    return get_driver().cluster_wide
 
 
 _node_windows: dict[str, RateWindow] = {}
@@ -120,7 +120,7 @@ async def _cluster_nodes(local: dict[str, Any] | None) -> list[dict[str, Any]]:
     """
     if not has_cluster():
         return [local] if local is not None else []
-    from ..server.cluster import acluster_stats
+    from ..backends import acluster_stats
 
     report = await acluster_stats()
     nodes: dict[str, dict[str, Any]] = {local["node"]: local} if local is not None else {}
@@ -195,7 +195,7 @@ async def acollect_stats() -> dict[str, Any]:
     document = {
         "node": local["node"] if local is not None else None,
         "generated_at": round(time.time(), 3),
-        "driver": broadcasting_settings.DEFAULT_DRIVER,
+        "driver": broadcasting_settings.default_driver_alias(),
         **summarize(nodes),
     }
     if cluster_error:

@@ -11,9 +11,9 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from ..backends.webclient import request_json
 from ..conf import broadcasting_settings
 from ..exceptions import TransportError
-from .client import request_json
 from .trigger import sign, trigger_url
 
 STATS_PATH = "/api/broadcast/stats"

@@ -25,18 +25,17 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import signals
+from ..backends.base import Backend, HubTransport, register_local_server
+from ..backends.history import HistoryStore
+from ..backends.presence import LocalPresence, PresenceStore
 from ..conf import broadcasting_settings
-from ..exceptions import BroadcastError
+from ..exceptions import BroadcastError, InvalidMessage
 from ..messages import Message
 from .codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
 from .connection import Frame
-from .history import MemoryHistory
-from .presence import LocalPresence
 
 if TYPE_CHECKING:
-    from ..drivers.base import BaseDriver
     from .connection import Connection
-    from .transport import HubTransport
 
 logger = logging.getLogger("django_broadcasting.server")
 
@@ -55,10 +54,10 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.subscribers: dict[str, set[Connection]] = {}
         self.connections: dict[str, Connection] = {}
-        self.presence: Any = LocalPresence()
-        self.driver: BaseDriver | None = None
+        self.presence: PresenceStore = LocalPresence()
+        self.backend: Backend | None = None  # the default backend, once started
         self.transport: HubTransport | None = None
-        self.history: Any = None  # see history.py; None when history is off or unavailable
+        self.history: HistoryStore | None = None  # None when history is off or unavailable
         # Connections catching up on a channel: live messages wait in their buffer meanwhile.
         self._recovering: dict[str, list[tuple[Connection, list[Message]]]] = {}
         self.node_id = _node_id()
@@ -90,30 +89,19 @@ class Hub:
 
             self.loop = asyncio.get_running_loop()
             self.serving = True
-            driver = get_driver()
-            transport = driver.create_transport()
+            register_local_server(self)
+            backend = get_driver()
+            transport = backend.create_transport()
             if transport is not None:
                 await transport.start(self._on_transport_message)
-                self.driver, self.transport = driver, transport
-            store = getattr(driver, "create_presence_store", None)
-            if store is not None:
-                self.presence = store(self)
-            self.history = self._create_history(driver, transport)
+            self.backend, self.transport = backend, transport
+            self.presence = backend.create_presence(self)
+            await self.presence.start()
+            self.history = backend.create_history(transport)
             self._tasks.append(self.loop.create_task(self._sweep()))
             self._install_shutdown_hook()
             self._started = True
             logger.info("hub %s started (transport: %s)", self.node_id, type(transport).__name__)
-
-    @staticmethod
-    def _create_history(driver: BaseDriver, transport: HubTransport | None) -> Any:
-        if not broadcasting_settings.HISTORY_ENABLED or not broadcasting_settings.HISTORY_SIZE:
-            return None
-        factory = getattr(driver, "create_history", None)
-        if factory is not None:
-            return factory()
-        if transport is None:  # single process: this hub sees every message, it can number them
-            return MemoryHistory(broadcasting_settings.HISTORY_SIZE, broadcasting_settings.HISTORY_TTL)
-        return None  # channel-layer transports carry no shared offsets
 
     async def stop(self) -> None:
         """Stop background work and the transport (used by tests and shutdown)."""
@@ -122,9 +110,7 @@ class Hub:
         self._tasks.clear()
         if self.transport is not None:
             await self.transport.stop()
-        close = getattr(self.presence, "aclose", None)
-        if close is not None:
-            await close()
+        await self.presence.aclose()
         self._started = False
 
     async def shutdown(self, code: int = WS_1012_SERVICE_RESTART) -> None:
@@ -249,8 +235,8 @@ class Hub:
     # -- publishing ----------------------------------------------------------------------
     async def relay(self, messages: Sequence[Message]) -> None:
         """Publish messages that originate in this server (whispers, presence events)."""
-        if self.driver is not None:
-            await self.driver.abroadcast(messages)
+        if self.transport is not None and self.backend is not None:
+            await self.backend.apublish(messages)
         else:
             for message in messages:
                 self._local(message)
@@ -258,7 +244,7 @@ class Hub:
     async def announce(self, channel: str, event: str, data: dict[str, Any], socket_id: str | None) -> None:
         """Tell a presence channel that a member joined or left."""
         message = Message(channel, event, data, socket_id=socket_id)
-        if getattr(self.presence, "cluster_wide", False):
+        if self.presence.cluster_wide:
             try:
                 await self.relay([message])
             except BroadcastError as exc:  # the transport is down: the join itself succeeded
@@ -288,7 +274,13 @@ class Hub:
         return self.deliver(message)
 
     def _on_transport_message(self, payload: dict[str, Any]) -> None:
-        self.deliver(Message.from_transport(payload))
+        # Published (and validated) by a publisher of this project: rebuilt without a second
+        # validation or a decode of the payload.
+        try:
+            message = Message.from_publisher(payload)
+        except (KeyError, TypeError) as exc:
+            raise InvalidMessage(f"Malformed transport message: {exc!r}") from None
+        self.deliver(message)
 
     def deliver(self, message: Message) -> int:
         """Write ``message`` to every local subscriber of its channel; return the count."""
@@ -337,9 +329,8 @@ class Hub:
             timeout = broadcasting_settings.ACTIVITY_TIMEOUT
             await asyncio.sleep(min(5.0, timeout / 4) if timeout else 5.0)
             now, wall = time.monotonic(), time.time()
-            prune = getattr(self.history, "prune", None)
-            if prune is not None:
-                prune()
+            if self.history is not None:
+                self.history.prune()
             for conn in list(self.connections.values()):
                 expires = getattr(conn.identity, "expires_at", None)
                 if expires is not None and wall >= expires:
@@ -366,6 +357,7 @@ class Hub:
             "frames_in": self.frames_in,
             "errors": dict(self.errors),
             "transport": type(self.transport).__name__ if self.transport else None,
+            "backend": self.backend.name if self.backend else None,
             # e.g. the Redis link: {"connected", "reconnects", "channels", "last_error"}
             "transport_state": getattr(self.transport, "state", None),
         }
@@ -389,9 +381,13 @@ def reset_hub() -> None:
     """Drop the hub (tests; settings changes). Sockets of a running server are not touched."""
     global _hub
     with _hub_lock:
+        if _hub is not None:
+            register_local_server(None)
         _hub = None
 
 
 def mark_serving() -> None:
     """Record that this process serves WebSockets, so local publishes reach the hub directly."""
-    get_hub().serving = True
+    hub = get_hub()
+    hub.serving = True
+    register_local_server(hub)

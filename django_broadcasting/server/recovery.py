@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ..backends.history import Recovery, parse_id
 from .codes import ERR_4290_RECOVERY_FAILED
-from .history import Recovery, parse_id
 from .protocols.native import frame
 
 if TYPE_CHECKING:

@@ -22,11 +22,7 @@ def main() -> None:
     for n in range(count):
         messages = Message.for_channels([channel], event, {"n": n})
         try:
-            if hasattr(driver, "publish"):
-                ids = driver.publish(messages)
-            else:
-                driver.broadcast(messages)
-                ids = [None]
+            ids = driver.publish(messages).ids
             print(json.dumps({"n": n, "id": ids[0]}), flush=True)
         except TransportError as exc:
             print(json.dumps({"n": n, "error": str(exc)}), flush=True)

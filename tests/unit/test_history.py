@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from django_broadcasting.backends.history import MemoryHistory, format_id, parse_id
 from django_broadcasting.messages import Message
-from django_broadcasting.server.history import MemoryHistory, format_id, parse_id
 
 
 def msg(n: int, channel: str = "general") -> Message:

@@ -8,10 +8,10 @@ import time
 import pytest
 from asgiref.sync import async_to_sync
 
+from django_broadcasting.backends.history import parse_id
 from django_broadcasting.drivers.redis import RedisDriver, RedisKeys
 from django_broadcasting.exceptions import TransportError
 from django_broadcasting.messages import Message
-from django_broadcasting.server.history import parse_id
 from tests.servers import free_port
 
 
@@ -60,22 +60,35 @@ def test_publisher_gets_a_clear_error_when_redis_is_down(settings):
     assert time.monotonic() - started < 3
 
 
-def test_sync_calls_reuse_one_pool_whatever_loop_async_to_sync_starts(redis_url, redis_prefix, settings):
+def test_sync_publish_uses_one_blocking_connection_and_no_event_loop(redis_url, redis_prefix, settings):
     settings.BROADCASTING = {"REDIS_URL": redis_url, "CHANNELS_PREFIX": redis_prefix}
     driver = RedisDriver("redis")
-    ids = [driver.publish(Message.for_channels(["general"], "e", {"n": n}))[0] for n in range(3)]
+    receipts = [driver.publish(Message.for_channels(["general"], "e", {"n": n})) for n in range(3)]
+    ids = [r.ids[0] for r in receipts]
     assert [parse_id(i)[1] for i in ids] == [1, 2, 3]
     assert len({parse_id(i)[0] for i in ids}) == 1
-    # async_to_sync ran each call in a throw-away loop; the Redis work ran on one lasting loop,
-    # so one client (and one pooled connection) served all three.
+    assert receipts[0].accepted_by.startswith("Redis at ") and receipts[0].count == 1
+    # The sync side never starts an event loop: no asyncio client was made, and one pooled
+    # blocking connection served all three calls.
+    assert driver._clients == {}
+    pool = driver.sync_client().connection_pool
+    assert len(list(pool._get_free_connections()) + list(pool._get_in_use_connections())) == 1
+    driver.broadcast(Message.for_channels(["general"], "e", {}))  # the older name too
+    assert driver._clients == {}
+
+
+def test_async_publish_in_throwaway_loops_reuses_one_lasting_client(redis_url, redis_prefix, settings):
+    settings.BROADCASTING = {"REDIS_URL": redis_url, "CHANNELS_PREFIX": redis_prefix}
+    driver = RedisDriver("redis")
+    for n in range(3):
+        async_to_sync(driver.apublish)(Message.for_channels(["general"], "e", {"n": n}))
+    # async_to_sync ran each call in a throw-away loop; the Redis work ran on one lasting loop.
     [(loop, client)] = driver._clients.items()
     pool = client.connection_pool
     assert (
         not loop.is_closed()
         and len(list(pool._get_free_connections()) + list(pool._get_in_use_connections())) == 1
     )
-    driver.broadcast(Message.for_channels(["general"], "e", {}))  # the BaseDriver shim too
-    assert len(driver._clients) == 1
 
 
 def test_one_evalsha_per_message_and_a_batch_in_one_round_trip(
@@ -87,7 +100,7 @@ def test_one_evalsha_per_message_and_a_batch_in_one_round_trip(
     async def run():
         pubsub = driver.client().pubsub()
         await pubsub.subscribe(f"{redis_prefix}a", f"{redis_prefix}b")
-        ids = await driver.apublish(Message.for_channels(["a", "b"], "e", {"x": 1}))
+        ids = (await driver.apublish(Message.for_channels(["a", "b"], "e", {"x": 1}))).ids
         got = []
         while len(got) < 2:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
@@ -111,5 +124,5 @@ def test_history_off_publishes_without_ids(redis_url, redis_prefix, settings, re
         "CHANNELS_PREFIX": redis_prefix,
         "HISTORY_ENABLED": False,
     }
-    assert RedisDriver("redis").publish(Message.for_channels(["a"], "e", {})) == [None]
+    assert RedisDriver("redis").publish(Message.for_channels(["a"], "e", {})).ids == (None,)
     assert not redis_client.exists(f"{redis_prefix}bc:history:a")

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from django_broadcasting.backends.redis.presence import RedisPresence
 from django_broadcasting.drivers.redis import RedisDriver
 from django_broadcasting.server.cluster import totals
-from django_broadcasting.server.redis_presence import RedisPresence
 
 pytestmark = pytest.mark.redis
 
@@ -37,6 +37,11 @@ def quiet(*stores: RedisPresence) -> None:
         store._task.cancel()
 
 
+async def started(presence):
+    await presence.start()
+    return presence
+
+
 @pytest.fixture
 def driver(redis_url, redis_prefix, settings):
     settings.BROADCASTING = {"REDIS_URL": redis_url, "CHANNELS_PREFIX": redis_prefix, "PRESENCE_TTL": 2}
@@ -44,7 +49,10 @@ def driver(redis_url, redis_prefix, settings):
 
 
 async def test_a_user_is_one_member_across_nodes_and_tabs(driver):
-    a, b = RedisPresence(driver, FakeHub("node-a")), RedisPresence(driver, FakeHub("node-b"))
+    a, b = (
+        await started(RedisPresence(driver, FakeHub("node-a"))),
+        await started(RedisPresence(driver, FakeHub("node-b"))),
+    )
     try:
         assert await a.join("presence.room", "1", {"name": "Ann"}, "s1") is True
         assert await a.join("presence.room", "1", {"name": "Ann"}, "s2") is False  # second tab
@@ -68,7 +76,10 @@ async def test_a_user_is_one_member_across_nodes_and_tabs(driver):
 
 
 async def test_a_dead_node_is_reaped_by_another(driver):
-    doomed, survivor = RedisPresence(driver, FakeHub("doomed")), RedisPresence(driver, FakeHub("survivor"))
+    doomed, survivor = (
+        await started(RedisPresence(driver, FakeHub("doomed"))),
+        await started(RedisPresence(driver, FakeHub("survivor"))),
+    )
     quiet(doomed, survivor)
     try:
         await doomed.join("presence.room", "7", {}, "s1")
@@ -91,7 +102,10 @@ async def test_a_dead_node_is_reaped_by_another(driver):
 
 
 async def test_a_leave_during_an_outage_is_recorded_later(driver, monkeypatch):
-    a, b = RedisPresence(driver, FakeHub("node-a")), RedisPresence(driver, FakeHub("node-b"))
+    a, b = (
+        await started(RedisPresence(driver, FakeHub("node-a"))),
+        await started(RedisPresence(driver, FakeHub("node-b"))),
+    )
     quiet(a, b)
     try:
         await a.join("presence.room", "3", {}, "s1")
@@ -115,7 +129,10 @@ async def test_a_leave_during_an_outage_is_recorded_later(driver, monkeypatch):
 
 
 async def test_graceful_close_leaves_at_once(driver):
-    a, b = RedisPresence(driver, FakeHub("node-a")), RedisPresence(driver, FakeHub("node-b"))
+    a, b = (
+        await started(RedisPresence(driver, FakeHub("node-a"))),
+        await started(RedisPresence(driver, FakeHub("node-b"))),
+    )
     quiet(b)
     await a.join("presence.room", "4", {}, "s1")
     await a.aclose()
@@ -144,6 +161,6 @@ def test_totals_add_up_nodes():
 
 
 async def test_presence_heartbeat_survives_being_cancelled_quickly(driver):
-    presence = RedisPresence(driver, FakeHub("quick"))
+    presence = await started(RedisPresence(driver, FakeHub("quick")))
     await asyncio.sleep(0)
     await presence.aclose()

@@ -22,12 +22,12 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..conf import broadcasting_settings
-from .history import parse_id
-from .transport import OnMessage
+from ...conf import broadcasting_settings
+from ..base import OnMessage
+from ..history import parse_id
 
 if TYPE_CHECKING:
-    from ..drivers.redis import RedisDriver
+    from . import RedisBackend
 
 logger = logging.getLogger("django_broadcasting.server")
 
@@ -42,7 +42,7 @@ def _newer(message_id: str | None, last: tuple[str, int] | None) -> bool:
 class RedisTransport:
     """Receive broadcasts through Redis pub/sub, one subscription per channel per process."""
 
-    def __init__(self, driver: RedisDriver) -> None:
+    def __init__(self, driver: RedisBackend) -> None:
         self.driver = driver
         self.keys = driver.keys
         self.wanted: set[str] = set()  # channels this process's sockets need

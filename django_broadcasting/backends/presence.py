@@ -25,6 +25,13 @@ class Member:
 
 
 class PresenceStore(Protocol):
+    """What the hub needs from a backend's presence store."""
+
+    #: True when members are shared by every server process (announcements go through the backend).
+    cluster_wide: bool
+
+    async def start(self) -> None: ...
+    async def aclose(self) -> None: ...
     async def join(self, channel: str, user_id: str, info: dict[str, Any], socket_id: str) -> bool: ...
     async def leave(self, channel: str, user_id: str, socket_id: str) -> bool: ...
     async def members(self, channel: str) -> list[dict[str, Any]]: ...
@@ -35,8 +42,16 @@ class PresenceStore(Protocol):
 class LocalPresence:
     """Presence members of this process, by channel and user id."""
 
+    cluster_wide = False
+
     def __init__(self) -> None:
         self._channels: dict[str, dict[str, Member]] = {}
+
+    async def start(self) -> None:
+        """Nothing to start: members live in this process."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
 
     async def join(self, channel: str, user_id: str, info: dict[str, Any], socket_id: str) -> bool:
         """Add ``socket_id`` for ``user_id``; return True when the user was not a member yet."""

@@ -1,12 +1,11 @@
-"""Hub transports: how a server process hears broadcasts published elsewhere.
+"""The local backend's transport over a Channels layer: one group per channel, one member per process.
 
 A transport subscribes the *process* (never a socket) to a channel when the hub's first
 local subscriber joins, and unsubscribes after the last one leaves. Each broadcast costs
 one transport message per subscribed process, which the hub then fans out locally.
 
 ``ChannelLayerTransport`` rides on a Channels layer: the process owns one layer channel,
-added to one group per broadcast channel. The Redis driver provides its own transport
-over Redis pub/sub.
+added to one group per broadcast channel.
 """
 
 from __future__ import annotations
@@ -15,38 +14,32 @@ import asyncio
 import hashlib
 import logging
 import re
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from ..conf import broadcasting_settings
+from ...conf import broadcasting_settings
+from ..base import OnMessage
 
 logger = logging.getLogger("django_broadcasting.server")
-
-OnMessage = Callable[[dict[str, Any]], None]
 
 #: The message type the hub's layer channel receives.
 LAYER_MESSAGE_TYPE = "broadcasting.message"
 
-_GROUP_SAFE = re.compile(r"^[A-Za-z0-9\-_.]+$")
+_GROUP_SAFE = re.compile(r"[A-Za-z0-9\-_.]+")
 
 
 def group_name(channel: str) -> str:
-    """Return the Channels group that carries ``channel`` (valid for every channel layer)."""
+    """Return the Channels group that carries ``channel`` (valid for every channel layer).
+
+    Names a group cannot hold (``=@,;#:``, or too long) are hashed into ``bc.h.<digest>``.
+    A literal name that starts with ``h.`` is hashed too, so no channel name can reach the
+    hashed namespace and take over another channel's group.
+    """
     name = f"{broadcasting_settings.CHANNELS_PREFIX}bc.{channel}"
-    if len(name) < 100 and _GROUP_SAFE.match(name):
+    if len(name) < 100 and not channel.startswith("h.") and _GROUP_SAFE.fullmatch(name):
         return name
     digest = hashlib.sha256(channel.encode()).hexdigest()[:40]
     prefix = re.sub(r"[^A-Za-z0-9\-_.]", "_", broadcasting_settings.CHANNELS_PREFIX)[:40]
     return f"{prefix}bc.h.{digest}"
-
-
-class HubTransport(Protocol):
-    """What a hub needs from a transport."""
-
-    async def start(self, on_message: OnMessage) -> None: ...
-    async def subscribe(self, channel: str) -> None: ...
-    async def unsubscribe(self, channel: str) -> None: ...
-    async def stop(self) -> None: ...
 
 
 class ChannelLayerTransport:

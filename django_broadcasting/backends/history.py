@@ -11,7 +11,7 @@ it, in order, or an explicit failure when some of them are gone (trimmed past
 ``HISTORY_SIZE``, expired, or from another epoch): never a silent gap.
 
 ``MemoryHistory`` serves the single-process default; the Redis driver keeps the same ids in
-a capped Redis Stream, written atomically with the PUBLISH (``server/redis_history.py``).
+a capped Redis Stream, written atomically with the PUBLISH (``backends/redis/history.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Protocol
 from ..messages import Message
 
 __all__ = [
-    "History",
+    "HistoryStore",
     "MemoryHistory",
     "Recovery",
     "format_id",
@@ -68,13 +68,18 @@ class Recovery:
         return cls([], False, reason, current_id)
 
 
-class History(Protocol):
-    """What the hub needs from a history backend."""
+class HistoryStore(Protocol):
+    """What the hub needs from a backend's history.
 
-    #: True when the hub itself assigns ids (in-memory); False when the driver does (Redis).
+    A store that ``assigns_ids`` (in memory) numbers each message the hub delivers with
+    ``append``; otherwise the publisher numbered it already (Redis) and the hub only recovers.
+    """
+
     assigns_ids: bool
 
+    def append(self, message: Message) -> Message: ...
     async def recover(self, channel: str, since: str) -> Recovery: ...
+    def prune(self) -> None: ...
 
 
 class _ChannelLog:

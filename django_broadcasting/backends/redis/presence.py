@@ -26,13 +26,13 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..conf import broadcasting_settings
-from ..messages import Message
-from .presence import LocalPresence
+from ...conf import broadcasting_settings
+from ...messages import Message
+from ..base import PresenceHost
+from ..presence import LocalPresence
 
 if TYPE_CHECKING:
-    from ..drivers.redis import RedisDriver
-    from .hub import Hub
+    from . import RedisBackend
 
 logger = logging.getLogger("django_broadcasting.server")
 
@@ -161,7 +161,7 @@ class RedisPresence:
 
     cluster_wide = True
 
-    def __init__(self, driver: RedisDriver, hub: Hub) -> None:
+    def __init__(self, driver: RedisBackend, hub: PresenceHost) -> None:
         self.driver = driver
         self.hub = hub
         self.keys = driver.keys
@@ -171,7 +171,13 @@ class RedisPresence:
         self.interval = min(self.ttl / 4, broadcasting_settings.STATS_INTERVAL)
         self._scripts: dict[str, Any] = {}
         self._unrecorded_leaves: set[tuple[str, str]] = set()  # (channel, user) Redis missed
-        self._task = asyncio.get_running_loop().create_task(self._heartbeat())
+        self._joining: set[tuple[str, str]] = set()  # joins on their way to Redis
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Start the heartbeat (after construction, so it never races a first join)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._heartbeat())
 
     # -- Redis calls -------------------------------------------------------------------------
     async def _call(self, name: str, source: str, keys: list[str], args: list[Any]) -> Any:
@@ -204,11 +210,16 @@ class RedisPresence:
         """Record a socket; True when the user became a member of the channel cluster-wide."""
         if not await self.local.join(channel, user_id, info, socket_id):
             return False
+        # While this join is on its way, the heartbeat must not register the member itself
+        # (it would win the race, and this join would then not report a new member).
+        self._joining.add((channel, user_id))
         try:
             return await self._join_redis(channel, user_id, info)
         except Exception as exc:  # noqa: BLE001 - Redis down: the heartbeat re-registers later
             logger.warning("presence join on %s not recorded in Redis: %r", channel, exc)
             return True
+        finally:
+            self._joining.discard((channel, user_id))
 
     async def leave(self, channel: str, user_id: str, socket_id: str) -> bool:
         """Forget a socket; True when the user left the channel cluster-wide."""
@@ -299,12 +310,16 @@ class RedisPresence:
         # back, announcing those the rest of the cluster no longer shows.
         for channel, members in self.local.snapshot().items():
             for member in members:
+                if (channel, member["id"]) in self._joining:
+                    continue
                 if await self._join_redis(channel, member["id"], member["info"]):
                     await self.hub.announce(channel, "member_added", member, None)
 
     async def aclose(self) -> None:
         """Stop the heartbeat and leave at once (members go without waiting for the TTL)."""
-        self._task.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
         k = self.keys
         try:
             async with self.driver.session() as client:

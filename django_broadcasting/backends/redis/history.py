@@ -13,12 +13,12 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..conf import broadcasting_settings
-from ..messages import Message
-from .history import Recovery, format_id, parse_id
+from ...conf import broadcasting_settings
+from ...messages import Message
+from ..history import Recovery, format_id, parse_id
 
 if TYPE_CHECKING:
-    from ..drivers.redis import RedisDriver
+    from . import RedisBackend
 
 
 @dataclass
@@ -35,11 +35,19 @@ class Window:
 
 
 class RedisHistory:
-    """Recovery from the Redis streams the ``redis`` driver writes."""
+    """Recovery from the Redis streams the ``redis`` backend writes."""
 
+    #: The publisher numbers each message in the same script that publishes it.
     assigns_ids = False
 
-    def __init__(self, driver: RedisDriver) -> None:
+    def append(self, message: Message) -> Message:
+        """Messages arrive numbered; nothing to add."""
+        return message
+
+    def prune(self) -> None:
+        """Redis expires idle histories itself (``HISTORY_TTL``)."""
+
+    def __init__(self, driver: RedisBackend) -> None:
         self.driver = driver
 
     async def read(self, channel: str, after: int) -> Window:

@@ -1,0 +1,459 @@
+"""The ``redis`` backend: one PUBLISH per broadcast, history kept atomically beside it.
+
+``BROADCAST_DRIVER=redis`` makes every process (server, WSGI worker, management command, task
+worker) publish to Redis. Each message is one ``EVALSHA`` of a small Lua script that numbers
+the message (``"<epoch>:<offset>"``), appends it to the channel's capped stream and PUBLISHes
+it to ``{CHANNELS_PREFIX}{channel}``, all atomically. Server processes subscribe *once per
+process* to the channels their sockets use (``transport.py``), so a broadcast costs one
+PUBLISH however many sockets listen. Presence is cluster-wide (``presence.py``), history is
+read back for recovery (``history.py``) and every node reports its figures (``stats.py``).
+
+Connections: redis-py asyncio (with hiredis when installed) over a ``BlockingConnectionPool``
+of ``REDIS_MAX_CONNECTIONS``, so a burst waits for a free connection instead of failing (redis-py
+8 raises when a plain pool is exhausted). A pool belongs to one event loop, so the backend keeps
+one client per running loop; async code that runs in a throw-away loop (``async_to_sync``)
+has its Redis I/O handed to one lasting background loop per process. Sync publishers (WSGI
+workers, commands, tasks) use a sync client of their own over a lasting pool: no event loop and
+no thread hop per call. Both run the same script with the same arguments (``_script_calls``).
+Redis errors and timeouts become ``TransportError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from ...conf import broadcasting_settings
+from ...exceptions import BroadcastingImproperlyConfigured, TransportError
+from ...messages import Message
+from ..base import Backend, HubTransport, PresenceHost, PublishReceipt
+from ..history import new_epoch
+
+if TYPE_CHECKING:
+    from .history import RedisHistory
+    from .presence import RedisPresence
+    from .transport import RedisTransport
+
+__all__ = ["PUBLISH_SCRIPT", "RedisBackend", "RedisDriver", "RedisKeys"]
+
+# KEYS: 1 the channel's offset hash, 2 its history stream.
+# ARGV: 1 the pub/sub channel, 2 the message (transport JSON), 3 history size,
+#       4 history TTL in ms (0 = none), 5 a fresh epoch in case the history is new or gone.
+# The published payload is "<id> <json>", so subscribers learn the id without a second decode.
+PUBLISH_SCRIPT = """
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[5]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch)
+end
+local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'm', ARGV[2])
+if ARGV[4] ~= '0' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+end
+local id = epoch .. ':' .. offset
+redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[2])
+return id
+"""
+PUBLISH_SHA = hashlib.sha1(PUBLISH_SCRIPT.encode()).hexdigest()
+
+
+class RedisKeys:
+    """Every Redis name the driver uses, under one prefix (``CHANNELS_PREFIX``).
+
+    The pub/sub name of a channel is exactly ``{prefix}{channel}``; keys live under
+    ``{prefix}bc:`` so two apps with different prefixes never see each other's data.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def pubsub(self, channel: str) -> str:
+        return f"{self.prefix}{channel}"
+
+    def offsets(self, channel: str) -> str:
+        return f"{self.prefix}bc:offset:{channel}"
+
+    def history(self, channel: str) -> str:
+        return f"{self.prefix}bc:history:{channel}"
+
+    def presence_nodes(self, channel: str) -> str:
+        return f"{self.prefix}bc:presence:{channel}:nodes"
+
+    def presence_info(self, channel: str) -> str:
+        return f"{self.prefix}bc:presence:{channel}:info"
+
+    def node_presence(self, node: str) -> str:
+        return f"{self.prefix}bc:node:{node}:presence"
+
+    @property
+    def nodes(self) -> str:
+        return f"{self.prefix}bc:nodes"
+
+    def node_stats(self, node: str) -> str:
+        return f"{self.prefix}bc:stats:{node}"
+
+
+def _ephemeral(loop: asyncio.AbstractEventLoop) -> bool:
+    """True for the one-call loops ``async_to_sync`` starts in a thread when none is running."""
+    from asgiref.sync import AsyncToSync
+
+    return loop in getattr(AsyncToSync, "loop_thread_executors", {})
+
+
+class _BackgroundLoop:
+    """One long-lived event loop in a daemon thread per process, for sync publishers.
+
+    Sync code (a WSGI view, a management command, a task) reaches the driver through
+    ``async_to_sync``, which runs each call in a brand-new loop. A connection pool cannot
+    outlive its loop, so without this every sync publish would connect to Redis afresh: a
+    connect storm under load. Their Redis I/O runs here instead, on one pool that lasts.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def get(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            # A forked child (gunicorn --preload) inherits the loop but not its thread.
+            if self._loop is None or self._pid != os.getpid() or self._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="django-broadcasting-redis", daemon=True
+                )
+                thread.start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+
+_background = _BackgroundLoop()
+
+
+class RedisBackend(Backend):
+    """Publish through Redis; server processes subscribe per process, not per socket.
+
+    OPTIONS (all optional; the ``BROADCAST_REDIS_*`` settings fill the rest): ``url``,
+    ``host``, ``port``, ``password``, ``db``, ``prefix``, ``socket_timeout``,
+    ``max_connections``.
+    """
+
+    name = "redis"
+    cluster_wide = True
+
+    def __init__(self, alias: str, options: dict[str, Any] | None = None) -> None:
+        super().__init__(alias, options)
+        self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._lock = threading.Lock()
+        self._sha = PUBLISH_SHA
+        self._sync_client: Any = None
+        self._sync_pid = 0
+
+    # -- configuration -------------------------------------------------------------------
+    @property
+    def prefix(self) -> str:
+        return self.options.get("prefix", broadcasting_settings.CHANNELS_PREFIX)
+
+    @property
+    def keys(self) -> RedisKeys:
+        return RedisKeys(self.prefix)
+
+    @property
+    def socket_timeout(self) -> float:
+        return float(self.options.get("socket_timeout", broadcasting_settings.REDIS_SOCKET_TIMEOUT))
+
+    @property
+    def max_connections(self) -> int:
+        return int(self.options.get("max_connections", broadcasting_settings.REDIS_MAX_CONNECTIONS))
+
+    def connection_kwargs(self, sync: bool = False) -> dict[str, Any]:
+        """Where and how to connect, as redis-py connection keyword arguments.
+
+        ``sync`` picks redis-py's blocking connection classes instead of the asyncio ones.
+        """
+        if sync:
+            from redis.connection import Connection, ConnectionPool
+        else:
+            from redis.asyncio.connection import Connection, ConnectionPool
+
+        timeout = self.socket_timeout
+        common: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": min(timeout, 5.0),
+            "socket_keepalive": True,
+        }
+        url = self.options.get("url", broadcasting_settings.REDIS_URL)
+        if url:
+            try:
+                pool = ConnectionPool.from_url(url, **common)
+            except ValueError as exc:
+                raise BroadcastingImproperlyConfigured(
+                    f"BROADCAST_REDIS_URL is not a Redis URL: {exc}"
+                ) from None
+            kwargs = dict(pool.connection_kwargs)
+            if "path" in kwargs:  # unix sockets have no TCP keepalive
+                kwargs.pop("socket_keepalive", None)
+            kwargs["connection_class"] = pool.connection_class
+            return kwargs
+        return {
+            **common,
+            "connection_class": Connection,
+            "host": self.options.get("host", broadcasting_settings.REDIS_HOST),
+            "port": int(self.options.get("port", broadcasting_settings.REDIS_PORT)),
+            "password": self.options.get("password", broadcasting_settings.REDIS_PASSWORD),
+            "db": int(self.options.get("db", broadcasting_settings.REDIS_DATABASE)),
+        }
+
+    def new_connection(self) -> Any:
+        """A single asyncio connection outside any pool (the server's pub/sub reader uses one)."""
+        kwargs = self.connection_kwargs()
+        connection_class = kwargs.pop("connection_class")
+        return connection_class(**kwargs)
+
+    def _make_client(self, sync: bool = False) -> Any:
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        if sync:
+            from redis import BlockingConnectionPool, Redis
+            from redis.retry import Retry
+        else:
+            from redis.asyncio import BlockingConnectionPool, Redis
+            from redis.asyncio.retry import Retry
+
+        kwargs = self.connection_kwargs(sync=sync)
+        # One quick retry on a fresh connection covers a pooled socket that went stale
+        # (a Redis restart); anything longer would turn "Redis is down" into a hang.
+        kwargs["retry"] = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+        pool = BlockingConnectionPool(
+            max_connections=self.max_connections, timeout=self.socket_timeout, **kwargs
+        )
+        return Redis(connection_pool=pool)
+
+    def client(self) -> Any:
+        """The asyncio Redis client for the running event loop (pools cannot cross loops)."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            with self._lock:
+                # Loops that have ended cannot close their sockets any more; drop them so
+                # the collector does, instead of keeping them forever.
+                for old in [lp for lp in self._clients if lp.is_closed()]:
+                    del self._clients[old]
+                client = self._clients[loop] = self._make_client()
+        return client
+
+    def sync_client(self) -> Any:
+        """The blocking Redis client of this process (thread-safe pool; renewed after a fork)."""
+        client = self._sync_client
+        if client is None or self._sync_pid != os.getpid():
+            with self._lock:
+                if self._sync_client is None or self._sync_pid != os.getpid():
+                    self._sync_client, self._sync_pid = self._make_client(sync=True), os.getpid()
+                client = self._sync_client
+        return client
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[Any]:
+        """Yield the loop's client; close it afterwards if the loop is a throw-away one."""
+        loop = asyncio.get_running_loop()
+        try:
+            yield self.client()
+        finally:
+            if _ephemeral(loop):
+                with self._lock:
+                    client = self._clients.pop(loop, None)
+                if client is not None:
+                    await client.aclose(close_connection_pool=True)
+
+    def location(self) -> str:
+        kwargs = self.connection_kwargs()
+        if "path" in kwargs:
+            return f"unix:{kwargs['path']}"
+        return f"{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db', 0)}"
+
+    def describe(self) -> str:
+        return f"Redis at {self.location()}"
+
+    # -- publish side ----------------------------------------------------------------------
+    async def apublish(self, messages: Sequence[Message]) -> PublishReceipt:
+        """Publish each message with one atomic EVALSHA (history + PUBLISH), pipelined."""
+        ids = await self.apublish_ids(messages) if messages else []
+        return PublishReceipt(self.describe(), len(ids), tuple(ids))
+
+    def publish(self, messages: Sequence[Message]) -> PublishReceipt:
+        """Publish from sync code over the process's blocking client: no event loop, no thread hop."""
+        if not messages:
+            return PublishReceipt(self.describe(), 0)
+        try:
+            ids = self._run_sync(self.sync_client(), messages)
+        except TransportError:
+            raise
+        except Exception as exc:  # redis.RedisError, OSError, timeouts: one clear error
+            raise TransportError(f"Redis publish failed ({self.location()}): {exc}") from exc
+        return PublishReceipt(self.describe(), len(ids), tuple(ids))
+
+    async def on_lasting_loop(self, func: Any, *args: Any) -> Any:
+        """Await ``func(*args)``, moved to the background loop when this loop is a throw-away."""
+        if not _ephemeral(asyncio.get_running_loop()):
+            return await func(*args)
+        future = asyncio.run_coroutine_threadsafe(func(*args), _background.get())
+        return await asyncio.wrap_future(future)
+
+    async def apublish_ids(self, messages: Sequence[Message]) -> list[str | None]:
+        """Publish ``messages``; return their history ids (None when history is off)."""
+        if not messages:
+            return []
+        return await self.on_lasting_loop(self._apublish, messages)
+
+    async def _apublish(self, messages: Sequence[Message]) -> list[str | None]:
+        try:
+            async with self.session() as client:
+                return await self._run_async(client, messages)
+        except TransportError:
+            raise
+        except Exception as exc:  # redis.RedisError, OSError, timeouts: one clear error
+            raise TransportError(f"Redis publish failed ({self.location()}): {exc}") from exc
+
+    def _script_calls(self, messages: Sequence[Message]) -> list[tuple[Any, ...]] | None:
+        """The EVALSHA arguments of each message, or None when history is off (plain PUBLISH)."""
+        if not (broadcasting_settings.HISTORY_ENABLED and broadcasting_settings.HISTORY_SIZE):
+            return None
+        keys = self.keys
+        size = str(broadcasting_settings.HISTORY_SIZE)
+        ttl = str(int(broadcasting_settings.HISTORY_TTL * 1000))
+        epoch = new_epoch()  # used only by a channel whose history is new or gone
+        return [
+            (2, keys.offsets(m.channel), keys.history(m.channel), keys.pubsub(m.channel), m.transport_json, size, ttl,
+             epoch)
+            for m in messages
+        ]  # fmt: skip
+
+    async def _run_async(self, client: Any, messages: Sequence[Message]) -> list[str | None]:
+        from redis.exceptions import NoScriptError
+
+        calls = self._script_calls(messages)
+        if calls is None:
+            async with client.pipeline(transaction=False) as pipe:
+                for message in messages:
+                    pipe.publish(self.keys.pubsub(message.channel), " " + message.transport_json)
+                await pipe.execute()
+            return [None] * len(messages)
+        if len(calls) == 1:
+            try:
+                return [_text(await client.evalsha(self._sha, *calls[0]))]
+            except NoScriptError:  # Redis restarted or SCRIPT FLUSH: load again, once
+                self._sha = await client.script_load(PUBLISH_SCRIPT)
+                return [_text(await client.evalsha(self._sha, *calls[0]))]
+        results: list[Any] = [None] * len(calls)
+        todo = list(range(len(calls)))
+        for attempt in range(2):
+            async with client.pipeline(transaction=False) as pipe:
+                for index in todo:
+                    pipe.evalsha(self._sha, *calls[index])
+                replies = await pipe.execute(raise_on_error=False)
+            todo = _collect(todo, replies, results, attempt)
+            if not todo:
+                break
+            self._sha = await client.script_load(PUBLISH_SCRIPT)
+        return results
+
+    def _run_sync(self, client: Any, messages: Sequence[Message]) -> list[str | None]:
+        # The blocking twin of ``_run_async``: same calls, same retry of an unknown script.
+        from redis.exceptions import NoScriptError
+
+        calls = self._script_calls(messages)
+        if calls is None:
+            with client.pipeline(transaction=False) as pipe:
+                for message in messages:
+                    pipe.publish(self.keys.pubsub(message.channel), " " + message.transport_json)
+                pipe.execute()
+            return [None] * len(messages)
+        if len(calls) == 1:
+            try:
+                return [_text(client.evalsha(self._sha, *calls[0]))]
+            except NoScriptError:
+                self._sha = client.script_load(PUBLISH_SCRIPT)
+                return [_text(client.evalsha(self._sha, *calls[0]))]
+        results: list[Any] = [None] * len(calls)
+        todo = list(range(len(calls)))
+        for attempt in range(2):
+            with client.pipeline(transaction=False) as pipe:
+                for index in todo:
+                    pipe.evalsha(self._sha, *calls[index])
+                replies = pipe.execute(raise_on_error=False)
+            todo = _collect(todo, replies, results, attempt)
+            if not todo:
+                break
+            self._sha = client.script_load(PUBLISH_SCRIPT)
+        return results
+
+    # -- subscribe side --------------------------------------------------------------------
+    def create_transport(self) -> RedisTransport:
+        from .transport import RedisTransport
+
+        return RedisTransport(self)
+
+    def create_presence(self, host: PresenceHost) -> RedisPresence:
+        from .presence import RedisPresence
+
+        return RedisPresence(self, host)
+
+    def create_history(self, transport: HubTransport | None = None) -> RedisHistory | None:
+        if not broadcasting_settings.HISTORY_ENABLED or not broadcasting_settings.HISTORY_SIZE:
+            return None
+        from .history import RedisHistory
+
+        return RedisHistory(self)
+
+    async def acluster_stats(self) -> dict[str, Any]:
+        from .stats import aread_node_stats
+
+        try:
+            return await self.on_lasting_loop(aread_node_stats, self)
+        except TransportError:
+            raise
+        except Exception as exc:  # redis errors, timeouts
+            raise TransportError(f"Could not read node stats from Redis: {exc}") from exc
+
+    async def aclose(self) -> None:
+        """Close the client of the running loop (others close with their loops)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        with self._lock:
+            client = self._clients.pop(loop, None)
+        if client is not None:
+            await client.aclose(close_connection_pool=True)
+
+
+def _collect(todo: list[int], replies: list[Any], results: list[Any], attempt: int) -> list[int]:
+    """Store pipelined script replies; return the calls to run again after loading the script."""
+    from redis.exceptions import NoScriptError
+
+    retry = []
+    for index, reply in zip(todo, replies, strict=False):
+        if isinstance(reply, NoScriptError) and attempt == 0:
+            retry.append(index)  # not run at all: safe to run again
+        elif isinstance(reply, Exception):
+            raise reply
+        else:
+            results[index] = _text(reply)
+    return retry
+
+
+def _text(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+#: The name this backend had before backends owned both sides; settings may still use it.
+RedisDriver = RedisBackend
