@@ -312,6 +312,13 @@ def pusher_name(canonical: str, *, registry: ChannelRegistry | None = None) -> s
     return canonical
 
 
+def pusher_client_name(canonical: str) -> str:
+    """Return the name a Pusher client sees for ``canonical``; reserved ``#`` names are shown as they are."""
+    if canonical.startswith("#"):
+        return canonical  # "#server-to-user-5" and other reserved names
+    return pusher_name(canonical)
+
+
 def _default_registry() -> ChannelRegistry:
     return registry
 

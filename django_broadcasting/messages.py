@@ -138,11 +138,20 @@ class Message:
         validate_event_name(event)
         payload = {} if data is None else data
         data_json = encode_json(payload)
+        limit = broadcasting_settings.MAX_PAYLOAD_SIZE
+        if len(data_json) > limit:
+            raise InvalidMessage(f"Broadcast data is {len(data_json)} bytes; the limit is {limit}.")
         timestamp = utc_now_iso()
-        return [
-            cls(name, event, payload, timestamp=timestamp, socket_id=socket_id, data_json=data_json)
-            for name in names
-        ]
+        socket_id = socket_id or None
+        out = []
+        for name in names:  # validated above: built without validating again
+            message = cls.__new__(cls)
+            message.__dict__.update(
+                channel=name, event=event, _data=payload, timestamp=timestamp, id=None,
+                socket_id=socket_id, user_id=None, data_json=data_json,
+            )  # fmt: skip
+            out.append(message)
+        return out
 
     def with_id(self, id: str) -> Message:
         """Return a copy carrying a history id (the copy re-uses the validated, encoded payload)."""

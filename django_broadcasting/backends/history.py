@@ -16,6 +16,8 @@ a capped Redis Stream, written atomically with the PUBLISH (``backends/redis/his
 
 from __future__ import annotations
 
+import itertools
+import os
 import secrets
 import time
 from collections import deque
@@ -34,9 +36,19 @@ __all__ = [
 ]
 
 
+_epochs: list = [0, "", itertools.count()]  # pid, random prefix, counter
+
+
 def new_epoch() -> str:
-    """Return a fresh, short random epoch name."""
-    return secrets.token_hex(4)
+    """Return a fresh, short epoch name, never the same twice on any process.
+
+    A random prefix drawn once per process (again after a fork) plus a counter: publishers
+    ask for one per publish, so this must cost no system call.
+    """
+    pid = os.getpid()
+    if _epochs[0] != pid:
+        _epochs[:] = [pid, secrets.token_hex(3), itertools.count()]
+    return f"{_epochs[1]}{next(_epochs[2]):x}"
 
 
 def format_id(epoch: str, offset: int) -> str:

@@ -79,9 +79,9 @@ class PusherDriver(BaseDriver):
 
     @staticmethod
     def channel_name(canonical: str) -> str:
-        from ..server.protocols.pusher import client_name
+        from ..authorization import pusher_client_name
 
-        return client_name(canonical)
+        return pusher_client_name(canonical)
 
     def requests(self, messages: Sequence[Message]) -> list[tuple[str, dict[str, Any]]]:
         """Group messages into ``(endpoint, body)`` pairs: ``events`` where they share a payload."""

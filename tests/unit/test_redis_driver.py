@@ -68,13 +68,13 @@ def test_sync_publish_uses_one_blocking_connection_and_no_event_loop(redis_url, 
     assert [parse_id(i)[1] for i in ids] == [1, 2, 3]
     assert len({parse_id(i)[0] for i in ids}) == 1
     assert receipts[0].accepted_by.startswith("Redis at ") and receipts[0].count == 1
-    # The sync side never starts an event loop: no asyncio client was made, and one pooled
-    # blocking connection served all three calls.
+    # The sync side never starts an event loop: no asyncio client was made, and one lasting
+    # blocking connection of this thread served all three calls.
     assert driver._clients == {}
-    pool = driver.sync_client().connection_pool
-    assert len(list(pool._get_free_connections()) + list(pool._get_in_use_connections())) == 1
+    conn = driver._sync_connection()
+    assert conn._sock is not None
     driver.broadcast(Message.for_channels(["general"], "e", {}))  # the older name too
-    assert driver._clients == {}
+    assert driver._clients == {} and driver._sync_connection() is conn and conn._sock is not None
 
 
 def test_async_publish_in_throwaway_loops_reuses_one_lasting_client(redis_url, redis_prefix, settings):

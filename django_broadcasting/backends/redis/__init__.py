@@ -26,6 +26,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ...conf import broadcasting_settings
@@ -154,15 +155,14 @@ class RedisBackend(Backend):
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
         self._lock = threading.Lock()
         self._sha = PUBLISH_SHA
-        self._sync_client: Any = None
-        self._sync_pid = 0
+        self._thread_local = threading.local()
 
     # -- configuration -------------------------------------------------------------------
     @property
     def prefix(self) -> str:
         return self.options.get("prefix", broadcasting_settings.CHANNELS_PREFIX)
 
-    @property
+    @cached_property
     def keys(self) -> RedisKeys:
         return RedisKeys(self.prefix)
 
@@ -218,18 +218,13 @@ class RedisBackend(Backend):
         connection_class = kwargs.pop("connection_class")
         return connection_class(**kwargs)
 
-    def _make_client(self, sync: bool = False) -> Any:
+    def _make_client(self) -> Any:
+        from redis.asyncio import BlockingConnectionPool, Redis
+        from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
         from redis.exceptions import ConnectionError as RedisConnectionError
 
-        if sync:
-            from redis import BlockingConnectionPool, Redis
-            from redis.retry import Retry
-        else:
-            from redis.asyncio import BlockingConnectionPool, Redis
-            from redis.asyncio.retry import Retry
-
-        kwargs = self.connection_kwargs(sync=sync)
+        kwargs = self.connection_kwargs()
         # One quick retry on a fresh connection covers a pooled socket that went stale
         # (a Redis restart); anything longer would turn "Redis is down" into a hang.
         kwargs["retry"] = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
@@ -251,16 +246,6 @@ class RedisBackend(Backend):
                 client = self._clients[loop] = self._make_client()
         return client
 
-    def sync_client(self) -> Any:
-        """The blocking Redis client of this process (thread-safe pool; renewed after a fork)."""
-        client = self._sync_client
-        if client is None or self._sync_pid != os.getpid():
-            with self._lock:
-                if self._sync_client is None or self._sync_pid != os.getpid():
-                    self._sync_client, self._sync_pid = self._make_client(sync=True), os.getpid()
-                client = self._sync_client
-        return client
-
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Any]:
         """Yield the loop's client; close it afterwards if the loop is a throw-away one."""
@@ -274,14 +259,19 @@ class RedisBackend(Backend):
                 if client is not None:
                     await client.aclose(close_connection_pool=True)
 
-    def location(self) -> str:
+    @cached_property
+    def _location(self) -> str:
         kwargs = self.connection_kwargs()
         if "path" in kwargs:
             return f"unix:{kwargs['path']}"
         return f"{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db', 0)}"
 
+    def location(self) -> str:
+        """``host:port/db`` (or ``unix:path``) of the Redis server."""
+        return self._location
+
     def describe(self) -> str:
-        return f"Redis at {self.location()}"
+        return f"Redis at {self._location}"
 
     # -- publish side ----------------------------------------------------------------------
     async def apublish(self, messages: Sequence[Message]) -> PublishReceipt:
@@ -294,7 +284,7 @@ class RedisBackend(Backend):
         if not messages:
             return PublishReceipt(self.describe(), 0)
         try:
-            ids = self._run_sync(self.sync_client(), messages)
+            ids = self._run_sync(messages)
         except TransportError:
             raise
         except Exception as exc:  # redis.RedisError, OSError, timeouts: one clear error
@@ -366,35 +356,66 @@ class RedisBackend(Backend):
             self._sha = await client.script_load(PUBLISH_SCRIPT)
         return results
 
-    def _run_sync(self, client: Any, messages: Sequence[Message]) -> list[str | None]:
-        # The blocking twin of ``_run_async``: same calls, same retry of an unknown script.
-        from redis.exceptions import NoScriptError
-
+    def _run_sync(self, messages: Sequence[Message]) -> list[str | None]:
+        # The blocking twin of ``_run_async``: the same script calls in one round trip, the same
+        # reload of a script Redis forgot.
         calls = self._script_calls(messages)
         if calls is None:
-            with client.pipeline(transaction=False) as pipe:
-                for message in messages:
-                    pipe.publish(self.keys.pubsub(message.channel), " " + message.transport_json)
-                pipe.execute()
+            replies = self._round_trip(
+                [("PUBLISH", self.keys.pubsub(m.channel), " " + m.transport_json) for m in messages]
+            )
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
             return [None] * len(messages)
-        if len(calls) == 1:
-            try:
-                return [_text(client.evalsha(self._sha, *calls[0]))]
-            except NoScriptError:
-                self._sha = client.script_load(PUBLISH_SCRIPT)
-                return [_text(client.evalsha(self._sha, *calls[0]))]
         results: list[Any] = [None] * len(calls)
         todo = list(range(len(calls)))
         for attempt in range(2):
-            with client.pipeline(transaction=False) as pipe:
-                for index in todo:
-                    pipe.evalsha(self._sha, *calls[index])
-                replies = pipe.execute(raise_on_error=False)
+            replies = self._round_trip([("EVALSHA", self._sha, *calls[i]) for i in todo])
             todo = _collect(todo, replies, results, attempt)
             if not todo:
                 break
-            self._sha = client.script_load(PUBLISH_SCRIPT)
+            [sha] = self._round_trip([("SCRIPT", "LOAD", PUBLISH_SCRIPT)])
+            if isinstance(sha, Exception):
+                raise sha
+            self._sha = _text(sha)
         return results
+
+    def _sync_connection(self) -> Any:
+        """This thread's blocking connection to Redis (made again after a fork)."""
+        local = self._thread_local
+        conn = getattr(local, "conn", None)
+        if conn is None or local.pid != os.getpid():
+            kwargs = self.connection_kwargs(sync=True)
+            connection_class = kwargs.pop("connection_class")
+            conn = local.conn = connection_class(**kwargs)
+            local.pid = os.getpid()
+        return conn
+
+    def _round_trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` at once on this thread's connection and read every reply.
+
+        Error replies come back as exception values. A socket that Redis closed while it sat idle
+        (a restart) is noticed before sending and replaced; a failure after the commands went out
+        is raised, never retried, so nothing is published twice.
+        """
+        from redis.exceptions import ResponseError
+
+        conn = self._sync_connection()
+        if conn._sock is not None and conn.can_read(timeout=0):
+            conn.disconnect()  # EOF or stray bytes on an idle connection: it is stale
+        try:
+            conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+            return replies
+        except BaseException:
+            conn.disconnect()
+            raise
 
     # -- subscribe side --------------------------------------------------------------------
     def create_transport(self) -> RedisTransport:

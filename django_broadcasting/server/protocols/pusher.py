@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...authorization import PRESENCE_NAMESPACE, pusher_name
+from ...authorization import PRESENCE_NAMESPACE, pusher_client_name
 from ...messages import Message
 
 # pusher:error codes (https://pusher.com/docs/channels/library_auth_reference/pusher-websockets-protocol).
@@ -88,11 +88,8 @@ def subscription_error_frame(channel: str, status: int, message: str) -> str:
     )
 
 
-def client_name(canonical: str) -> str:
-    """Return the name a Pusher client uses for a canonical channel name."""
-    if canonical.startswith("#"):
-        return canonical  # "#server-to-user-5" and other reserved names are shown as they are
-    return pusher_name(canonical)
+#: The name a Pusher client uses for a canonical channel name.
+client_name = pusher_client_name
 
 
 def parse(text: str | None, max_size: int) -> tuple[str, Any, str | None]:
