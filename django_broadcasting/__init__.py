@@ -26,6 +26,8 @@ _LAZY = {
     "anotify_user": "django_broadcasting.broadcasting",
     "system_alert": "django_broadcasting.broadcasting",
     "asystem_alert": "django_broadcasting.broadcasting",
+    "broadcast_many": "django_broadcasting.broadcasting",
+    "abroadcast_many": "django_broadcasting.broadcasting",
     "BroadcastFacade": "django_broadcasting.broadcasting",
     "PendingBroadcast": "django_broadcasting.broadcasting",
     # events
@@ -41,6 +43,8 @@ _LAZY = {
     # values and drivers
     "Message": "django_broadcasting.messages",
     "BaseDriver": "django_broadcasting.drivers.base",
+    "Backend": "django_broadcasting.backends.base",
+    "PublishReceipt": "django_broadcasting.backends.base",
     "get_driver": "django_broadcasting.drivers",
 }
 
