@@ -196,6 +196,10 @@ OPTIONS: dict[str, Option] = {
     "HISTORY_ENABLED": Option(True, _bool, "BROADCAST_HISTORY_ENABLED"),
     "HISTORY_SIZE": Option(100, _int(0), "BROADCAST_HISTORY_SIZE"),
     "HISTORY_TTL": Option(300.0, _float(0), "BROADCAST_HISTORY_TTL"),  # 0 = no expiry
+    # In-memory history budgets (0 = no limit) and whether client events (whispers) are kept.
+    "HISTORY_CHANNEL_MAX_BYTES": Option(1_048_576, _int(0), "BROADCAST_HISTORY_CHANNEL_MAX_BYTES"),
+    "HISTORY_MAX_BYTES": Option(33_554_432, _int(0), "BROADCAST_HISTORY_MAX_BYTES"),
+    "HISTORY_CLIENT_EVENTS": Option(False, _bool, "BROADCAST_HISTORY_CLIENT_EVENTS"),
     "STATS_INTERVAL": Option(5.0, _float(0.1), "BROADCAST_STATS_INTERVAL"),  # node reports to Redis
     # Publishing from other processes (signed HTTP trigger)
     "TRIGGER_URL": Option(None, _optional_str, "BROADCAST_TRIGGER_URL"),

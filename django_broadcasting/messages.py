@@ -104,6 +104,7 @@ class Message:
         socket_id: str | None = None,
         data_json: str | None = None,
         user_id: str | None = None,
+        history: bool = True,
     ) -> None:
         self.channel = validate_channel_name(channel)
         self.event = validate_event_name(event)
@@ -112,6 +113,8 @@ class Message:
         self.id = id
         self.socket_id = socket_id or None
         self.user_id = user_id  # the sender of a client event (whisper) on a presence channel
+        #: Whether the history keeps it (client events are not kept unless HISTORY_CLIENT_EVENTS says so).
+        self.history = history
         # The payload's JSON is computed once and shared by every channel and encoder.
         self.data_json = data_json if data_json is not None else encode_json(self.data)
         limit = broadcasting_settings.MAX_PAYLOAD_SIZE
@@ -148,7 +151,7 @@ class Message:
             message = cls.__new__(cls)
             message.__dict__.update(
                 channel=name, event=event, _data=payload, timestamp=timestamp, id=None,
-                socket_id=socket_id, user_id=None, data_json=data_json,
+                socket_id=socket_id, user_id=None, data_json=data_json, history=True,
             )  # fmt: skip
             out.append(message)
         return out
@@ -226,6 +229,7 @@ class Message:
         message.id = payload.get("id")
         message.socket_id = payload.get("socket_id") or None
         message.user_id = payload.get("user_id")
+        message.history = True
         if not isinstance(message.channel, str) or not isinstance(message.event, str):
             raise TypeError("channel and event must be strings")
         return message

@@ -213,7 +213,12 @@ class Backend:
         if not broadcasting_settings.HISTORY_ENABLED or not broadcasting_settings.HISTORY_SIZE:
             return None
         if transport is None:
-            return MemoryHistory(broadcasting_settings.HISTORY_SIZE, broadcasting_settings.HISTORY_TTL)
+            return MemoryHistory(
+                broadcasting_settings.HISTORY_SIZE,
+                broadcasting_settings.HISTORY_TTL,
+                channel_bytes=broadcasting_settings.HISTORY_CHANNEL_MAX_BYTES,
+                total_bytes=broadcasting_settings.HISTORY_MAX_BYTES,
+            )
         return None
 
     async def acluster_stats(self) -> dict[str, Any]:

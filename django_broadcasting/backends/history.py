@@ -94,45 +94,93 @@ class HistoryStore(Protocol):
     def prune(self) -> None: ...
 
 
-class _ChannelLog:
-    __slots__ = ("epoch", "offset", "entries", "last_write")
+#: Bytes counted for a kept message beyond its JSON: the slim Message object and the deque slot.
+ENTRY_OVERHEAD = 400
 
-    def __init__(self, size: int) -> None:
+
+class _ChannelLog:
+    __slots__ = ("epoch", "offset", "entries", "bytes", "last_write")
+
+    def __init__(self) -> None:
         self.epoch = new_epoch()
         self.offset = 0
-        self.entries: deque[Message] = deque(maxlen=size)
+        self.entries: deque[tuple[Message, int]] = deque()  # (message, its size in bytes)
+        self.bytes = 0
         self.last_write = time.monotonic()
 
 
 class MemoryHistory:
     """Bounded per-channel history in this process's memory (the single-process default).
 
-    ``size`` messages are kept per channel; a channel's whole history (and its epoch) is
-    dropped ``ttl`` seconds after its last message (0 keeps it as long as the process lives).
+    Memory is bounded by configuration, not by what clients send:
+
+    - ``size`` messages at most per channel, and ``channel_bytes`` bytes at most per channel;
+    - ``total_bytes`` at most for the whole process: past it, the oldest entries of the channel
+      that holds the most go first;
+    - a message is kept as its encoded JSON (the payload is never kept decoded), and only when
+      ``message.history`` is true: client events and whispers are not kept unless
+      ``HISTORY_CLIENT_EVENTS`` is on;
+    - a channel's whole history (and its epoch) is dropped ``ttl`` seconds after its last
+      message (0 keeps it as long as the process lives).
+
+    A trimmed entry makes a recovery that needs it fail ("trimmed"), never a silent gap.
     """
 
     assigns_ids = True
 
-    def __init__(self, size: int, ttl: float) -> None:
+    def __init__(self, size: int, ttl: float, channel_bytes: int = 0, total_bytes: int = 0) -> None:
         self.size = size
         self.ttl = ttl
+        self.channel_bytes = channel_bytes  # 0 = no limit
+        self.total_bytes = total_bytes  # 0 = no limit
+        self.bytes = 0
         self._channels: dict[str, _ChannelLog] = {}
 
     def append(self, message: Message) -> Message:
-        """Give ``message`` the channel's next id, keep it, and return the stamped copy."""
+        """Give ``message`` the channel's next id, keep a slim copy, and return the stamped message.
+
+        A message that keeps no history (``message.history`` false) is returned as it is.
+        """
+        if not message.history:
+            return message
         log = self._log(message.channel)
         log.offset += 1
         stamped = message.with_id(format_id(log.epoch, log.offset))
-        log.entries.append(stamped)
+        kept = Message.from_publisher(stamped.to_transport())  # the JSON only, no decoded payload
+        cost = len(kept.data_json) + len(kept.channel) + len(kept.event) + ENTRY_OVERHEAD
+        log.entries.append((kept, cost))
+        log.bytes += cost
+        self.bytes += cost
         log.last_write = time.monotonic()
+        while log.entries and (
+            len(log.entries) > self.size or (self.channel_bytes and log.bytes > self.channel_bytes)
+        ):
+            self._drop_oldest(log)
+        if self.total_bytes and self.bytes > self.total_bytes:
+            self._shrink()
         return stamped
+
+    def _drop_oldest(self, log: _ChannelLog) -> None:
+        _, cost = log.entries.popleft()
+        log.bytes -= cost
+        self.bytes -= cost
+
+    def _shrink(self) -> None:
+        # Over the process budget: take from the biggest channels first, so one noisy channel
+        # cannot push every other channel's history out.
+        for log in sorted(self._channels.values(), key=lambda lg: lg.bytes, reverse=True):
+            while log.entries and self.bytes > self.total_bytes * 0.9:
+                self._drop_oldest(log)
+            if self.bytes <= self.total_bytes * 0.9:
+                return
 
     def _log(self, channel: str) -> _ChannelLog:
         log = self._channels.get(channel)
         if log is not None and self.ttl and time.monotonic() - log.last_write > self.ttl:
-            log = None  # expired: a new epoch, so old ids fail instead of matching new offsets
+            self.bytes -= log.bytes  # expired: a new epoch, so old ids fail instead of matching new offsets
+            log = None
         if log is None:
-            log = self._channels[channel] = _ChannelLog(self.size)
+            log = self._channels[channel] = _ChannelLog()
         return log
 
     def current_id(self, channel: str) -> str | None:
@@ -167,7 +215,7 @@ class MemoryHistory:
             return Recovery([], True, "", current)
         if missed > len(log.entries):
             return Recovery.failed("messages were trimmed from the history", current)
-        entries = list(log.entries)[-missed:]
+        entries = [message for message, _ in list(log.entries)[-missed:]]
         return Recovery(entries, True, "", current)
 
     def prune(self) -> None:
@@ -176,7 +224,16 @@ class MemoryHistory:
             return
         now = time.monotonic()
         for name in [n for n, log in self._channels.items() if now - log.last_write > self.ttl]:
-            del self._channels[name]
+            self.bytes -= self._channels.pop(name).bytes
 
     def clear(self) -> None:
         self._channels.clear()
+        self.bytes = 0
+
+    def stats(self) -> dict[str, int]:
+        """Channels, entries and bytes kept (shown in the hub's stats)."""
+        return {
+            "channels": len(self._channels),
+            "entries": sum(len(log.entries) for log in self._channels.values()),
+            "bytes": self.bytes,
+        }

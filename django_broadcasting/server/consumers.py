@@ -303,6 +303,7 @@ class BroadcastConsumer(HubConsumer):
                 body.get("data"),
                 socket_id=conn.socket_id,
                 user_id=conn.identity.user_id if auth_kind is ChannelKind.PRESENCE else None,
+                history=broadcasting_settings.HISTORY_CLIENT_EVENTS,
             )
         except InvalidMessage as exc:
             raise ProtocolError(codes.ERR_4005_INVALID_EVENT, exc.detail, channel) from None

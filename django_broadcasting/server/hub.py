@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import signals
 from ..backends.base import Backend, HubTransport, register_local_server
-from ..backends.history import HistoryStore
+from ..backends.history import HistoryStore, MemoryHistory
 from ..backends.presence import LocalPresence, PresenceStore
 from ..conf import broadcasting_settings
 from ..exceptions import BroadcastError, InvalidMessage
@@ -358,6 +358,7 @@ class Hub:
             "errors": dict(self.errors),
             "transport": type(self.transport).__name__ if self.transport else None,
             "backend": self.backend.name if self.backend else None,
+            "history": self.history.stats() if isinstance(self.history, MemoryHistory) else None,
             # e.g. the Redis link: {"connected", "reconnects", "channels", "last_error"}
             "transport_state": getattr(self.transport, "state", None),
         }

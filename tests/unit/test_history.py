@@ -73,3 +73,59 @@ def test_prune_forgets_idle_channels(monkeypatch):
     monkeypatch.setattr(time, "monotonic", lambda: now + 6)
     history.prune()
     assert history.current_id("general") is None
+
+
+# -- memory bounded by configuration ------------------------------------------------------------------
+def big(n: int, channel: str = "general", size: int = 16_000, history: bool = True) -> Message:
+    return Message(channel, "tick", {"n": n, "pad": "x" * size}, history=history)
+
+
+def test_client_events_are_delivered_without_an_id_and_never_kept():
+    history = MemoryHistory(size=10, ttl=0)
+    whisper = Message("presence.chat.1", "client-typing", {"x": 1}, history=False)
+    assert history.append(whisper) is whisper and whisper.id is None
+    assert history.stats() == {"channels": 0, "entries": 0, "bytes": 0}
+
+
+def test_kept_entries_hold_the_json_only_never_the_decoded_payload():
+    from django_broadcasting.messages import _UNDECODED
+
+    history = MemoryHistory(size=10, ttl=0)
+    first = history.append(msg(0))
+    history.append(big(1))
+    [(kept, _)] = list(history._channels["general"].entries)[1:]
+    assert kept._data is _UNDECODED  # a dict 25x its wire size is never kept
+    recovered = history.recover_now("general", first.id).messages
+    assert recovered[0].data["n"] == 1  # decoded when someone reads it
+
+
+def test_a_channel_keeps_at_most_its_byte_budget_and_recovery_past_it_fails():
+    history = MemoryHistory(size=100, ttl=0, channel_bytes=50_000)
+    first = history.append(big(0))
+    for n in range(1, 10):
+        history.append(big(n))
+    assert history._channels["general"].bytes <= 50_000
+    assert len(history._channels["general"].entries) == 3
+    result = history.recover_now("general", first.id)
+    assert not result.ok and result.reason == "messages were trimmed from the history"
+
+
+def test_the_process_budget_takes_from_the_biggest_channel_first():
+    history = MemoryHistory(size=1000, ttl=0, total_bytes=200_000)
+    quiet = history.append(msg(0, "quiet"))
+    history.append(msg(1, "quiet"))
+    for n in range(40):  # a noisy channel: 40 x 16 KB
+        history.append(big(n, "noisy"))
+    assert history.bytes <= 200_000
+    assert len(history._channels["quiet"].entries) == 2  # untouched
+    assert history.recover_now("quiet", quiet.id).ok
+    assert history.stats()["bytes"] == history.bytes == sum(c.bytes for c in history._channels.values())
+
+
+def test_expiry_and_prune_give_the_bytes_back():
+    history = MemoryHistory(size=10, ttl=0.05)
+    history.append(big(0))
+    assert history.bytes > 16_000
+    time.sleep(0.06)
+    history.prune()
+    assert history.bytes == 0 and history.stats()["channels"] == 0

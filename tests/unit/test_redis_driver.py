@@ -126,3 +126,17 @@ def test_history_off_publishes_without_ids(redis_url, redis_prefix, settings, re
     }
     assert RedisDriver("redis").publish(Message.for_channels(["a"], "e", {})).ids == (None,)
     assert not redis_client.exists(f"{redis_prefix}bc:history:a")
+
+
+def test_a_message_that_keeps_no_history_is_published_without_an_id(
+    redis_url, redis_prefix, settings, redis_client
+):
+    settings.BROADCASTING = {"REDIS_URL": redis_url, "CHANNELS_PREFIX": redis_prefix}
+    driver = RedisDriver("redis")
+    kept = Message("a", "e", {"n": 1})
+    whisper = Message("a", "client-typing", {"n": 2}, history=False)
+    receipt = driver.publish([kept, whisper, Message("a", "e", {"n": 3})])
+    assert receipt.ids[1] is None and parse_id(receipt.ids[0])[1] == 1 and parse_id(receipt.ids[2])[1] == 2
+    assert redis_client.xlen(f"{redis_prefix}bc:history:a") == 2  # the whisper is not in the stream
+    ids = async_to_sync(driver.apublish)([Message("a", "client-x", {}, history=False)]).ids
+    assert ids == (None,) and redis_client.xlen(f"{redis_prefix}bc:history:a") == 2

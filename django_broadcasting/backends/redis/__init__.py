@@ -14,7 +14,7 @@ of ``REDIS_MAX_CONNECTIONS``, so a burst waits for a free connection instead of 
 one client per running loop; async code that runs in a throw-away loop (``async_to_sync``)
 has its Redis I/O handed to one lasting background loop per process. Sync publishers (WSGI
 workers, commands, tasks) use a sync client of their own over a lasting pool: no event loop and
-no thread hop per call. Both run the same script with the same arguments (``_script_calls``).
+no thread hop per call. Both send the same commands (``_commands``).
 Redis errors and timeouts become ``TransportError``.
 """
 
@@ -313,65 +313,59 @@ class RedisBackend(Backend):
         except Exception as exc:  # redis.RedisError, OSError, timeouts: one clear error
             raise TransportError(f"Redis publish failed ({self.location()}): {exc}") from exc
 
-    def _script_calls(self, messages: Sequence[Message]) -> list[tuple[Any, ...]] | None:
-        """The EVALSHA arguments of each message, or None when history is off (plain PUBLISH)."""
-        if not (broadcasting_settings.HISTORY_ENABLED and broadcasting_settings.HISTORY_SIZE):
-            return None
+    def _commands(self, messages: Sequence[Message]) -> list[tuple[Any, ...]]:
+        """One Redis command per message: the history script, or a plain PUBLISH for a message
+        that keeps no history (history off, or a client event)."""
         keys = self.keys
-        size = str(broadcasting_settings.HISTORY_SIZE)
-        ttl = str(int(broadcasting_settings.HISTORY_TTL * 1000))
-        epoch = new_epoch()  # used only by a channel whose history is new or gone
-        return [
-            (2, keys.offsets(m.channel), keys.history(m.channel), keys.pubsub(m.channel), m.transport_json, size, ttl,
-             epoch)
-            for m in messages
-        ]  # fmt: skip
+        history = broadcasting_settings.HISTORY_ENABLED and broadcasting_settings.HISTORY_SIZE
+        if history:
+            size = str(broadcasting_settings.HISTORY_SIZE)
+            ttl = str(int(broadcasting_settings.HISTORY_TTL * 1000))
+            epoch = new_epoch()  # used only by a channel whose history is new or gone
+        commands: list[tuple[Any, ...]] = []
+        for m in messages:
+            if history and m.history:
+                commands.append(
+                    (_EVALSHA, 2, keys.offsets(m.channel), keys.history(m.channel), keys.pubsub(m.channel),
+                     m.transport_json, size, ttl, epoch)
+                )  # fmt: skip
+            else:
+                commands.append(("PUBLISH", keys.pubsub(m.channel), " " + m.transport_json))
+        return commands
+
+    def _with_sha(self, commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        return [("EVALSHA", self._sha, *c[1:]) if c[0] is _EVALSHA else c for c in commands]
 
     async def _run_async(self, client: Any, messages: Sequence[Message]) -> list[str | None]:
-        from redis.exceptions import NoScriptError
-
-        calls = self._script_calls(messages)
-        if calls is None:
-            async with client.pipeline(transaction=False) as pipe:
-                for message in messages:
-                    pipe.publish(self.keys.pubsub(message.channel), " " + message.transport_json)
-                await pipe.execute()
-            return [None] * len(messages)
-        if len(calls) == 1:
-            try:
-                return [_text(await client.evalsha(self._sha, *calls[0]))]
-            except NoScriptError:  # Redis restarted or SCRIPT FLUSH: load again, once
-                self._sha = await client.script_load(PUBLISH_SCRIPT)
-                return [_text(await client.evalsha(self._sha, *calls[0]))]
-        results: list[Any] = [None] * len(calls)
-        todo = list(range(len(calls)))
+        commands = self._commands(messages)
+        results: list[Any] = [None] * len(commands)
+        todo = list(range(len(commands)))
         for attempt in range(2):
-            async with client.pipeline(transaction=False) as pipe:
-                for index in todo:
-                    pipe.evalsha(self._sha, *calls[index])
-                replies = await pipe.execute(raise_on_error=False)
+            batch = self._with_sha([commands[i] for i in todo])
+            if len(batch) == 1:  # no pipeline object for the common single message
+                try:
+                    replies = [await client.execute_command(*batch[0])]
+                except Exception as exc:  # noqa: BLE001 - sorted out by _collect
+                    replies = [exc]
+            else:
+                async with client.pipeline(transaction=False) as pipe:
+                    for command in batch:
+                        pipe.execute_command(*command)
+                    replies = await pipe.execute(raise_on_error=False)
             todo = _collect(todo, replies, results, attempt)
             if not todo:
                 break
-            self._sha = await client.script_load(PUBLISH_SCRIPT)
-        return results
+            self._sha = _text(await client.script_load(PUBLISH_SCRIPT))
+        return [r if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]
 
     def _run_sync(self, messages: Sequence[Message]) -> list[str | None]:
-        # The blocking twin of ``_run_async``: the same script calls in one round trip, the same
+        # The blocking twin of ``_run_async``: the same commands in one round trip, the same
         # reload of a script Redis forgot.
-        calls = self._script_calls(messages)
-        if calls is None:
-            replies = self._round_trip(
-                [("PUBLISH", self.keys.pubsub(m.channel), " " + m.transport_json) for m in messages]
-            )
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    raise reply
-            return [None] * len(messages)
-        results: list[Any] = [None] * len(calls)
-        todo = list(range(len(calls)))
+        commands = self._commands(messages)
+        results: list[Any] = [None] * len(commands)
+        todo = list(range(len(commands)))
         for attempt in range(2):
-            replies = self._round_trip([("EVALSHA", self._sha, *calls[i]) for i in todo])
+            replies = self._round_trip(self._with_sha([commands[i] for i in todo]))
             todo = _collect(todo, replies, results, attempt)
             if not todo:
                 break
@@ -379,7 +373,7 @@ class RedisBackend(Backend):
             if isinstance(sha, Exception):
                 raise sha
             self._sha = _text(sha)
-        return results
+        return [r if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]
 
     def _sync_connection(self) -> Any:
         """This thread's blocking connection to Redis (made again after a fork)."""
@@ -455,6 +449,9 @@ class RedisBackend(Backend):
             client = self._clients.pop(loop, None)
         if client is not None:
             await client.aclose(close_connection_pool=True)
+
+
+_EVALSHA = object()  # marks the history script in ``_commands`` until the current SHA is filled in
 
 
 def _collect(todo: list[int], replies: list[Any], results: list[Any], attempt: int) -> list[int]:
