@@ -1,0 +1,74 @@
+"""Memory is bounded by configuration, not by what clients send (a real daphne server, real sockets).
+
+The attack this reproduces: one authenticated socket whispering large client events on a presence
+channel used to keep each one in the in-memory history as a decoded object (~25x its wire size),
+and the memory stayed after the socket left (76 -> 211 MiB). Client events are now delivered live
+and not kept; with ``HISTORY_CLIENT_EVENTS`` on they are kept as JSON within the byte budgets.
+"""
+
+from __future__ import annotations
+
+import json
+
+import psutil
+import pytest
+
+from tests.integration.wsclient import connect, expect, make_token
+
+pytestmark = pytest.mark.integration
+
+CHANNELS = [f"presence.chat.{n}" for n in range(8)]
+PER_CHANNEL = 100  # the default HISTORY_SIZE: every entry would stay
+# 12 KB on the wire (under the 16 KB frame limit); as Python objects about 100 KB.
+PAYLOAD = list(range(2500))
+
+
+def rss_mib(server) -> float:
+    return psutil.Process(server.pid).memory_info().rss / 2**20
+
+
+async def flood(server) -> None:
+    token = make_token(1)
+    url = server.ws_url(f"/ws?auth_token={token}")
+    async with (
+        await connect(url) as sender,
+        await connect(server.ws_url(f"/ws?auth_token={make_token(2)}")) as peer,
+    ):
+        await expect(sender, "connected")
+        await expect(peer, "connected")
+        for ws in (sender, peer):
+            for channel in CHANNELS:
+                await ws.send(json.dumps({"action": "subscribe", "channel": channel}))
+                await expect(ws, "subscribed", channel=channel)
+        for n in range(PER_CHANNEL):
+            for channel in CHANNELS:
+                frame = {
+                    "action": "whisper",
+                    "channel": channel,
+                    "event": "typing",
+                    "data": {"n": n, "p": PAYLOAD},
+                }
+                await sender.send(json.dumps(frame, separators=(",", ":")))
+            for channel in CHANNELS:  # the peer receives each one live: nothing is lost
+                got = await expect(peer, "client-typing", channel=channel)
+                assert got["data"]["n"] == n
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},  # client events not kept (the default)
+        {"BROADCAST_HISTORY_CLIENT_EVENTS": "true", "BROADCAST_HISTORY_MAX_BYTES": str(2 * 2**20)},
+    ],
+    ids=["not-kept", "kept-within-budget"],
+)
+async def test_a_whisper_flood_does_not_grow_the_server(server_factory, env):
+    server = server_factory("daphne", env={"BROADCAST_CLIENT_RATE_LIMIT": "0", **env})
+    # Warm up (imports, first connection) so the measurement sees the flood only.
+    async with await connect(server.ws_url("/ws?channel=general")) as ws:
+        await expect(ws, "subscribed")
+    before = rss_mib(server)
+    await flood(server)
+    grown = rss_mib(server) - before
+    # 800 x 12 KB is 9.6 MB on the wire; kept decoded it grew the server by ~90 MiB.
+    assert grown < 25, f"server RSS grew {grown:.1f} MiB"
