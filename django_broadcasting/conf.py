@@ -176,6 +176,10 @@ OPTIONS: dict[str, Option] = {
     "MAX_PAYLOAD_SIZE": Option(65536, _int(64)),
     # Connection limits and liveness
     "MAX_CONNECTIONS": Option(0, _int(0), "BROADCAST_MAX_CONNECTIONS"),  # 0 = unlimited
+    "MAX_CONNECTIONS_PER_ADDRESS": Option(256, _int(0), "BROADCAST_MAX_CONNECTIONS_PER_ADDRESS"),
+    "TRUSTED_PROXIES": Option((), _str_list, "BROADCAST_TRUSTED_PROXIES"),
+    "MAX_CHANNELS": Option(100_000, _int(0), "BROADCAST_MAX_CHANNELS"),  # per process
+    "MAX_PRESENCE_INFO_SIZE": Option(1024, _int(0), "BROADCAST_MAX_PRESENCE_INFO_SIZE"),
     "MAX_SUBSCRIPTIONS": Option(100, _int(1), "BROADCAST_MAX_SUBSCRIPTIONS"),
     "MAX_FRAME_SIZE": Option(16384, _int(64), "BROADCAST_MAX_FRAME_SIZE"),
     "CLIENT_RATE_LIMIT": Option(

@@ -71,3 +71,9 @@ class TransportError(BroadcastError, ConnectionError):
 
     default_code = 4500
     default_detail = "Broadcast transport unavailable."
+
+
+class OverCapacity(BroadcastError):
+    """A configured limit of this server is reached (channels per process, presence info size...)."""
+
+    default_code = 4100

@@ -41,6 +41,7 @@ ERR_4029_TOO_MANY_SUBSCRIPTIONS = 4029
 ERR_4030_FORBIDDEN = 4030
 ERR_4031_WHISPER_NOT_ALLOWED = 4031
 ERR_4080_RATE_LIMITED = 4080
+ERR_4100_OVER_CAPACITY = 4100  # a server limit: channels per process, presence info size
 ERR_4290_RECOVERY_FAILED = 4290
 ERR_4500_INTERNAL = 4500
 
@@ -58,6 +59,7 @@ ERROR_MESSAGES: dict[int, str] = {
     ERR_4030_FORBIDDEN: "Not authorized for this channel.",
     ERR_4031_WHISPER_NOT_ALLOWED: "Whispers are allowed on private and presence channels only.",
     ERR_4080_RATE_LIMITED: "Too many frames; slow down.",
+    ERR_4100_OVER_CAPACITY: "Over capacity; try again later.",
     ERR_4290_RECOVERY_FAILED: "Missed messages could not be recovered.",
     ERR_4500_INTERNAL: "Internal server error.",
 }

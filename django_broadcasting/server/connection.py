@@ -236,6 +236,7 @@ class Connection:
         "socket_id",
         "protocol",
         "identity",
+        "address",
         "channels",
         "closed",
         "last_seen",
@@ -267,6 +268,7 @@ class Connection:
         self.socket_id = socket_id
         self.protocol = protocol
         self.identity = identity
+        self.address = "unknown"  # the client address limits count against (see addresses.py)
         self.channels: set[str] = set()
         self.closed = False
         self.opened_at = self.last_seen = time.monotonic()

@@ -29,9 +29,11 @@ from ..exceptions import (
     ChannelForbidden,
     InvalidChannelName,
     InvalidMessage,
+    OverCapacity,
 )
 from ..messages import Message, validate_event_name
 from . import codes
+from .addresses import client_address
 from .connection import Connection
 from .hub import get_hub
 from .protocols.native import NATIVE, ProtocolError, error_frame, frame, parse, require_str
@@ -103,8 +105,12 @@ class HubConsumer(AsyncConsumer):
             on_close=self.close_connection,
         )
         self.conn = conn
+        conn.address = client_address(self.scope)
         limit = broadcasting_settings.MAX_CONNECTIONS
-        if limit and len(self.hub.connections) >= limit:
+        per_address = broadcasting_settings.MAX_CONNECTIONS_PER_ADDRESS
+        if (limit and len(self.hub.connections) >= limit) or (
+            per_address and self.hub.addresses.get(conn.address, 0) >= per_address
+        ):
             self.over_capacity(conn)
             await conn.close(codes.CLOSE_4100_OVER_CAPACITY)
             raise StopConsumer
@@ -175,7 +181,10 @@ class HubConsumer(AsyncConsumer):
                 members = await self.hub.members(auth.channel)
             return auth, members
         member = auth.member if auth.kind is ChannelKind.PRESENCE else None
-        await self.hub.subscribe(conn, auth.channel, member)
+        try:
+            await self.hub.subscribe(conn, auth.channel, member)
+        except OverCapacity as exc:
+            raise ProtocolError(codes.ERR_4100_OVER_CAPACITY, exc.detail, name) from None
         if auth.kind is ChannelKind.PRESENCE:
             members = await self.hub.members(auth.channel)
         if signals.subscribed.has_listeners():

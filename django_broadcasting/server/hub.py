@@ -14,6 +14,7 @@ HTTP trigger.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -29,7 +30,7 @@ from ..backends.base import Backend, HubTransport, register_local_server
 from ..backends.history import HistoryStore, MemoryHistory
 from ..backends.presence import LocalPresence, PresenceStore
 from ..conf import broadcasting_settings
-from ..exceptions import BroadcastError, InvalidMessage
+from ..exceptions import BroadcastError, InvalidMessage, OverCapacity
 from ..messages import Message
 from .codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
 from .connection import Frame
@@ -54,6 +55,7 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.subscribers: dict[str, set[Connection]] = {}
         self.connections: dict[str, Connection] = {}
+        self.addresses: dict[str, int] = {}  # open connections per client address
         self.presence: PresenceStore = LocalPresence()
         self.backend: Backend | None = None  # the default backend, once started
         self.transport: HubTransport | None = None
@@ -158,19 +160,39 @@ class Hub:
     def add_connection(self, conn: Connection) -> None:
         self.connections[conn.socket_id] = conn
         self.connections_total += 1
+        address = conn.address
+        self.addresses[address] = self.addresses.get(address, 0) + 1
 
     async def remove_connection(self, conn: Connection) -> None:
         """Forget ``conn`` and every subscription it held (presence leaves included)."""
         if self.connections.pop(conn.socket_id, None) is None:
             return
+        count = self.addresses.get(conn.address, 0) - 1
+        if count > 0:
+            self.addresses[conn.address] = count
+        else:
+            self.addresses.pop(conn.address, None)
         conn.closed = True
         for channel in list(conn.channels):
             await self.unsubscribe(conn, channel)
 
     async def subscribe(self, conn: Connection, channel: str, member: dict[str, Any] | None = None) -> None:
-        """Add ``conn`` to ``channel``'s local subscribers; join presence when ``member`` is given."""
+        """Add ``conn`` to ``channel``'s local subscribers; join presence when ``member`` is given.
+
+        Raise ``OverCapacity`` when the process holds ``MAX_CHANNELS`` channels already, or the
+        member's info is larger than ``MAX_PRESENCE_INFO_SIZE``.
+        """
+        if member is not None and broadcasting_settings.MAX_PRESENCE_INFO_SIZE:
+            size = len(json.dumps(member.get("info", {}), default=str))
+            if size > broadcasting_settings.MAX_PRESENCE_INFO_SIZE:
+                raise OverCapacity(
+                    f"Presence info is {size} bytes; the limit is {broadcasting_settings.MAX_PRESENCE_INFO_SIZE}."
+                )
         subscribers = self.subscribers.get(channel)
         if subscribers is None:
+            limit = broadcasting_settings.MAX_CHANNELS
+            if limit and len(self.subscribers) >= limit:
+                raise OverCapacity(f"This server holds {limit} channels, its limit; try again later.")
             subscribers = self.subscribers[channel] = set()
         subscribers.add(conn)
         conn.channels.add(channel)

@@ -12,6 +12,7 @@ import json
 
 import psutil
 import pytest
+import websockets
 
 from tests.integration.wsclient import connect, expect, make_token
 
@@ -72,3 +73,53 @@ async def test_a_whisper_flood_does_not_grow_the_server(server_factory, env):
     grown = rss_mib(server) - before
     # 800 x 12 KB is 9.6 MB on the wire; kept decoded it grew the server by ~90 MiB.
     assert grown < 25, f"server RSS grew {grown:.1f} MiB"
+
+
+async def test_per_address_channel_and_presence_info_limits(server_factory, migrated_db_path):
+    """Each limit answers with the documented code, and the server keeps serving everyone else."""
+    server = server_factory(
+        "daphne",
+        env={
+            "BROADCAST_MAX_CONNECTIONS_PER_ADDRESS": "2",
+            "BROADCAST_MAX_CHANNELS": "3",
+            "BROADCAST_MAX_PRESENCE_INFO_SIZE": "40",
+        },
+    )
+    a = await connect(server.ws_url("/ws?channel=c1"))
+    b = await connect(server.ws_url("/ws?channel=c2"))
+    try:
+        await expect(a, "subscribed")
+        await expect(b, "subscribed")
+        # A third socket from the same address: error 4100, then close 4100.
+        async with await connect(server.ws_url("/ws")) as c:
+            error = await expect(c, "error")
+            assert error["data"]["code"] == 4100
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await c.recv()
+            assert closed.value.rcvd.code == 4100
+        # Channels per process: c1, c2 and one more; the fourth is refused.
+        await a.send(json.dumps({"action": "subscribe", "channel": "c3"}))
+        await expect(a, "subscribed", channel="c3")
+        await a.send(json.dumps({"action": "subscribe", "channel": "c4"}))
+        refused = await expect(a, "error")
+        assert refused["data"]["code"] == 4100 and refused["channel"] == "c4"
+        # The socket is still served.
+        await a.send(json.dumps({"action": "ping"}))
+        await expect(a, "pong")
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_presence_info_larger_than_the_limit_is_refused(server_factory, migrated_db_path):
+    server = server_factory("daphne", env={"BROADCAST_MAX_PRESENCE_INFO_SIZE": "10"})
+    # The built-in presence rule answers {"id": ..., "name": ...}: more than 10 bytes.
+    async with await connect(
+        server.ws_url(f"/ws?auth_token={make_token(7, name='Someone with a long name')}")
+    ) as ws:
+        await expect(ws, "connected")
+        await ws.send(json.dumps({"action": "subscribe", "channel": "presence.chat.1"}))
+        refused = await expect(ws, "error")
+        assert refused["data"]["code"] == 4100, refused
+        await ws.send(json.dumps({"action": "subscribe", "channel": "general"}))
+        await expect(ws, "subscribed", channel="general")
