@@ -428,8 +428,8 @@ class Worker:
             try:
                 while loop.time() < deadline:
                     try:
-                        status, body = await asyncio.wait_for(conn.request(build()), 60.0)
-                    except (TimeoutError, ConnectionError) as exc:
+                        status, body = await conn.request(build())
+                    except ConnectionError as exc:
                         state["errors"] += 1
                         state["first_error"] = state["first_error"] or repr(exc)
                         return
@@ -443,7 +443,14 @@ class Worker:
                 conn.transport.close()
 
         started = loop.time()
-        await asyncio.gather(*(one(started + duration) for _ in range(concurrency)))
+        try:
+            # One deadline for the whole run, not a timer per request (the client must stay cheap).
+            await asyncio.wait_for(
+                asyncio.gather(*(one(started + duration) for _ in range(concurrency))), duration + 60.0
+            )
+        except TimeoutError:
+            state["errors"] += 1
+            state["first_error"] = state["first_error"] or "a request got no answer within 60 s"
         elapsed = loop.time() - started
         return ("http", state["requests"], state["events"], state["errors"], elapsed, state["first_error"])
 

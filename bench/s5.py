@@ -71,7 +71,7 @@ SMOKE = Sizes(
     http_seconds=0.5,
     concurrency=2,
     publish_seconds=0.5,
-    publish_max=60,
+    publish_max=400,
     warmup_seconds=0.2,
     warmup_events=10,
     profile_seconds=0.5,
@@ -153,7 +153,7 @@ def http_pass(
     """One closed-loop HTTP run of ``kind`` (``events`` or ``batch``) against ``target``."""
     names = channel_names(sizes.sockets)
     loadgen.reset()
-    cpu0 = cpu_seconds(target.pid)
+    cpu0, lg0 = cpu_seconds(target.pid), loadgen.cpu()
     commands = [
         ("http", target.port, kind, APP, names, sizes.concurrency, seconds, seq0 + w * WORKER_STRIDE, PAD)
         for w in range(len(loadgen.pipes))
@@ -162,7 +162,7 @@ def http_pass(
     events = sum(r[2] for r in replies)
     if counted:
         await_frames(loadgen, events, sizes.delivery_timeout)
-    cpu1 = cpu_seconds(target.pid)
+    cpu1, lg1 = cpu_seconds(target.pid), loadgen.cpu()
     errors = sum(r[3] for r in replies)
     first_error = next((r[5] for r in replies if r[5]), "")
     return {
@@ -172,16 +172,22 @@ def http_pass(
         "first_error": first_error,
         "seconds": max(r[4] for r in replies),
         "cpu": cpu1 - cpu0,
+        "client_cpu": lg1 - lg0,
+        "connections": sizes.concurrency * len(loadgen.pipes),
     }
 
 
 def http_cell(target_name: str, label: str, result: dict[str, Any], loadgen: LoadGen, counted: bool) -> Cell:
     cell = Cell("S5", target_name, label, 0)
     cell.extra.update(measured="server", requests=result["requests"])
-    note = f"{result['requests']:,} requests"
+    note = f"{result['requests']:,} requests over {result['connections']} connections"
     if result["errors"]:
         note += f", {result['errors']} failed (e.g. {result['first_error'][:120]})"
     cell.note = note
+    cell.loadgen_cpu = result["client_cpu"]
+    if cell.loadgen_cpu > result["cpu"]:
+        # The client, not the server, set the pace: the server was not saturated.
+        cell.note += f"; client-bound (client CPU {cell.loadgen_cpu:.1f} s > server {result['cpu']:.1f} s)"
     fill(
         cell,
         events=result["events"],
@@ -196,7 +202,6 @@ def http_cell(target_name: str, label: str, result: dict[str, Any], loadgen: Loa
 
 def run_http(loadgen: LoadGen, sizes: Sizes, profile: bool) -> list[Cell]:
     cells: list[Cell] = []
-    concurrency = sizes.concurrency * len(loadgen.pipes)
     # The limit: no sockets, the same single-event requests.
     bare = BareAsgi()
     bare.start()
@@ -227,7 +232,6 @@ def run_http(loadgen: LoadGen, sizes: Sizes, profile: bool) -> list[Cell]:
             )
             cell = http_cell(name, label, result, loadgen, counted=True)
             cell.n = ok
-            cell.note += f", {concurrency} connections"
             cells.append(cell)
             print(f"   {fmt(cell)}", flush=True)
         if profile:
