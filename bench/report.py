@@ -220,7 +220,7 @@ def render_s5(
     for cell in cells:
         if cell.scenario == "S5" and cell.extra.get("profile"):
             parts += [
-                f"Profile (py-spy) of {cell.extra['profile_of']}: {cell.label}",
+                f"Profile (py-spy `--gil`: the thread running Python) of {cell.extra['profile_of']}: {cell.label}",
                 "",
                 cell.extra["profile"],
             ]

@@ -237,11 +237,11 @@ def run_http(loadgen: LoadGen, sizes: Sizes, profile: bool) -> list[Cell]:
         if profile:
             from .profile import Profile
 
-            with Profile(project.pid) as prof:
+            with Profile(project.pid, gil=True) as prof:
                 http_pass(
                     project, loadgen, "events", sizes, 6 * PASS_STRIDE, sizes.profile_seconds, counted=True
                 )
-            cells[-2].extra["profile"] = prof.summary()
+            cells[-2].extra["profile"] = prof.summary(top=15)
             cells[-2].extra["profile_of"] = "the server during an extra run of one event per request"
     finally:
         loadgen.call_all(("close",), timeout=120)
@@ -388,11 +388,11 @@ def run_receiving(
             from .profile import Profile
 
             short = Sizes(**{**sizes.__dict__, "publish_seconds": sizes.profile_seconds})
-            with Profile(publisher.pid) as pub_prof, Profile(server.pid) as srv_prof:
+            with Profile(publisher.pid, gil=True) as pub_prof, Profile(server.pid, gil=True) as srv_prof:
                 publish_pass(publisher, server, loadgen, short, base + 2 * PASS_STRIDE)
-            cells[0].extra["profile"] = pub_prof.summary()
+            cells[0].extra["profile"] = pub_prof.summary(top=15)
             cells[0].extra["profile_of"] = "the publisher process during an extra run"
-            cells[1].extra["profile"] = srv_prof.summary()
+            cells[1].extra["profile"] = srv_prof.summary(top=15)
             cells[1].extra["profile_of"] = "the receiving server during the same extra run"
         return cells
     finally:
