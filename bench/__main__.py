@@ -227,9 +227,12 @@ def s5_notes(notes: list[str]) -> list[str]:
         "the measured loop, divided by the events; a batch request's CPU is divided by its 10 events. The "
         "server is pinned to the first CPU, the load generators (WebSocket clients, HTTP client) and the "
         "publisher processes to the last.",
-        "HTTP: a closed loop of keep-alive connections, each sending its next request when the last one is "
-        "answered; requests built and signed by the PyPI `pusher` SDK. The bare ASGI app gets the same "
-        "single-event requests on the same uvicorn; it has no sockets to deliver to.",
+        "HTTP: a closed loop, each keep-alive connection sending its next request when the last one is "
+        "answered, at two loads: one request at a time (every request a wakeup of its own; the targets are "
+        "held there) and 16 connections (the server saturated: events/s); requests built and signed by the "
+        "PyPI `pusher` SDK. The bare ASGI app gets the same single-event requests at the same loads on the "
+        "same uvicorn, and has no socket to deliver to. Client-bound: the client used more CPU than the "
+        "server, which was then not saturated.",
         "Publishers: one plain sync process calling as fast as it can for the measured time; the receiving "
         "server's CPU runs from the first publish to the last frame received.",
         "Lost: events accepted (HTTP 200, or the call returned) minus distinct events received by the "

@@ -183,7 +183,7 @@ def render(cells: list[Cell], *, mode: str, seconds: float, notes: list[str]) ->
 
 
 def s5_table(cells: list[Cell]) -> str:
-    from .targets import S5_LIMITS, s5_ratio
+    from .targets import s5_ratio
 
     rows = [c for c in cells if c.scenario == "S5"]
     sockets = max((c.n for c in rows), default=0)
@@ -195,7 +195,7 @@ def s5_table(cells: list[Cell]) -> str:
     for c in rows:
         us = c.server_cpu / c.broadcasts * 1e6 if c.broadcasts and c.server_cpu > 0 else None
         measured = s5_ratio(cells, c.target)
-        limit = S5_LIMITS.get(c.target, "")
+        limit = c.extra.get("limit", "")
         against = f"{measured[0]:.2f}x {limit}" if measured else ("limit" if not limit else "–")
         counted = c.extra.get("counted")
         lines.append(

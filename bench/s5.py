@@ -50,18 +50,20 @@ PUSHER_ENV = {"PUSHER_APP_ID": APP[0], "PUSHER_APP_KEY": APP[1], "PUSHER_APP_SEC
 #: Each pass numbers its events from its own base, so a late frame of one pass cannot count in another.
 PASS_STRIDE = 1_000_000_000
 WORKER_STRIDE = 100_000_000
+#: py-spy samples per second: the receiving server is busy a few % of the time, so sample densely.
+PROFILE_RATE = 1000
 
 
 @dataclass(frozen=True)
 class Sizes:
     sockets: int = 200
     http_seconds: float = 10.0
-    concurrency: int = 8  # HTTP connections per load generator
+    http_loads: tuple[int, ...] = (1, 16)  # HTTP client connections (closed loop); targets use the first
     publish_seconds: float = 10.0
     publish_max: int = 10_000_000
     warmup_seconds: float = 1.0
     warmup_events: int = 200
-    profile_seconds: float = 5.0
+    profile_seconds: float = 8.0
     delivery_timeout: float = 30.0
 
 
@@ -69,7 +71,7 @@ FULL = Sizes()
 SMOKE = Sizes(
     sockets=20,
     http_seconds=0.5,
-    concurrency=2,
+    http_loads=(1, 4),
     publish_seconds=0.5,
     publish_max=400,
     warmup_seconds=0.2,
@@ -148,15 +150,24 @@ class BareAsgi(Target):
 
 
 def http_pass(
-    target: Target, loadgen: LoadGen, kind: str, sizes: Sizes, seq0: int, seconds: float, counted: bool
+    target: Target,
+    loadgen: LoadGen,
+    kind: str,
+    sizes: Sizes,
+    connections: int,
+    seq0: int,
+    seconds: float,
+    counted: bool,
 ) -> dict[str, Any]:
-    """One closed-loop HTTP run of ``kind`` (``events`` or ``batch``) against ``target``."""
+    """One closed-loop HTTP run of ``kind`` (``events`` or ``batch``) over ``connections``."""
     names = channel_names(sizes.sockets)
     loadgen.reset()
+    workers = len(loadgen.pipes)
+    per_worker = [connections // workers + (1 if w < connections % workers else 0) for w in range(workers)]
     cpu0, lg0 = cpu_seconds(target.pid), loadgen.cpu()
     commands = [
-        ("http", target.port, kind, APP, names, sizes.concurrency, seconds, seq0 + w * WORKER_STRIDE, PAD)
-        for w in range(len(loadgen.pipes))
+        ("http", target.port, kind, APP, names, per_worker[w], seconds, seq0 + w * WORKER_STRIDE, PAD)
+        for w in range(workers)
     ]
     replies = loadgen.call_each(commands, timeout=seconds + 120)
     events = sum(r[2] for r in replies)
@@ -173,22 +184,24 @@ def http_pass(
         "seconds": max(r[4] for r in replies),
         "cpu": cpu1 - cpu0,
         "client_cpu": lg1 - lg0,
-        "connections": sizes.concurrency * len(loadgen.pipes),
+        "connections": connections,
     }
 
 
-def http_cell(target_name: str, label: str, result: dict[str, Any], loadgen: LoadGen, counted: bool) -> Cell:
+def http_cell(
+    target_name: str, label: str, limit: str, result: dict[str, Any], loadgen: LoadGen, counted: bool
+) -> Cell:
     cell = Cell("S5", target_name, label, 0)
-    cell.extra.update(measured="server", requests=result["requests"])
-    note = f"{result['requests']:,} requests over {result['connections']} connections"
+    cell.extra.update(measured="server", requests=result["requests"], limit=limit, errors=result["errors"])
+    cell.note = f"{result['requests']:,} requests"
     if result["errors"]:
-        note += f", {result['errors']} failed (e.g. {result['first_error'][:120]})"
-    cell.note = note
+        cell.note += f", {result['errors']} failed (e.g. {result['first_error'][:120]})"
     cell.loadgen_cpu = result["client_cpu"]
-    if cell.loadgen_cpu > result["cpu"]:
-        # The client, not the server, set the pace: the server was not saturated.
+    if result["connections"] > 1 and cell.loadgen_cpu > result["cpu"]:
+        # The client, not the server, set the pace: the server was not saturated. (With one
+        # connection, client and server take turns by design.)
         cell.note += f"; client-bound (client CPU {cell.loadgen_cpu:.1f} s > server {result['cpu']:.1f} s)"
-    fill(
+    return fill(
         cell,
         events=result["events"],
         seconds=result["seconds"],
@@ -196,22 +209,42 @@ def http_cell(target_name: str, label: str, result: dict[str, Any], loadgen: Loa
         loadgen=loadgen,
         counted=counted,
     )
-    cell.extra["errors"] = result["errors"]
-    return cell
+
+
+def load_name(base: str, connections: int, first: int) -> str:
+    """Target name of an HTTP row: ``api-events`` at the first load, ``api-events-16`` at 16."""
+    return base if connections == first else f"{base}-{connections}"
+
+
+def load_label(connections: int) -> str:
+    return "one request at a time" if connections == 1 else f"{connections} connections"
 
 
 def run_http(loadgen: LoadGen, sizes: Sizes, profile: bool) -> list[Cell]:
+    """The bare ASGI app, then the HTTP API single and batched, at each client load."""
     cells: list[Cell] = []
-    # The limit: no sockets, the same single-event requests.
+    first = sizes.http_loads[0]
     bare = BareAsgi()
     bare.start()
     try:
-        http_pass(bare, loadgen, "events", sizes, 0, sizes.warmup_seconds, counted=False)
-        result = http_pass(bare, loadgen, "events", sizes, PASS_STRIDE, sizes.http_seconds, counted=False)
-        cell = http_cell(bare.name, bare.label, result, loadgen, counted=False)
-        cell.n = 0
-        cells.append(cell)
-        print(f"   {fmt(cell)}", flush=True)
+        for index, connections in enumerate(sizes.http_loads):
+            base = 2 * index * PASS_STRIDE
+            http_pass(bare, loadgen, "events", sizes, connections, base, sizes.warmup_seconds, counted=False)
+            result = http_pass(
+                bare,
+                loadgen,
+                "events",
+                sizes,
+                connections,
+                base + PASS_STRIDE,
+                sizes.http_seconds,
+                counted=False,
+            )
+            name = load_name(bare.name, connections, first)
+            label = f"limit: bare ASGI app, JSON POST -> 200 (same uvicorn, same requests), {load_label(connections)}"
+            cell = http_cell(name, label, "", result, loadgen, counted=False)
+            cells.append(cell)
+            print(f"   {fmt(cell)}", flush=True)
     finally:
         bare.stop()
 
@@ -225,24 +258,43 @@ def run_http(loadgen: LoadGen, sizes: Sizes, profile: bool) -> list[Cell]:
             ("api-events", "events", "HTTP API `POST /apps/{id}/events`, 1 event per request"),
             ("api-batch", "batch", "HTTP API `POST /apps/{id}/batch_events`, 10 events per request"),
         ]
-        for index, (name, kind, label) in enumerate(plan, start=2):
-            http_pass(project, loadgen, kind, sizes, index * PASS_STRIDE, sizes.warmup_seconds, counted=True)
-            result = http_pass(
-                project, loadgen, kind, sizes, (index + 2) * PASS_STRIDE, sizes.http_seconds, counted=True
-            )
-            cell = http_cell(name, label, result, loadgen, counted=True)
-            cell.n = ok
-            cells.append(cell)
-            print(f"   {fmt(cell)}", flush=True)
+        seq = 10 * PASS_STRIDE
+        for name, kind, label in plan:
+            for connections in sizes.http_loads:
+                http_pass(project, loadgen, kind, sizes, connections, seq, sizes.warmup_seconds, counted=True)
+                result = http_pass(
+                    project,
+                    loadgen,
+                    kind,
+                    sizes,
+                    connections,
+                    seq + PASS_STRIDE,
+                    sizes.http_seconds,
+                    counted=True,
+                )
+                seq += 2 * PASS_STRIDE
+                cell = http_cell(
+                    load_name(name, connections, first),
+                    f"{label}, {load_label(connections)}",
+                    load_name("bare-asgi", connections, first),
+                    result,
+                    loadgen,
+                    counted=True,
+                )
+                cell.n = ok
+                cells.append(cell)
+                print(f"   {fmt(cell)}", flush=True)
         if profile:
             from .profile import Profile
 
-            with Profile(project.pid, gil=True) as prof:
+            busiest = sizes.http_loads[-1]
+            with Profile(project.pid, rate=PROFILE_RATE, gil=True) as prof:
                 http_pass(
-                    project, loadgen, "events", sizes, 6 * PASS_STRIDE, sizes.profile_seconds, counted=True
+                    project, loadgen, "events", sizes, busiest, seq, sizes.profile_seconds, counted=True
                 )
-            cells[-2].extra["profile"] = prof.summary(top=15)
-            cells[-2].extra["profile_of"] = "the server during an extra run of one event per request"
+            row = next(c for c in cells if c.target == load_name("api-events", busiest, first))
+            row.extra["profile"] = prof.summary(top=15)
+            row.extra["profile_of"] = "the server during an extra run of the same requests"
     finally:
         loadgen.call_all(("close",), timeout=120)
         project.stop()
@@ -333,7 +385,7 @@ def publisher_cells(
 ) -> list[Cell]:
     cells = []
     cell = Cell("S5", pub[0], pub[1], 0)
-    cell.extra["measured"] = "publisher"
+    cell.extra.update(measured="publisher", limit="bare-publish")
     fill(
         cell,
         events=result["events"],
@@ -345,7 +397,9 @@ def publisher_cells(
     cells.append(cell)
     if recv is not None:
         rcell = Cell("S5", recv[0], recv[1], 0)
-        rcell.extra["measured"] = "server"
+        # The receiving server handles one message per wakeup at these rates, as the bare app
+        # handles one request at a time: that is the limit it is held to.
+        rcell.extra.update(measured="server", limit="bare-asgi")
         fill(
             rcell,
             events=result["events"],
@@ -388,7 +442,10 @@ def run_receiving(
             from .profile import Profile
 
             short = Sizes(**{**sizes.__dict__, "publish_seconds": sizes.profile_seconds})
-            with Profile(publisher.pid, gil=True) as pub_prof, Profile(server.pid, gil=True) as srv_prof:
+            with (
+                Profile(publisher.pid, rate=PROFILE_RATE, gil=True) as pub_prof,
+                Profile(server.pid, rate=PROFILE_RATE, gil=True) as srv_prof,
+            ):
                 publish_pass(publisher, server, loadgen, short, base + 2 * PASS_STRIDE)
             cells[0].extra["profile"] = pub_prof.summary(top=15)
             cells[0].extra["profile_of"] = "the publisher process during an extra run"
@@ -413,7 +470,7 @@ def run_redis(loadgen: LoadGen, redis: procs.Proc, sizes: Sizes, profile: bool) 
     finally:
         publisher.stop()
     cell = Cell("S5", "bare-publish", "limit: bare redis-py `PUBLISH` loop", 0)
-    cell.extra["measured"] = "publisher"
+    cell.extra.update(measured="publisher", limit="")
     fill(
         cell,
         events=result["events"],
