@@ -6,8 +6,9 @@ Per-user notifications, chat rooms, order updates: many channels with a few subs
 message *in*, not fan-out. Measured side by side in one run, each against its limit:
 
 HTTP, the server pinned to the first CPU, the HTTP client in the load generators on the last
-(closed loop: a few keep-alive connections, each waiting for its answer before the next request;
-requests built and signed by the PyPI ``pusher`` SDK):
+(a closed loop: each keep-alive connection waits for its answer before the next request; requests
+built and signed by the PyPI ``pusher`` SDK), at two loads: one request at a time (each request a
+wakeup of its own; the targets are held there) and 16 connections (the server saturated):
 
 - limit: a bare ASGI app (``bench/peers/bare_asgi.py``) reading the JSON body and answering 200,
   on the same uvicorn, sent the same requests;
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,8 @@ PROFILE_RATE = 1000
 
 @dataclass(frozen=True)
 class Sizes:
+    """How much of everything: the full run's, or the smoke run's toy sizes."""
+
     sockets: int = 200
     http_seconds: float = 10.0
     http_loads: tuple[int, ...] = (1, 16)  # HTTP client connections (closed loop); targets use the first
@@ -82,6 +86,7 @@ SMOKE = Sizes(
 
 
 def channel_names(n: int) -> list[str]:
+    """The S5 channels (``bench/s5_publisher.py`` names them the same way)."""
     return [f"s5.{i}" for i in range(n)]
 
 
@@ -103,8 +108,6 @@ def await_frames(loadgen: LoadGen, expected: int, stall: float) -> tuple[int, in
 
 def frame_stats(loadgen: LoadGen) -> tuple[int, int, Any]:
     """Frames received, distinct events among them, and their latencies (since the last reset)."""
-    from array import array
-
     received, distinct, lat = 0, 0, array("d")
     for reply in loadgen.call_all(("stats",)):
         received += reply[1]
@@ -118,6 +121,7 @@ def frame_stats(loadgen: LoadGen) -> tuple[int, int, Any]:
 def fill(
     cell: Cell, *, events: int, seconds: float, cpu: float, loadgen: LoadGen | None, counted: bool
 ) -> Cell:
+    """Put a measured run in ``cell``; with ``counted``, the frames the sockets received too."""
     cell.broadcasts = events
     cell.seconds = seconds
     cell.server_cpu = cpu
@@ -383,6 +387,7 @@ def publish_pass(
 def publisher_cells(
     result: dict[str, Any], loadgen: LoadGen, pub: tuple[str, str], recv: tuple[str, str] | None
 ) -> list[Cell]:
+    """The publisher's row and, when a server received the events, the receiving server's row."""
     cells = []
     cell = Cell("S5", pub[0], pub[1], 0)
     cell.extra.update(measured="publisher", limit="bare-publish")
