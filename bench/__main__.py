@@ -3,6 +3,7 @@
 python -m bench                 # full run (under 10 minutes on 2 cores), writes docs/performance.md
 python -m bench --smoke         # seconds: tiny N, few broadcasts, prints only (CI keeps it from rotting)
 python -m bench --only S1,S2 --targets project-uvicorn,raw-websockets --no-write
+python -m bench --only S5       # ingress over many channels; rewrites only its own section
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from . import procs, report
 from .procs import LoadGen
 from .s1 import Cell, fmt_cell, run_s1
+from .s5 import run_s5
 from .scenarios import run_s2, run_s3, run_s4
 from .targets import ChannelsPeer, Project, RawWebsockets
 
@@ -55,7 +57,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes; seconds, not minutes; no docs written"
     )
-    parser.add_argument("--only", default="S1,S2,S3,S4", help="scenarios to run (comma-separated)")
+    parser.add_argument("--only", default="S1,S2,S3,S4,S5", help="scenarios to run (comma-separated)")
     parser.add_argument("--targets", default=",".join(ALL_TARGETS), help="S1 servers (comma-separated)")
     parser.add_argument("--sizes", default=None, help="S1 subscriber counts, e.g. 1000,5000,10000")
     parser.add_argument("--broadcasts", type=int, default=None, help="S1 broadcasts per size (default 20)")
@@ -67,7 +69,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="sample this project's servers with py-spy at the largest N in an extra, unmeasured "
-        "loop (default: on for full runs when py-spy is installed)",
+        "loop, and S5's server and publisher (default: on for full runs when py-spy is installed)",
     )
     return parser.parse_args(argv)
 
@@ -100,15 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     load_before = os.getloadavg()[0]
     cells: list[Cell] = []
+    s5_cells: list[Cell] = []
+    s5_seconds = 0.0
     notes: list[str] = []
     redis = None
     loadgen = LoadGen(args.loadgens)
     try:
         if not shutil.which("redis-server"):
-            notes.append("S3 and the channels-redis peer not run: no redis-server on PATH.")
+            notes.append("S3, S5's Redis paths and the channels-redis peer not run: no redis-server on PATH.")
             scenarios.discard("S3")
             targets = [t for t in targets if t != "channels-redis"]
-        elif "S3" in scenarios or ("S1" in scenarios and "channels-redis" in targets):
+        elif {"S3", "S5"} & scenarios or ("S1" in scenarios and "channels-redis" in targets):
             redis = procs.redis_server().start()
         if "S1" in scenarios:
             print(f"S1 local fan-out: N={sizes}, {broadcasts} broadcasts of ~100 bytes", flush=True)
@@ -168,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
             cell = run_s4(loadgen, stable=stable, churn_rate=120.0, duration=duration, tick_rate=10.0)
             print(f"   -> {fmt_cell(cell)}", flush=True)
             cells.append(cell)
+        if "S5" in scenarios:
+            s5_started = time.monotonic()
+            print("S5 ingress: many channels, one subscriber each", flush=True)
+            s5_cells = run_s5(loadgen, redis, smoke=smoke, profile=profile)
+            s5_seconds = time.monotonic() - s5_started
     finally:
         loadgen.stop()
         if redis is not None:
@@ -182,14 +191,53 @@ def main(argv: list[str] | None = None) -> int:
         "Bottleneck: the side (server or load generators) that used more CPU during the loop; on 2 cores they compete.",
         "Latency: publish time stamped in the payload by the publisher -> receipt in the load generator, same clock.",
     ]
-    body = report.render(cells, mode="smoke" if smoke else "full", seconds=seconds, notes=notes)
-    print()
-    print(body)
-    if not args.no_write and (args.out or not smoke):
-        out = Path(args.out) if args.out else procs.REPO / "docs" / "performance.md"
-        report.write(out, body)
-        print(f"written to {out}")
+    out = Path(args.out) if args.out else procs.REPO / "docs" / "performance.md"
+    write = not args.no_write and (args.out is not None or not smoke)
+    if cells:
+        body = report.render(
+            cells, mode="smoke" if smoke else "full", seconds=seconds - s5_seconds, notes=notes
+        )
+        print()
+        print(body)
+        if write:
+            report.write(out, body)
+            print(f"written to {out}")
+    if s5_cells:
+        command = "python -m bench" + ("" if cells else " --only S5")
+        body = report.render_s5(
+            s5_cells,
+            mode="smoke" if smoke else "full",
+            seconds=s5_seconds,
+            notes=s5_notes(notes),
+            command=command,
+        )
+        print()
+        print(body)
+        if write:
+            report.write(out, body, report.S5_BEGIN, report.S5_END)
+            print(f"S5 written to {out}")
     return 0
+
+
+def s5_notes(notes: list[str]) -> list[str]:
+    """The notes under the S5 table: the machine's load, how each figure is measured."""
+    load = [n for n in notes if n.startswith(("Machine load", "S3, S5"))]
+    return load + [
+        "CPU per event: user + system CPU time (from /proc, psutil) of the process named in *CPU of* during "
+        "the measured loop, divided by the events; a batch request's CPU is divided by its 10 events. The "
+        "server is pinned to the first CPU, the load generators (WebSocket clients, HTTP client) and the "
+        "publisher processes to the last.",
+        "HTTP: a closed loop, each keep-alive connection sending its next request when the last one is "
+        "answered, at two loads: one request at a time (every request a wakeup of its own; the targets are "
+        "held there) and 16 connections (the server saturated: events/s); requests built and signed by the "
+        "PyPI `pusher` SDK. The bare ASGI app gets the same single-event requests at the same loads on the "
+        "same uvicorn, and has no socket to deliver to. Client-bound: the client used more CPU than the "
+        "server, which was then not saturated.",
+        "Publishers: one plain sync process calling as fast as it can for the measured time; the receiving "
+        "server's CPU runs from the first publish to the last frame received.",
+        "Lost: events accepted (HTTP 200, or the call returned) minus distinct events received by the "
+        "sockets. Latency: time stamped by the client or publisher -> receipt, one clock.",
+    ]
 
 
 if __name__ == "__main__":

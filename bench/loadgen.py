@@ -10,6 +10,12 @@ A worker is driven by the bench driver over a ``multiprocessing`` pipe with smal
 (see ``Worker.handle``); it answers each with a tuple, and reports ``("done", seq)`` on its own when
 every counted client of the process has received broadcast ``seq``, so the driver can pace
 broadcasts by their completion.
+
+A worker is also an HTTP client (S5): a few keep-alive HTTP/1.1 connections, each sending a
+request and waiting for its answer before the next (a closed loop), with Pusher HTTP API requests
+built and signed by the PyPI ``pusher`` SDK's own request builder. Like the WebSocket client it is
+minimal (no client library on the hot path), so it costs less per request than the servers it
+measures.
 """
 
 from __future__ import annotations
@@ -198,6 +204,77 @@ class Client(asyncio.Protocol):
             self.transport.close()
 
 
+def parse_response(buf: bytes) -> tuple[int, bytes, int] | None:
+    """``(status, body, bytes used)`` of the first complete HTTP/1.1 response in ``buf``, else None.
+
+    Bodies are delimited by ``Content-Length`` or chunked transfer encoding (what ASGI servers use
+    when the application gives no length).
+    """
+    head_end = buf.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    head = buf[:head_end].lower()
+    status = int(buf[9:12])
+    start = head_end + 4
+    at = head.find(b"\r\ncontent-length:")
+    if at >= 0:
+        line_end = head.find(b"\r\n", at + 2)
+        length = int(head[at + 17 : line_end if line_end >= 0 else len(head)])
+        if len(buf) < start + length:
+            return None
+        return status, buf[start : start + length], start + length
+    if b"\r\ntransfer-encoding: chunked" not in head:
+        return status, b"", start  # no body (e.g. 204)
+    body, pos = [], start
+    while True:
+        line_end = buf.find(b"\r\n", pos)
+        if line_end < 0:
+            return None
+        size = int(buf[pos:line_end].split(b";")[0], 16)
+        if size == 0:  # the last chunk, then trailers (none, in practice) and an empty line
+            end = buf.find(b"\r\n\r\n", line_end)
+            return None if end < 0 else (status, b"".join(body), end + 4)
+        if len(buf) < line_end + 2 + size + 2:
+            return None
+        body.append(buf[line_end + 2 : line_end + 2 + size])
+        pos = line_end + 2 + size + 2
+
+
+class HttpConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 client connection: one request in flight at a time."""
+
+    __slots__ = ("transport", "buf", "waiter", "lost")
+
+    def __init__(self) -> None:
+        self.transport: Any = None
+        self.buf = b""
+        self.waiter: asyncio.Future | None = None
+        self.lost = False
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        parsed = parse_response(self.buf)
+        if parsed is None:
+            return
+        status, body, used = parsed
+        self.buf = self.buf[used:]
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result((status, body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError(f"connection closed: {exc}"))
+
+    async def request(self, data: bytes) -> tuple[int, bytes]:
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return await self.waiter
+
+
 class Worker:
     """The clients of one load-generator process and their measurements."""
 
@@ -294,6 +371,89 @@ class Worker:
             await asyncio.wait(tasks, timeout=15)
         return ("churned", self.churned, self.churn_failed, i)
 
+    async def http_load(
+        self,
+        port: int,
+        kind: str,
+        app: tuple[str, str, str],
+        channels: list[str],
+        concurrency: int,
+        duration: float,
+        seq0: int,
+        pad: str,
+    ) -> tuple:
+        """POST Pusher API requests for ``duration`` s over ``concurrency`` keep-alive connections.
+
+        ``kind`` is ``events`` (one event per request, ``POST /apps/{id}/events``) or ``batch``
+        (10 events, ``POST /apps/{id}/batch_events``). Event ``seq`` goes to channel
+        ``channels[seq % len(channels)]`` with ``{"seq", "t", "pad"}`` as its data, ``t`` the time
+        the request is built. Answers ``("http", requests, events, errors, seconds, first error)``;
+        only events of requests answered 200 count.
+        """
+        from pusher.pusher_client import PusherClient
+
+        loop = asyncio.get_running_loop()
+        client = PusherClient(
+            app_id=app[0], key=app[1], secret=app[2], host="127.0.0.1", port=port, ssl=False
+        )
+        per_request = 10 if kind == "batch" else 1
+        n = len(channels)
+        state = {"seq": seq0, "requests": 0, "events": 0, "errors": 0, "first_error": ""}
+
+        def build() -> bytes:
+            seq = state["seq"]
+            state["seq"] = seq + per_request
+            now = _now()
+            if per_request == 1:
+                data = f'{{"seq":{seq},"t":{now:.6f},"pad":"{pad}"}}'
+                req = client.trigger.make_request([channels[seq % n]], "tick", data)
+            else:
+                batch = [
+                    {
+                        "channel": channels[(seq + i) % n],
+                        "name": "tick",
+                        "data": f'{{"seq":{seq + i},"t":{now:.6f},"pad":"{pad}"}}',
+                    }
+                    for i in range(per_request)
+                ]
+                req = client.trigger_batch.make_request(batch)
+            head = (
+                f"POST {req.signed_path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(req.body)}\r\n\r\n"
+            )
+            return head.encode() + req.body
+
+        async def one(deadline: float) -> None:
+            _, conn = await loop.create_connection(HttpConnection, "127.0.0.1", port)
+            try:
+                while loop.time() < deadline:
+                    try:
+                        status, body = await conn.request(build())
+                    except ConnectionError as exc:
+                        state["errors"] += 1
+                        state["first_error"] = state["first_error"] or repr(exc)
+                        return
+                    state["requests"] += 1
+                    if status == 200:
+                        state["events"] += per_request
+                    else:
+                        state["errors"] += 1
+                        state["first_error"] = state["first_error"] or f"{status}: {body[:200]!r}"
+            finally:
+                conn.transport.close()
+
+        started = loop.time()
+        try:
+            # One deadline for the whole run, not a timer per request (the client must stay cheap).
+            await asyncio.wait_for(
+                asyncio.gather(*(one(started + duration) for _ in range(concurrency))), duration + 60.0
+            )
+        except TimeoutError:
+            state["errors"] += 1
+            state["first_error"] = state["first_error"] or "a request got no answer within 60 s"
+        elapsed = loop.time() - started
+        return ("http", state["requests"], state["events"], state["errors"], elapsed, state["first_error"])
+
     async def close_all(self) -> tuple:
         clients = list(self.clients)
         for client in clients:
@@ -322,6 +482,10 @@ class Worker:
             self.done_sent.clear()
             self.received = 0
             return ("reset", self.counted)
+        if kind == "http":
+            return await self.http_load(*cmd[1:])
+        if kind == "count":  # frames received, distinct broadcasts among them
+            return ("count", self.received, len(self.per_seq))
         if kind == "stats":
             return ("stats", self.received, self.latencies.tobytes(), dict(self.per_seq), self.counted)
         if kind == "close":

@@ -2,7 +2,9 @@
 
 Used by ``python -m bench --profile``: the samples are taken during S1's broadcast loop at the
 largest N, idle time excluded (``--idle`` off), and reduced to the functions with the most
-samples on top of the stack ("self") and anywhere in it ("total").
+samples on top of the stack ("self") and anywhere in it ("total"). S5 samples with ``gil=True``
+(py-spy ``--gil``: only the thread holding the GIL), since its paths hop between threads and a
+thread waiting for work would otherwise count as busy.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ def py_spy() -> str | None:
 class Profile:
     """``with Profile(pid) as prof: ...`` then ``prof.summary()``."""
 
-    def __init__(self, pid: int, rate: int = 200) -> None:
+    def __init__(self, pid: int, rate: int = 200, gil: bool = False) -> None:
         self.pid = pid
         self.rate = rate
+        self.gil = gil
         fd, self.path = tempfile.mkstemp(prefix="bench-profile-", suffix=".txt")
         os.close(fd)
         self.proc: subprocess.Popen | None = None
@@ -47,6 +50,7 @@ class Profile:
                 "--format",
                 "raw",
                 "--nonblocking",
+                *(["--gil"] if self.gil else []),
                 "-o",
                 self.path,
             ],

@@ -1,4 +1,9 @@
-"""The result table: printed, and written between markers into docs/performance.md."""
+"""The result tables: printed, and written between markers into docs/performance.md.
+
+S1-S4 share one table between ``<!-- bench:begin -->`` and ``<!-- bench:end -->``; S5 has its own
+table and block (``<!-- bench:s5:begin -->`` ... ``<!-- bench:s5:end -->``), so ``--only S5``
+rewrites its section and leaves the fan-out results alone, and the other way round.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from .s1 import Cell
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
+S5_BEGIN = "<!-- bench:s5:begin -->"
+S5_END = "<!-- bench:s5:end -->"
 PACKAGES = (
     "django",
     "channels",
@@ -146,16 +153,18 @@ def goals(cells: list[Cell]) -> str:
     return "\n".join(out)
 
 
-def render(cells: list[Cell], *, mode: str, seconds: float, notes: list[str]) -> str:
-    parts = [
-        f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, `python -m bench{' --smoke' if mode == 'smoke' else ''}`"
+def header(mode: str, seconds: float, command: str = "python -m bench") -> list[str]:
+    return [
+        f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, `{command}{' --smoke' if mode == 'smoke' else ''}`"
         f" ({seconds:.0f} s)  ",
         f"Machine: {machine()}  ",
         f"Versions: {versions()}",
         "",
-        table(cells),
-        "",
     ]
+
+
+def render(cells: list[Cell], *, mode: str, seconds: float, notes: list[str]) -> str:
+    parts = [*header(mode, seconds), table(cells), ""]
     r = ratios(cells)
     if r:
         parts += [r, ""]
@@ -173,12 +182,58 @@ def render(cells: list[Cell], *, mode: str, seconds: float, notes: list[str]) ->
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write(path: Path, body: str) -> None:
-    """Replace the text between the bench markers of ``path`` (append them if missing)."""
+def s5_table(cells: list[Cell]) -> str:
+    from .targets import s5_ratio
+
+    rows = [c for c in cells if c.scenario == "S5"]
+    sockets = max((c.n for c in rows), default=0)
+    head = (
+        f"| S5 path ({sockets:,} sockets on {sockets:,} channels) | CPU of | Events | Events/s "
+        "| CPU per event | vs its limit | Lost | p50 ms | p99 ms | Note |"
+    )
+    lines = [head, "|" + "|".join(["---"] * (head.count("|") - 1)) + "|"]
+    for c in rows:
+        us = c.server_cpu / c.broadcasts * 1e6 if c.broadcasts and c.server_cpu > 0 else None
+        measured = s5_ratio(cells, c.target)
+        limit = c.extra.get("limit", "")
+        against = f"{measured[0]:.2f}x {limit}" if measured else ("limit" if not limit else "–")
+        counted = c.extra.get("counted")
+        lines.append(
+            f"| {c.label} | {c.extra.get('measured', '')} | {c.broadcasts:,} "
+            f"| {_f(c.broadcasts / c.seconds if c.seconds else None)} | {_f(us)} µs | {against} "
+            f"| {c.lost if counted else '–'} | {_f(c.p50, '.1f') if counted else '–'} "
+            f"| {_f(c.p99, '.1f') if counted else '–'} | {c.note} |"
+        )
+    return "\n".join(lines)
+
+
+def render_s5(
+    cells: list[Cell], *, mode: str, seconds: float, notes: list[str], command: str = "python -m bench"
+) -> str:
+    """The S5 section: table, targets, profiles, notes (markdown, pasted or written as is)."""
+    from .targets import s5_goals
+
+    parts = [*header(mode, seconds, command), s5_table(cells), ""]
+    goals = s5_goals(cells)
+    if goals:
+        parts += ["Targets (CPU per event, each against its limit in this run):", *goals, ""]
+    for cell in cells:
+        if cell.scenario == "S5" and cell.extra.get("profile"):
+            parts += [
+                f"Profile (py-spy `--gil`: the thread running Python) of {cell.extra['profile_of']}: {cell.label}",
+                "",
+                cell.extra["profile"],
+            ]
+    parts += [f"- {note}" for note in notes]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write(path: Path, body: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the text between the ``begin``/``end`` markers of ``path`` (append them if missing)."""
     text = path.read_text() if path.exists() else "# Performance\n\n"
-    block = f"{BEGIN}\n{body}{END}"
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    block = f"{begin}\n{body}{end}"
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)

@@ -191,3 +191,61 @@ def make_token(user_id: str, ttl: int = 3600) -> str:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+# -- S5 targets ----------------------------------------------------------------------------------
+# Each S5 path's CPU per event is compared with its limit measured in the same run (the row names
+# it in ``extra["limit"]``): the ratio is what holds from machine to machine, absolute times on a
+# shared 2-core machine are noise. The HTTP targets are held at the first client load (one request
+# at a time: every request a wakeup of its own, as the limits were set), the other load is shown.
+#: (row, at most this many times its limit's CPU per event, what the target says)
+S5_TARGETS = (
+    ("api-events", 2.0, "HTTP API, one event per request: server CPU per event <= 2x the bare ASGI request"),
+    ("api-batch", 0.5, "HTTP API, batch of 10: server CPU per event <= 0.5x the bare ASGI request"),
+    ("redis-publish", 3.0, "redis publisher: CPU per sync `broadcast_to_channel()` <= 3x a bare `PUBLISH`"),
+    ("redis-receive", 0.5, "receiving server at fan-out 1: CPU per event <= 0.5x the bare ASGI request"),
+)
+
+
+def _us(cell: Any) -> float | None:
+    return cell.server_cpu / cell.broadcasts * 1e6 if cell.broadcasts and cell.server_cpu > 0 else None
+
+
+def s5_ratio(cells: list[Any], target: str) -> tuple[float, float, float] | None:
+    """``(ratio, its CPU us per event, the limit's)`` of S5 row ``target``, if both were measured."""
+    rows = {c.target: c for c in cells if c.scenario == "S5"}
+    row = rows.get(target)
+    limit = rows.get(row.extra.get("limit", "")) if row else None
+    ours, theirs = (_us(row) if row else None), (_us(limit) if limit else None)
+    if ours is None or theirs is None:
+        return None
+    return ours / theirs, ours, theirs
+
+
+def s5_goals(cells: list[Any]) -> list[str]:
+    """The S5 targets checked against this run, PASS or FAIL with both sides shown."""
+    out = []
+    for target, most, text in S5_TARGETS:
+        measured = s5_ratio(cells, target)
+        if measured is None:
+            out.append(f"- {text}: not measured")
+            continue
+        ratio, ours, theirs = measured
+        out.append(
+            f"- {text}: {ours:,.0f} µs vs {theirs:,.0f} µs = {ratio:.2f}x {'PASS' if ratio <= most else 'FAIL'}"
+        )
+    # This project's paths (each event counted once: the receiving row repeats the publisher's).
+    ours = [
+        c
+        for c in cells
+        if c.target in ("api-events", "api-batch", "redis-publish") and c.extra.get("counted")
+    ]
+    if ours:
+        events = sum(c.broadcasts for c in ours)
+        lost = sum(c.lost for c in ours)
+        failed = sum(c.extra.get("errors", 0) for c in ours)
+        out.append(
+            f"- every event delivered: {events:,} events, {lost} lost, {failed} requests failed "
+            f"{'PASS' if lost == 0 and failed == 0 else 'FAIL'}"
+        )
+    return out

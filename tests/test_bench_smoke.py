@@ -1,10 +1,11 @@
 """The benchmark's smoke mode runs in CI so the harness cannot rot (behaviour only, never timing).
 
 ``python -m bench --smoke`` starts the real servers (this project on uvicorn, the raw websockets
-peer, two servers + a private redis-server for S3), connects a few dozen clients from separate
-load-generator processes, and writes its table. The checks are that every scenario produced its
-row, that nothing was lost, and that the table lands between the markers of the output file
-without touching the text around them.
+peer, two servers + a private redis-server for S3; for S5 a bare ASGI app, the project with the
+redis driver, plain Channels over channels-redis and their publisher processes), connects a few
+dozen clients from separate load-generator processes, and writes its tables. The checks are that
+every scenario produced its rows, that nothing was lost, and that each table lands between its
+markers of the output file without touching the text around them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,17 @@ from bench import report
 REPO = Path(__file__).resolve().parent.parent
 
 
+def s5_rows(text: str) -> dict[str, list[str]]:
+    """The S5 table's rows by path label (between the S5 markers)."""
+    block = text.split(report.S5_BEGIN, 1)[1].split(report.S5_END, 1)[0]
+    out = {}
+    for line in block.splitlines():
+        if line.startswith("| ") and not line.startswith("| S5 path"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            out[cells[0]] = cells
+    return out
+
+
 def rows(text: str, scenario: str) -> list[list[str]]:
     return [
         [cell.strip() for cell in line.strip("|").split("|")]
@@ -35,7 +47,8 @@ def rows(text: str, scenario: str) -> list[list[str]]:
 def smoke_output(tmp_path_factory: pytest.TempPathFactory) -> str:
     out = tmp_path_factory.mktemp("bench") / "performance.md"
     out.write_text(
-        "# Performance\n\nProse above the table.\n\n<!-- bench:begin -->\nold\n<!-- bench:end -->\n\nProse below.\n"
+        "# Performance\n\nProse above the table.\n\n<!-- bench:begin -->\nold\n<!-- bench:end -->\n\n"
+        "Prose between.\n\n<!-- bench:s5:begin -->\nold S5\n<!-- bench:s5:end -->\n\nProse below.\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BROADCAST_", "DJANGO_"))}
     result = subprocess.run(
@@ -53,7 +66,10 @@ def smoke_output(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_smoke_writes_the_table_between_the_markers(smoke_output: str) -> None:
     assert smoke_output.startswith("# Performance\n\nProse above the table.\n")
     assert smoke_output.rstrip().endswith("Prose below.")
-    assert "\nold\n" not in smoke_output
+    assert "\nold\n" not in smoke_output and "\nold S5\n" not in smoke_output
+    main, rest = smoke_output.split(report.END, 1)
+    assert "| S5 path" not in main  # S5 has its own table, in its own block
+    assert rest.index("Prose between.") < rest.index(report.S5_BEGIN) < rest.index("| S5 path")
     assert "| Scenario | Server | N |" in smoke_output
     assert re.search(r"Machine: \d+ CPU", smoke_output)
     assert "uvicorn " in smoke_output and "websockets " in smoke_output  # versions line
@@ -89,6 +105,62 @@ def test_s4_churn_with_presence_loses_nothing(smoke_output: str) -> None:
     (row,) = rows(smoke_output, "S4")
     assert row[9] == "0", row
     assert "connect+subscribe+disconnect/s" in row[14]
+
+
+def test_s5_http_api_single_and_batched_against_the_bare_asgi_app(smoke_output: str) -> None:
+    s5 = s5_rows(smoke_output)
+    bare = next(row for label, row in s5.items() if label.startswith("limit: bare ASGI app"))
+    single = next(row for label, row in s5.items() if "/events`, 1 event per request" in label)
+    batch = next(row for label, row in s5.items() if "/batch_events`, 10 events per request" in label)
+    assert bare[5] == "limit" and bare[6] == "–", bare  # no sockets: nothing to count
+    for row in (single, batch):
+        assert row[1] == "server", row
+        assert int(row[2].replace(",", "")) > 0, row  # events accepted (HTTP 200)
+        assert row[6] == "0", row  # lost: every event reached its socket
+        assert row[5] == "–" or row[5].endswith("x bare-asgi"), row  # "–": CPU time too coarse
+        assert "failed" not in row[9], row
+    assert int(batch[2].replace(",", "")) % 10 == 0, batch
+
+
+@pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="S5's Redis paths start their own redis-server"
+)
+def test_s5_redis_publisher_receiving_server_and_channels_peer_lose_nothing(smoke_output: str) -> None:
+    s5 = s5_rows(smoke_output)
+
+    def row(start: str) -> list[str]:
+        return next(cells for label, cells in s5.items() if label.startswith(start))
+
+    assert row("limit: bare redis-py `PUBLISH`")[5] == "limit"
+    publisher = row("redis driver, sync `broadcast_to_channel()`")
+    receiving = row("redis driver, receiving server")
+    peer = row("peer: plain Channels `async_to_sync(layer.group_send)`")
+    peer_server = row("peer: plain Channels receiving server")
+    assert (publisher[1], receiving[1], peer[1], peer_server[1]) == (
+        "publisher",
+        "server",
+        "publisher",
+        "server",
+    )
+    for cells in (publisher, receiving, peer, peer_server):
+        assert int(cells[2].replace(",", "")) > 0, cells
+        assert cells[6] == "0", cells
+    # The ratio, or "–" where a toy run used less CPU than the clock's resolution.
+    assert publisher[5] == "–" or publisher[5].endswith("x bare-publish"), publisher
+    assert receiving[5] == "–" or receiving[5].endswith("x bare-asgi"), receiving
+
+
+def test_s5_targets_show_both_sides(smoke_output: str) -> None:
+    block = smoke_output.split(report.S5_BEGIN, 1)[1]
+    targets = [line for line in block.splitlines() if line.startswith("- ") and " <= " in line]
+    assert len(targets) == 4, targets
+    for line in targets:
+        # A verdict with both sides, whatever it is (no timing asserted), or "not measured" where a
+        # toy run used less CPU than the clock's resolution (or there is no redis-server).
+        assert re.search(r"µs vs [\d,]+ µs = [\d.]+x (PASS|FAIL)$", line) or line.endswith("not measured"), (
+            line
+        )
+    assert re.search(r"every event delivered: [\d,]+ events, 0 lost, 0 requests failed PASS", block)
 
 
 def test_write_appends_markers_when_missing(tmp_path: Path) -> None:

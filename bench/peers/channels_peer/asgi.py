@@ -10,11 +10,13 @@ django_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from .consumers import BenchConsumer  # noqa: E402
+from .consumers import BenchConsumer, GroupConsumer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_app,
-        "websocket": URLRouter([path("ws", BenchConsumer.as_asgi())]),
+        "websocket": URLRouter(
+            [path("ws", BenchConsumer.as_asgi()), path("ws/<str:group>", GroupConsumer.as_asgi())]
+        ),
     }
 )
