@@ -396,8 +396,13 @@ class RedisBackend(Backend):
         from redis.exceptions import ResponseError
 
         conn = self._sync_connection()
-        if conn._sock is not None and conn.can_read(timeout=0):
-            conn.disconnect()  # EOF or stray bytes on an idle connection: it is stale
+        if conn._sock is not None:
+            try:
+                stale = conn.can_read(timeout=0)  # EOF or stray bytes on an idle connection
+            except Exception:  # noqa: BLE001 - a closed socket can also raise here
+                stale = True
+            if stale:
+                conn.disconnect()
         try:
             conn.send_packed_command(conn.pack_commands(commands), check_health=False)
             replies: list[Any] = []

@@ -22,6 +22,11 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+try:
+    import hiredis
+except ImportError:  # pragma: no cover - redis[hiredis] is a dependency; the slow path still works
+    hiredis = None
+
 from ...conf import broadcasting_settings
 from ..base import OnMessage
 from ..history import parse_id
@@ -215,6 +220,31 @@ class RedisTransport:
         # PING after a quiet spell; a link that stays silent after that is dead even if
         # TCP has not noticed (a paused or partitioned Redis).
         interval = min(5.0, self.driver.socket_timeout / 2)
+        stream = getattr(conn, "_reader", None)
+        if hiredis is None or stream is None or not isinstance(stream, asyncio.StreamReader):
+            return await self._read_responses(conn, interval)
+        # The fast path: read what arrived in one go and parse every reply in it, instead of one
+        # redis-py read (with its own timeout, push handling and logger lookup) per message.
+        parser = hiredis.Reader()
+        last_rx = time.monotonic()
+        while True:
+            try:
+                async with asyncio.timeout(interval):
+                    data = await stream.read(65536)
+            except TimeoutError:
+                if time.monotonic() - last_rx > 2 * interval:
+                    raise ConnectionError("Redis pub/sub connection went silent") from None
+                await conn.send_command("PING", check_health=False)
+                continue
+            if not data:
+                raise ConnectionError("Redis closed the pub/sub connection")
+            last_rx = time.monotonic()
+            parser.feed(data)
+            while (reply := parser.gets()) is not False:
+                self._reply(reply)
+
+    async def _read_responses(self, conn: Any, interval: float) -> None:
+        # Without hiredis (or a redis-py whose connection hides its stream): one read per reply.
         last_rx = time.monotonic()
         while True:
             # With an explicit timeout redis-py returns None when nothing arrived.
@@ -227,19 +257,24 @@ class RedisTransport:
                 await conn.send_command("PING", check_health=False)
                 continue
             last_rx = time.monotonic()
-            if not isinstance(response, list) or not response:
-                continue  # PONG outside subscribed mode
-            kind = response[0]
-            if kind == b"message":
-                self._message(response[2])
-            elif kind == b"subscribe":
-                waiting = self._confirm.get(response[1])
-                if waiting:
-                    future = waiting.pop(0)
-                    if not waiting:
-                        del self._confirm[response[1]]
-                    if not future.done():
-                        future.set_result(True)
+            self._reply(response)
+
+    def _reply(self, response: Any) -> None:
+        if not isinstance(response, list) or not response:
+            if isinstance(response, Exception):
+                logger.warning("Redis pub/sub error reply: %s", response)
+            return  # PONG outside subscribed mode
+        kind = response[0]
+        if kind == b"message":
+            self._message(response[2])
+        elif kind == b"subscribe":
+            waiting = self._confirm.get(response[1])
+            if waiting:
+                future = waiting.pop(0)
+                if not waiting:
+                    del self._confirm[response[1]]
+                if not future.done():
+                    future.set_result(True)
 
     def _message(self, data: bytes) -> None:
         try:
