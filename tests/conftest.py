@@ -145,8 +145,15 @@ def server_factory(
             print(server.log_tail(200))
 
 
-def _module_server(kind: str, request: pytest.FixtureRequest, db_path: Path, tmp_path_factory) -> Iterator:
-    server = ServerProcess(**_server_kwargs(db_path, tmp_path_factory.mktemp(kind), None, {"kind": kind}))
+def _module_server(
+    kind: str,
+    request: pytest.FixtureRequest,
+    db_path: Path,
+    tmp_path_factory,
+    env: dict[str, str] | None = None,
+) -> Iterator:
+    """Run one server for a module-scoped fixture (``env`` as ``server_factory`` takes it)."""
+    server = ServerProcess(**_server_kwargs(db_path, tmp_path_factory.mktemp(kind), env, {"kind": kind}))
     try:
         server.start()
         yield server

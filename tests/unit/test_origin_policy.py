@@ -123,7 +123,9 @@ def test_trusted_forwarded_host_and_scheme_make_the_public_origin_the_own_one():
     assert check_origin("http://www.example.com", PROXIED).rule == REFUSED
     assert check_origin("http://127.0.0.1:8000", PROXIED).rule == REFUSED
     # The proxy said "http": the page is http even if the proxy reached us over TLS.
-    plain = scope("127.0.0.1:8000", scheme="wss", x_forwarded_host="www.example.com", x_forwarded_proto="http")
+    plain = scope(
+        "127.0.0.1:8000", scheme="wss", x_forwarded_host="www.example.com", x_forwarded_proto="http"
+    )
     assert check_origin("http://www.example.com", plain).rule == SAME_ORIGIN
     # Without the header, the connection's own scheme counts (wss -> https).
     direct = scope("www.example.com", scheme="wss")
