@@ -188,6 +188,8 @@ def test_empty_list_keeps_the_allowed_hosts_fallback_after_same_origin():
     assert check_origin("http://example.com:5173", scope("example.com", scheme="wss")).rule == (
         ALLOWED_HOSTS_FALLBACK
     )
+    refused = check_origin("https://evil.example", scope("example.com", scheme="wss"))
+    assert refused.rule == REFUSED and "hosts in ALLOWED_HOSTS pass too" in refused.describe()
 
 
 # -- the log line -----------------------------------------------------------------------------------
