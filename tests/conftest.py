@@ -151,9 +151,11 @@ def _module_server(
     db_path: Path,
     tmp_path_factory,
     env: dict[str, str] | None = None,
+    **kwargs: Any,
 ) -> Iterator:
-    """Run one server for a module-scoped fixture (``env`` as ``server_factory`` takes it)."""
-    server = ServerProcess(**_server_kwargs(db_path, tmp_path_factory.mktemp(kind), env, {"kind": kind}))
+    """Run one server for a module-scoped fixture (``env`` and ``kwargs`` as ``server_factory`` takes them)."""
+    kwargs["kind"] = kind
+    server = ServerProcess(**_server_kwargs(db_path, tmp_path_factory.mktemp(kind), env, kwargs))
     try:
         server.start()
         yield server

@@ -174,7 +174,8 @@ def _request_scheme(scope: Scope) -> str:
     """Return the scheme Django's ``request.scheme`` would give this handshake (ws -> http, wss -> https).
 
     Behind a proxy that terminates TLS, ``SECURE_PROXY_SSL_HEADER`` names the header that tells;
-    it is only read when that setting is set, as Django does.
+    it is only read when that setting is set, as Django does. A scope without ``scheme`` is
+    ``ws`` (the ASGI default); daphne leaves it out, see ``server/daphne_compat.py``.
     """
     if settings.SECURE_PROXY_SSL_HEADER:
         try:
@@ -189,7 +190,7 @@ def _request_scheme(scope: Scope) -> str:
             value = _joined_header(scope, meta_key[5:].lower().replace("_", "-").encode("latin-1"))
             if value is not None:
                 return "https" if value.split(",", 1)[0].strip() == secure_value else "http"
-    return "https" if scope.get("scheme") in ("wss", "https") else "http"
+    return "https" if scope.get("scheme", "ws") in ("wss", "https") else "http"
 
 
 def _request_host(scope: Scope) -> str | None:
@@ -371,6 +372,10 @@ class BroadcastAuthMiddleware:
 
     def __init__(self, inner: ASGIApp) -> None:
         self.inner = inner
+        # Under daphne, WebSocket scopes only say "wss" once this is applied (origin policy).
+        from ..server.daphne_compat import report_websocket_scheme
+
+        report_websocket_scheme()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import ssl
 import uuid
+from functools import partial
 
 import pytest
 import websockets
 
-from tests.conftest import _module_server
+from tests.conftest import _module_server, require_service
 from tests.integration.pusher_client import APP_KEY, PUSHER_ENV
+from tests.integration.redis_support import make_certificate
 from tests.integration.wsclient import connect
-from tests.servers import ServerProcess, wait_for
+from tests.servers import ServerProcess, free_port, port_open, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -158,3 +162,36 @@ async def test_host_outside_allowed_hosts_is_named_in_the_log(strict_site):
     await assert_refused(strict_site, PATHS[0], f"http://127.0.0.1:{strict_site.port}")
     line = log_line(strict_site, f"Host '127.0.0.1:{strict_site.port}' is not in ALLOWED_HOSTS")
     assert "WARNING" in line and f"Origin 'http://127.0.0.1:{strict_site.port}'" in line, line
+
+
+# -- TLS terminated by the server itself: the page is https, the socket wss ------------------------
+@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+def tls_site(request, migrated_db_path, tmp_path_factory):
+    """A server answering TLS itself; yields (server, TLS port, client SSL context)."""
+    require_service(shutil.which("openssl") is not None, "openssl")
+    cert, key = make_certificate(tmp_path_factory.mktemp("tls"))
+    env = {"CORS_ALLOWED_ORIGINS": FRONT_END, **PUSHER_ENV}
+    if request.param == "daphne":  # a TLS endpoint besides the plain one ServerProcess waits for
+        tls_port = free_port()
+        args = ["-e", f"ssl:{tls_port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"]
+    else:
+        tls_port, args = None, ["--ssl-keyfile", str(key), "--ssl-certfile", str(cert)]
+    context = ssl.create_default_context(cafile=str(cert))
+    for server in _module_server(request.param, request, migrated_db_path, tmp_path_factory, env, args=args):
+        port = tls_port or server.port
+        wait_for(partial(port_open, server.host, port), 10, message=f"TLS port {port}")
+        yield server, port, context
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_https_pages_connect_over_wss_and_http_ones_do_not(tls_site, path):
+    server, port, context = tls_site
+    url = f"wss://127.0.0.1:{port}{path}"
+    async with await connect(url, origin=f"https://127.0.0.1:{port}", ssl=context) as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["event"] == ENDPOINTS[path]
+    with pytest.raises(websockets.InvalidStatus) as info:
+        async with await connect(url, origin=f"http://127.0.0.1:{port}", ssl=context):
+            pass
+    assert info.value.response.status_code == 403
+    line = log_line(server, f"Origin 'http://127.0.0.1:{port}'")
+    assert f"own origin 'https://127.0.0.1:{port}'" in line, line
