@@ -5,7 +5,8 @@ pages (the Origin of the Host the socket was opened on) still connect, the liste
 connects, clients without an Origin connect, and foreign or look-alike origins get HTTP 403 with
 a WARNING in the server log. A second server keeps ``ALLOWED_HOSTS`` to ``localhost`` with
 ``DEBUG`` off: a Host outside it (an IP, a name the client made up) earns no same-origin pass.
-One server per kind and configuration for the whole module.
+A third terminates TLS itself: ``https://`` pages are same-origin over ``wss``, ``http://`` ones
+are not. One server per kind and configuration for the whole module.
 """
 
 from __future__ import annotations
