@@ -145,8 +145,17 @@ def server_factory(
             print(server.log_tail(200))
 
 
-def _module_server(kind: str, request: pytest.FixtureRequest, db_path: Path, tmp_path_factory) -> Iterator:
-    server = ServerProcess(**_server_kwargs(db_path, tmp_path_factory.mktemp(kind), None, {"kind": kind}))
+def _module_server(
+    kind: str,
+    request: pytest.FixtureRequest,
+    db_path: Path,
+    tmp_path_factory,
+    env: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> Iterator:
+    """Run one server for a module-scoped fixture (``env`` and ``kwargs`` as ``server_factory`` takes them)."""
+    kwargs["kind"] = kind
+    server = ServerProcess(**_server_kwargs(db_path, tmp_path_factory.mktemp(kind), env, kwargs))
     try:
         server.start()
         yield server

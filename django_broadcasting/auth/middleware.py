@@ -12,22 +12,31 @@ Order of sources (the first one present wins):
 
 A token that is present but does not verify refuses the handshake (HTTP 403): the client
 asked to be someone and is not, so it is never downgraded to anonymous. So does a browser
-``Origin`` that is not allowed: ``CORS_ALLOWED_ORIGINS`` entries (``scheme://host[:port]``,
-``scheme://*.example.com`` or ``"*"``), or, when that list is empty, origins whose host is in
-``ALLOWED_HOSTS`` (like Channels' ``AllowedHostsOriginValidator``). Clients that send no
-``Origin`` are let through unless ``REQUIRE_ORIGIN`` is on.
+``Origin`` that is not allowed (``check_origin``, docs/authentication.md "Origin policy"): the
+request's own origin (scheme, host and port of its ``Host``, when that Host passes
+``ALLOWED_HOSTS``; forwarded host and scheme only when ``USE_X_FORWARDED_HOST`` /
+``SECURE_PROXY_SSL_HEADER`` say so, as Django's CSRF check reads them) is always allowed;
+``CORS_ALLOWED_ORIGINS`` entries (``scheme://host[:port]``, ``scheme://*.example.com`` or ``"*"``)
+and Django's ``CSRF_TRUSTED_ORIGINS`` add others; when ``CORS_ALLOWED_ORIGINS`` is empty, origins
+whose host is in ``ALLOWED_HOSTS`` are allowed too (like Channels'
+``AllowedHostsOriginValidator``). Clients that send no ``Origin`` are let through unless
+``REQUIRE_ORIGIN`` is on. A refusal is logged at WARNING with the origin, the host it was
+compared with and the setting to change.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from ..conf import broadcasting_settings
 from ..exceptions import AuthenticationFailed, TokenExpired
@@ -62,6 +71,12 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _joined_header(scope: Scope, name: bytes) -> str | None:
+    """Return every value of a header joined with commas, as Django's ``request.META`` holds it."""
+    values = [value.decode("latin-1") for key, value in scope.get("headers", ()) if key.lower() == name]
+    return ",".join(values) if values else None
+
+
 def _query_token(scope: Scope) -> str | None:
     query = scope.get("query_string", b"")
     if isinstance(query, bytes):
@@ -87,19 +102,31 @@ def token_from_scope(scope: Scope) -> str | None:
     )
 
 
-def _normalise_origin(origin: str) -> tuple[str, str, int | None] | None:
-    """Return (scheme, host, port) of an origin with default ports filled in, or None."""
+Origin = tuple[str, str, int | None]
+
+
+# A pure function of a few distinct strings (the allowed entries, each page's origin and host), called
+# several times per handshake: a bounded cache keeps it off the handshake's cost.
+@functools.lru_cache(maxsize=512)
+def _normalise_origin(origin: str, *, strict: bool = False) -> Origin | None:
+    """Return (scheme, host, port) of an origin with default ports filled in, or None.
+
+    ``strict`` is for the ``Origin`` header itself: browsers send exactly ``scheme://host[:port]``,
+    so a value with user info, a path, a query or a fragment is not an origin at all.
+    """
     try:
         parts = urlsplit(origin.strip().lower())
         port = parts.port
-    except ValueError:
+    except ValueError:  # "http://127.0.0.1:8000.evil.example": not a port
         return None
     if not parts.scheme or not parts.hostname:
         return None
-    return parts.scheme, parts.hostname, port or _DEFAULT_PORTS.get(parts.scheme)
+    if strict and ("@" in parts.netloc or parts.path or parts.query or parts.fragment):
+        return None
+    return parts.scheme, parts.hostname, port if port is not None else _DEFAULT_PORTS.get(parts.scheme)
 
 
-def _origin_matches(origin: tuple[str, str, int | None], allowed: str) -> bool:
+def _origin_matches(origin: Origin, allowed: str) -> bool:
     if allowed.strip() == "*":
         return True
     wildcard = "://*." in allowed
@@ -114,6 +141,26 @@ def _origin_matches(origin: tuple[str, str, int | None], allowed: str) -> bool:
     return origin[1] == host
 
 
+def _csrf_trusted(origin: str, parsed: Origin) -> bool:
+    """Return True for an origin that Django's CSRF check trusts through ``CSRF_TRUSTED_ORIGINS``.
+
+    Exact entries compare as ``CORS_ALLOWED_ORIGINS`` entries do (case and default ports
+    normalised); ``scheme://*.example.com`` covers example.com and its subdomains, as Django
+    reads it.
+    """
+    from django.utils.http import is_same_domain
+
+    netloc = urlsplit(origin.strip().lower()).netloc
+    for entry in settings.CSRF_TRUSTED_ORIGINS:
+        if "*" in entry:
+            parts = urlsplit(entry.strip())
+            if parts.scheme.lower() == parsed[0] and is_same_domain(netloc, parts.netloc.lstrip("*")):
+                return True
+        elif _origin_matches(parsed, entry):
+            return True
+    return False
+
+
 def _allowed_hosts() -> list[str]:
     hosts = list(settings.ALLOWED_HOSTS)
     if settings.DEBUG and not hosts:
@@ -122,22 +169,182 @@ def _allowed_hosts() -> list[str]:
     return hosts
 
 
-def origin_allowed(origin: str | None) -> bool:
-    """Return True when a handshake with this ``Origin`` header value may proceed."""
-    if origin is None:
-        return not broadcasting_settings.REQUIRE_ORIGIN
-    allowed = broadcasting_settings.CORS_ALLOWED_ORIGINS
-    if "*" in allowed:
-        return True
-    parsed = _normalise_origin(origin)
-    if parsed is None:  # "null" (sandboxed iframes, file://) or garbage
-        return "null" in allowed and origin.strip() == "null"
-    if allowed:
-        return any(_origin_matches(parsed, entry) for entry in allowed)
+# -- the request's own origin (what Django's CSRF check calls the "good origin") -----------------
+def _request_scheme(scope: Scope) -> str:
+    """Return the scheme Django's ``request.scheme`` would give this handshake (ws -> http, wss -> https).
+
+    Behind a proxy that terminates TLS, ``SECURE_PROXY_SSL_HEADER`` names the header that tells;
+    it is only read when that setting is set, as Django does. A scope without ``scheme`` is
+    ``ws`` (the ASGI default); daphne leaves it out, see ``server/daphne_compat.py``.
+    """
+    if settings.SECURE_PROXY_SSL_HEADER:
+        try:
+            meta_key, secure_value = settings.SECURE_PROXY_SSL_HEADER
+        except ValueError:
+            raise ImproperlyConfigured(
+                "The SECURE_PROXY_SSL_HEADER setting must be a tuple containing two values."
+            ) from None
+        # request.META names ("HTTP_X_FORWARDED_PROTO") come from the dashed header names only:
+        # Django drops headers spelt with underscores, so matching the dashed form is the same rule.
+        if meta_key.startswith("HTTP_"):
+            value = _joined_header(scope, meta_key[5:].lower().replace("_", "-").encode("latin-1"))
+            if value is not None:
+                return "https" if value.split(",", 1)[0].strip() == secure_value else "http"
+    return "https" if scope.get("scheme", "ws") in ("wss", "https") else "http"
+
+
+def _request_host(scope: Scope) -> str | None:
+    """Return the host the handshake was addressed to, unvalidated (Django's ``_get_raw_host``).
+
+    ``X-Forwarded-Host`` only under ``USE_X_FORWARDED_HOST``; otherwise the ``Host`` header, which
+    RFC 6455 requires of every handshake (None when a client left it out).
+    """
+    if settings.USE_X_FORWARDED_HOST:
+        forwarded = _joined_header(scope, b"x-forwarded-host")
+        if forwarded is not None:
+            return forwarded
+    return _joined_header(scope, b"host")
+
+
+def _host_allowed(host: str) -> bool:
+    """Return True when ``host`` passes ``ALLOWED_HOSTS`` as Django's ``request.get_host()`` checks it.
+
+    Deliberately Django's own rule (``"*"`` included), not the Origin fall-back's host list: a
+    Host that Django serves pages on is that site's host.
+    """
     from django.http.request import split_domain_port, validate_host
 
-    domain, _ = split_domain_port(urlsplit(origin.strip().lower()).netloc)
-    return bool(domain) and validate_host(domain, _allowed_hosts())
+    allowed_hosts = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed_hosts:
+        allowed_hosts = [".localhost", "127.0.0.1", "[::1]"]
+    domain, _ = split_domain_port(host)
+    return bool(domain) and validate_host(domain, allowed_hosts)
+
+
+# -- the policy ------------------------------------------------------------------------------------
+NO_ORIGIN = "no Origin"
+SAME_ORIGIN = "same origin"
+LISTED = "CORS_ALLOWED_ORIGINS"
+CSRF_TRUSTED = "CSRF_TRUSTED_ORIGINS"
+ALLOWED_HOSTS_FALLBACK = "ALLOWED_HOSTS"
+REFUSED = "refused"
+
+_SHOWN_MAX = 200  # header values in log lines are cut: a client chooses their length
+
+
+def _shown(value: str | None) -> str:
+    if value is None:
+        return "none"
+    return repr(value if len(value) <= _SHOWN_MAX else value[:_SHOWN_MAX] + "...")
+
+
+@dataclass(frozen=True)
+class OriginCheck:
+    """The Origin policy's verdict on one handshake, and what a log line about it needs.
+
+    ``rule`` names the row of the policy that decided (``SAME_ORIGIN``, ``LISTED``, ...);
+    ``host`` is the Host (or trusted forwarded host) the Origin was compared with and
+    ``own_origin`` the ``scheme://host`` built from it; ``reason`` says, for a refusal, why and
+    which setting to change.
+    """
+
+    allowed: bool
+    rule: str
+    origin: str | None = None
+    host: str | None = None
+    own_origin: str | None = None
+    reason: str = ""
+
+    def describe(self) -> str:
+        """Return the one-line explanation logged for a refused handshake."""
+        return f"WebSocket refused (HTTP 403): {self.reason}"
+
+
+def check_origin(origin: str | None, scope: Scope | None = None) -> OriginCheck:
+    """Apply the Origin policy to a handshake's ``Origin`` header value (``scope`` gives its Host).
+
+    In order: no Origin (allowed unless ``REQUIRE_ORIGIN``); ``"*"`` listed; the request's own
+    origin (scheme, host and port of the Host it was sent to, when that Host is in
+    ``ALLOWED_HOSTS``); ``CORS_ALLOWED_ORIGINS``; ``CSRF_TRUSTED_ORIGINS``; with an empty
+    ``CORS_ALLOWED_ORIGINS``, an origin whose host is in ``ALLOWED_HOSTS``. Anything else is refused.
+    Without ``scope`` there is no same-origin row.
+    """
+    if origin is None and not broadcasting_settings.REQUIRE_ORIGIN:
+        return OriginCheck(True, NO_ORIGIN)  # the common non-browser case: nothing to compare
+    host = _request_host(scope) if scope is not None else None
+    scheme = _request_scheme(scope) if scope is not None else "http"
+    own_origin = f"{scheme}://{host}" if host is not None else None
+
+    def verdict(allowed: bool, rule: str, reason: str = "") -> OriginCheck:
+        return OriginCheck(allowed, rule, origin, host, own_origin, reason)
+
+    if origin is None:  # and REQUIRE_ORIGIN is on
+        return verdict(
+            False,
+            REFUSED,
+            f"no Origin header (Host {_shown(host)}) and REQUIRE_ORIGIN is on; turn it off "
+            "(BROADCASTING['REQUIRE_ORIGIN'] or BROADCAST_REQUIRE_ORIGIN) to let clients that "
+            "send none connect",
+        )
+    allowed = broadcasting_settings.CORS_ALLOWED_ORIGINS
+    if "*" in allowed:
+        return verdict(True, LISTED)
+    parsed = _normalise_origin(origin, strict=True)
+    if parsed is None:  # "null" (sandboxed iframes, file://) or garbage
+        if origin.strip() == "null":
+            if "null" in allowed:
+                return verdict(True, LISTED)
+            return verdict(
+                False,
+                REFUSED,
+                f"Origin 'null' (a sandboxed frame or a file:// page; Host {_shown(host)}); add "
+                '"null" to CORS_ALLOWED_ORIGINS to allow it',
+            )
+        return verdict(
+            False,
+            REFUSED,
+            f"Origin {_shown(origin)} is not a scheme://host[:port] origin (Host {_shown(host)})",
+        )
+
+    host_ok = host is not None and _host_allowed(host)
+    if host_ok and parsed == _normalise_origin(f"{scheme}://{host}"):
+        return verdict(True, SAME_ORIGIN)
+    if any(_origin_matches(parsed, entry) for entry in allowed):
+        return verdict(True, LISTED)
+    if _csrf_trusted(origin, parsed):
+        return verdict(True, CSRF_TRUSTED)
+    if not allowed:
+        from django.http.request import split_domain_port, validate_host
+
+        domain, _ = split_domain_port(urlsplit(origin.strip().lower()).netloc)
+        if domain and validate_host(domain, _allowed_hosts()):
+            return verdict(True, ALLOWED_HOSTS_FALLBACK)
+
+    if host is None:
+        reason = (
+            f"Origin {_shown(origin)} is not in CORS_ALLOWED_ORIGINS and the handshake has no Host "
+            "header to compare it with; add it to CORS_ALLOWED_ORIGINS to allow it"
+        )
+    elif not host_ok:
+        reason = (
+            f"Origin {_shown(origin)} is not in CORS_ALLOWED_ORIGINS, and Host {_shown(host)} is not "
+            "in ALLOWED_HOSTS, so the request has no trusted own origin to match; add the host to "
+            "ALLOWED_HOSTS if it is this site's, or the origin to CORS_ALLOWED_ORIGINS"
+        )
+    else:
+        reason = (
+            f"Origin {_shown(origin)} is neither this site's own origin {_shown(own_origin)} "
+            f"(Host {_shown(host)}) nor in CORS_ALLOWED_ORIGINS; add it to CORS_ALLOWED_ORIGINS "
+            "to allow it"
+        )
+    if not allowed:
+        reason += " (the list is empty, so hosts in ALLOWED_HOSTS pass too; listing origins ends that)"
+    return verdict(False, REFUSED, reason)
+
+
+def origin_allowed(origin: str | None, scope: Scope | None = None) -> bool:
+    """Return True when a handshake with this ``Origin`` header value may proceed."""
+    return check_origin(origin, scope).allowed
 
 
 async def deny_handshake(receive: Receive, send: Send, code: int = UNAUTHORIZED_CODE) -> None:
@@ -165,13 +372,18 @@ class BroadcastAuthMiddleware:
 
     def __init__(self, inner: ASGIApp) -> None:
         self.inner = inner
+        # Under daphne, WebSocket scopes only say "wss" once this is applied (origin policy).
+        from ..server.daphne_compat import report_websocket_scheme
+
+        report_websocket_scheme()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
             return await self.inner(scope, receive, send)
 
-        if not origin_allowed(_header(scope, b"origin")):
-            logger.info("WebSocket refused: origin %r not allowed", _header(scope, b"origin"))
+        check = check_origin(_joined_header(scope, b"origin"), scope)
+        if not check.allowed:
+            logger.warning("%s", check.describe())
             return await deny_handshake(receive, send, ORIGIN_FORBIDDEN_CODE)
 
         offered = list(scope.get("subprotocols") or ())

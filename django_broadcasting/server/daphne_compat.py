@@ -1,14 +1,22 @@
-"""Daphne specifics: let the server send the standard "going away" close codes.
+"""Daphne specifics: the standard "going away" close codes, and the scheme of WebSocket scopes.
 
 Autobahn (under daphne) refuses any server close code other than 1000 and 3000-4999, so
 ``{"type": "websocket.close", "code": 1012}`` raises inside daphne and the client sees an
 abnormal 1006 instead of "service restart". RFC 6455 allows 1001/1011/1012/1013 from a
 server, and uvicorn sends 1012 on shutdown, so this patch sends those codes as-is.
 Applied once, only in a process that runs daphne.
+
+Daphne also leaves ``scheme`` out of WebSocket scopes (django/daphne#538), even when it
+terminates TLS itself, so every socket looked like ``ws`` and the origin policy compared
+``https://`` pages with an ``http://`` origin. ``report_websocket_scheme`` sets ``"wss"`` when
+the connection's transport is TLS and ``"ws"`` otherwise, as daphne's HTTP scopes already say
+``https``/``http``. The auth middleware applies it when it is built in a process that has
+imported daphne's server.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 _STANDARD_SERVER_CODES = frozenset({1001, 1011, 1012, 1013})
@@ -34,3 +42,30 @@ def allow_standard_close_codes() -> None:
 
     WebSocketProtocol.serverClose = server_close
     _patched = True
+
+
+_scheme_patched = False
+
+
+def report_websocket_scheme() -> None:
+    """Patch daphne's ``Server.create_application`` to put ``scheme`` in WebSocket scopes (idempotent).
+
+    A no-op in a process that has not imported ``daphne.server`` (uvicorn, tests).
+    """
+    global _scheme_patched
+    server_module = sys.modules.get("daphne.server")
+    if _scheme_patched or server_module is None:
+        return
+    from twisted.internet.interfaces import ISSLTransport
+
+    server_class = server_module.Server
+    original = server_class.create_application
+
+    def create_application(self: Any, protocol: Any, scope: dict[str, Any]) -> Any:
+        if scope.get("type") == "websocket" and "scheme" not in scope:
+            secure = ISSLTransport(getattr(protocol, "transport", None), None) is not None
+            scope["scheme"] = "wss" if secure else "ws"
+        return original(self, protocol, scope)
+
+    server_class.create_application = create_application
+    _scheme_patched = True

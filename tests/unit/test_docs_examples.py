@@ -17,7 +17,15 @@ from django_broadcasting.conf import OPTIONS
 from django_broadcasting.signals import event_dispatched
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = ["configuration.md", "events.md", "helpers.md", "drivers.md", "backends.md", "testing.md"]
+PAGES = [
+    "configuration.md",
+    "events.md",
+    "helpers.md",
+    "drivers.md",
+    "backends.md",
+    "testing.md",
+    "authentication.md",
+]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
