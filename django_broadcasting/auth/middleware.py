@@ -171,7 +171,7 @@ class BroadcastAuthMiddleware:
             return await self.inner(scope, receive, send)
 
         if not origin_allowed(_header(scope, b"origin")):
-            logger.info("WebSocket refused: origin %r not allowed", _header(scope, b"origin"))
+            logger.warning("WebSocket refused: origin %r not allowed", _header(scope, b"origin"))
             return await deny_handshake(receive, send, ORIGIN_FORBIDDEN_CODE)
 
         offered = list(scope.get("subprotocols") or ())
@@ -183,7 +183,7 @@ class BroadcastAuthMiddleware:
             try:
                 identity = decode_token(token)
             except AuthenticationFailed as exc:
-                logger.info("WebSocket refused: %s", exc.detail)
+                logger.warning("WebSocket refused: %s", exc.detail)
                 code = TOKEN_EXPIRED_CODE if isinstance(exc, TokenExpired) else UNAUTHORIZED_CODE
                 return await deny_handshake(receive, send, code)
         elif broadcasting_settings.SESSION_AUTH and "session" in scope:
