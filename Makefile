@@ -131,7 +131,16 @@ jstest: install node-deps
 		echo ">> no JavaScript tests (tests/js)"; \
 	fi
 
-services: redis chromium
+services: redis chromium nginx
+
+# Debian's nginx for the deployment test (tests/integration/test_deployment.py runs it as its own
+# process on free ports; the package's own service is not used). Under CI=true a missing nginx fails.
+nginx:
+	@if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then \
+		echo ">> installing Debian's nginx"; \
+		($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx) >/dev/null \
+			|| { [ "$${CI:-}" != true ] || { echo "!! nginx is required under CI=true" >&2; exit 1; }; }; \
+	fi
 
 # Redis on 127.0.0.1:6379: used if it answers, started (installing Debian's redis-server if needed) if not.
 # Under CI=true a Redis that cannot be started fails the run; elsewhere the Redis tests skip.
