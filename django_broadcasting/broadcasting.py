@@ -1,4 +1,4 @@
-"""Publishing: ``apublish`` (the one core), the fluent ``PendingBroadcast``, the seed's helpers and facade.
+"""Publishing: ``apublish`` (the one core), the fluent ``PendingBroadcast``, the helpers and facade.
 
     broadcast().to_user(5).event("notification").with_data({"title": "Hi"}).send()
     await broadcast().channels(["admin", "moderators"]).event("alert").with_data(d).asend()
@@ -53,7 +53,7 @@ __all__ = [
 
 #: Levels accepted by ``system_alert`` (and ``manage.py broadcast system:alert``).
 ALERT_LEVELS = ("info", "warning", "error", "critical")
-#: Channel ``system_alert`` publishes on: the seed's admin channel (role ``admin`` may subscribe).
+#: Channel ``system_alert`` publishes on: the admin channel (role ``admin`` may subscribe).
 SYSTEM_ALERT_CHANNEL = "admin"
 
 
@@ -131,7 +131,7 @@ class PendingBroadcast:
         return self
 
     def with_data(self, data: Any = None, **fields: Any) -> PendingBroadcast:
-        """Set the payload (the seed's ``.with``): a JSON-able value, or keyword fields merged into a dict."""
+        """Set the payload (Laravel's ``.with``): a JSON-able value, or keyword fields merged into a dict."""
         if fields:
             if data is not None and not isinstance(data, dict):
                 raise InvalidMessage("with_data() keyword fields need a dict payload.")
@@ -220,7 +220,7 @@ def _pending(
     return pending
 
 
-# -- the seed's helpers (sync shims over the async twins) --------------------------------------
+# -- the helpers (sync shims over the async twins) --------------------------------------
 async def abroadcast_to_channel(
     channel: str,
     event: str,
@@ -324,7 +324,7 @@ system_alert = sync_shim(asystem_alert)
 
 
 class BroadcastFacade:
-    """The seed's ``BroadcastFacade``: static entry points over the helpers above."""
+    """The ``BroadcastFacade``: static entry points over the helpers above."""
 
     @staticmethod
     def to_user(user_id: Any) -> PendingBroadcast:

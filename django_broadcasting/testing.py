@@ -135,7 +135,7 @@ class EventFake:
 
 
 class EventFacade:
-    """The seed's ``EventFacade``: ``EventFacade.fake()`` then ``EventFacade.assert_dispatched(...)``."""
+    """The ``EventFacade``: ``EventFacade.fake()`` then ``EventFacade.assert_dispatched(...)``."""
 
     _fake: EventFake | None = None
 

@@ -2,7 +2,7 @@
 
 Order of sources (the first one present wins):
 
-1. ``?auth_token=<jwt>`` in the query string (the seed's form);
+1. ``?auth_token=<jwt>`` in the query string;
 2. an ``Authorization: Bearer <jwt>`` header (servers, mobile apps, CLI tools);
 3. the WebSocket subprotocol: the client offers ``["broadcasting", "bearer.<jwt>"]``; the
    consumer accepts with ``scope["broadcasting_subprotocol"]`` (``"broadcasting"``) so the

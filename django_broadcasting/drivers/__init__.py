@@ -61,7 +61,7 @@ class DriverHandler:
     def default_alias(self) -> str:
         """Return the default driver's alias.
 
-        The seed's ``BROADCAST_REDIS_ENABLED=true`` next to the default ``websocket`` driver
+        The ``BROADCAST_REDIS_ENABLED=true`` next to the default ``websocket`` driver
         means "scale out through Redis": the ``redis`` driver, which carries the websocket
         hubs' traffic over Redis pub/sub, takes its place.
         """

@@ -4,7 +4,7 @@ A driver moves a validated ``Message`` from the publishing process to whatever d
 it (the server processes' hubs, a log, an outbox). Drivers are async at heart; the sync
 methods are a single ``async_to_sync`` shim written here once.
 
-A custom driver subclasses ``BaseDriver`` and implements ``abroadcast``; the seed's
+A custom driver subclasses ``BaseDriver`` and implements ``abroadcast``; the
 ``broadcast_private`` and ``driver_name`` have sensible defaults.
 """
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class BaseDriver:
     """Base class for drivers. ``alias`` is the key under ``BROADCASTING['DRIVERS']``."""
 
-    #: The seed's ``driver_name()``; subclasses set it.
+    #: The ``driver_name()``; subclasses set it.
     name: str = "base"
 
     def __init__(self, alias: str, options: Mapping[str, Any] | None = None) -> None:

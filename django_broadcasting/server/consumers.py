@@ -190,7 +190,7 @@ class HubConsumer(AsyncConsumer):
 
 
 class BroadcastConsumer(HubConsumer):
-    """The seed's protocol: ``/ws?channel=X`` and ``/ws/X``, actions ping/subscribe/unsubscribe/whisper."""
+    """The protocol: ``/ws?channel=X`` and ``/ws/X``, actions ping/subscribe/unsubscribe/whisper."""
 
     protocol = NATIVE
 

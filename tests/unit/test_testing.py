@@ -37,7 +37,7 @@ def memory_default(settings):
     settings.BROADCASTING = {"DEFAULT_DRIVER": "memory"}
 
 
-def test_event_facade_as_in_the_seed():
+def test_event_facade_facade_style():
     EventFacade.fake()
     UserRegistered("test_user").dispatch()
     assert EventFacade.assert_dispatched("UserRegistered")
