@@ -11,18 +11,31 @@ PORT ?= 8000
 REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 PYTEST_ARGS ?=
+# The version matrix's second line: the newest Django 6.x on Python 3.12+ in its own venv.
+DJ6_VENV ?= .venv-dj6
+DJ6_DJANGO ?= Django>=6,<7
+DJ6_PY := $(DJ6_VENV)/bin/python
+# Python suite on that line: everything but the browser tests (Chromium drives the same server code
+# as the integration tests; the JS client runs once, in `jstest`).
+DJ6_PYTEST_ARGS ?= -m "not e2e"
+# The first Python 3.12+ that runs: python3.13 / python3.12 on PATH, then pyenv's versions.
+find_py312 = for p in python3.13 python3.12 $$(ls -d $$HOME/.pyenv/versions/3.1[3-9]*/bin/python3 \
+	$$HOME/.pyenv/versions/3.12*/bin/python3 2>/dev/null); do \
+	if $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then \
+	command -v $$p 2>/dev/null || echo $$p; break; fi; done
 # Root installs Debian packages directly; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed
 # A machine's pip config may name index folders that do not exist: drop those warnings, keep the rest.
 PIP_FILTER := { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
-.PHONY: help install demo demo-users test pytest jstest services redis node-deps chromium \
-	bench bench-smoke lint clean distclean
+.PHONY: help install demo demo-users test pytest pytest-dj6 install-dj6 jstest services redis nginx \
+	node-deps chromium bench bench-smoke lint clean distclean
 
 help:
 	@echo "make demo    serve example_project on http://127.0.0.1:$(PORT) (in-memory layer, no Redis)"
-	@echo "make test    install, start Redis if needed, run the whole suite (Python + JS)"
+	@echo "make test    install, start Redis if needed, run the whole suite (Python + JS), on Django 5.2"
+	@echo "             (Python 3.11) and on the newest Django 6 (Python 3.12+, $(DJ6_VENV))"
 	@echo "make install create $(VENV) and install the package with its dev extras"
 	@echo "make lint | bench | bench-smoke | clean | distclean"
 
@@ -78,10 +91,34 @@ test: install services
 	@rc=0; \
 	$(MAKE) --no-print-directory jstest || rc=1; \
 	$(MAKE) --no-print-directory pytest || rc=1; \
+	$(MAKE) --no-print-directory pytest-dj6 || rc=1; \
 	exit $$rc
 
 pytest: install node-deps
 	@$(VPY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
+	exit $$rc
+
+# The Django 6 line. No Python 3.12+ on the machine: skipped with a notice, or a failure under CI=true.
+install-dj6:
+	@set -o pipefail; py=$$($(find_py312)); \
+	if [ -z "$$py" ]; then \
+		if [ "$${CI:-}" = true ]; then echo "!! Python 3.12+ is required under CI=true (Django 6 line)" >&2; exit 1; fi; \
+		echo "!! no Python 3.12+ found: the Django 6 line of the matrix is skipped" >&2; exit 0; \
+	fi; \
+	if [ ! -x "$(DJ6_PY)" ]; then echo ">> creating $(DJ6_VENV) with $$py"; $$py -m venv $(DJ6_VENV) || exit 1; \
+		$(DJ6_PY) -m pip install -q --upgrade pip setuptools wheel 2>&1 | $(PIP_FILTER) || exit 1; fi; \
+	if [ ! -f $(DJ6_VENV)/.installed ] || [ setup.cfg -nt $(DJ6_VENV)/.installed ] \
+		|| [ requirements.txt -nt $(DJ6_VENV)/.installed ] || [ pyproject.toml -nt $(DJ6_VENV)/.installed ]; then \
+		echo ">> $(DJ6_VENV): pip install -r requirements.txt '$(DJ6_DJANGO)'"; \
+		$(DJ6_PY) -m pip install -q -r requirements.txt '$(DJ6_DJANGO)' 2>&1 | $(PIP_FILTER) || exit 1; \
+		touch $(DJ6_VENV)/.installed; \
+	fi
+
+pytest-dj6: install-dj6 node-deps
+	@if [ ! -x "$(DJ6_PY)" ]; then exit 0; fi; \
+	echo ">> Django $$($(DJ6_PY) -c 'import django; print(django.get_version())') on Python $$($(DJ6_PY) -c 'import platform; print(platform.python_version())'): pytest $(DJ6_PYTEST_ARGS)"; \
+	DJANGO_BROADCASTING_EXPECT_DJANGO=6 $(DJ6_PY) -m pytest $(DJ6_PYTEST_ARGS) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$rc
 
@@ -94,7 +131,16 @@ jstest: install node-deps
 		echo ">> no JavaScript tests (tests/js)"; \
 	fi
 
-services: redis chromium
+services: redis chromium nginx
+
+# Debian's nginx for the deployment test (tests/integration/test_deployment.py runs it as its own
+# process on free ports; the package's own service is not used). Under CI=true a missing nginx fails.
+nginx:
+	@if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then \
+		echo ">> installing Debian's nginx"; \
+		($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx) >/dev/null \
+			|| { [ "$${CI:-}" != true ] || { echo "!! nginx is required under CI=true" >&2; exit 1; }; }; \
+	fi
 
 # Redis on 127.0.0.1:6379: used if it answers, started (installing Debian's redis-server if needed) if not.
 # Under CI=true a Redis that cannot be started fails the run; elsewhere the Redis tests skip.
@@ -152,4 +198,4 @@ clean:
 		| xargs rm -rf
 
 distclean: clean
-	rm -rf $(VENV) node_modules
+	rm -rf $(VENV) $(DJ6_VENV) node_modules

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import django
 from django.contrib import admin
 from django.contrib.admin import AdminSite
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -53,6 +54,8 @@ def stats_page(request: HttpRequest, site: AdminSite) -> HttpResponse:
         "stats_error": error,
         "data_url": reverse(f"{site.name}:{DATA_NAME}"),
         "poll_interval_ms": POLL_INTERVAL_MS,
+        # Django 6.1's admin styles <ol class="breadcrumbs"> list items; earlier ones a <div>.
+        "breadcrumbs_as_list": django.VERSION >= (6, 1),
     }
     request.current_app = site.name
     return TemplateResponse(request, "admin/django_broadcasting/stats.html", context)

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
+from django.core.exceptions import ImproperlyConfigured
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
+if not os.environ.get("DJANGO_SETTINGS_MODULE") and not settings.configured:
+    # No guess: a default settings module would be some other project's, or none at all.
+    raise ImproperlyConfigured(
+        "DJANGO_SETTINGS_MODULE is not set: export it (DJANGO_SETTINGS_MODULE=mysite.settings) before "
+        "starting the server on django_broadcasting.asgi:application, or serve your project's own asgi "
+        "module that sets it and imports this application."
+    )
 
 # Django must be set up before anything imports models (the auth middleware does).
 django_asgi_app = get_asgi_application()

@@ -9,7 +9,7 @@ Like Laravel's ``routes/channels.php``, each app declares rules in its own
     def order(identity, order_id):
         return Order.objects.filter(pk=order_id, customer_id=identity.user_id).exists()
 
-Names and kinds (DESIGN section 3):
+Names and kinds:
 
 * ``presence.X`` (or ``presence-X``) is a presence channel; its rule returns the member's
   public info (a dict), or False/None to deny.
@@ -70,7 +70,7 @@ def canonical_name(name: str) -> str:
     """Return the one name of a channel, whatever the client called it.
 
     ``private-X`` is ``X`` and ``presence-X`` is ``presence.X`` (so Laravel Echo's
-    ``private('orders.1')`` and ``join('chat.1')`` meet the seed's ``orders.1`` and
+    ``private('orders.1')`` and ``join('chat.1')`` meet the ``orders.1`` and
     ``presence.chat.1``); other names are returned unchanged. Raise ``InvalidChannelName``.
     """
     validate_channel_name(name)

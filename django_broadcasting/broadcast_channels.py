@@ -1,4 +1,4 @@
-"""The built-in channel rules from the seed, tried after every rule of the project's apps.
+"""The built-in channel rules, tried after every rule of the project's apps.
 
 ==========================  ===========  =====================================================
 pattern                     kind         who may join

@@ -7,7 +7,8 @@ docs/configuration.md:
 * ``django_broadcasting.E002`` ``DEFAULT_DRIVER`` names no configured driver, or its BACKEND cannot be imported.
 * ``django_broadcasting.E003`` the websocket driver is in use but ``CHANNEL_LAYERS`` has no layer for it.
 * ``django_broadcasting.W001`` the in-memory channel layer is used with ``DEBUG = False``.
-* ``django_broadcasting.W002`` no ``JWT_SECRET`` (nor ``JWT_PUBLIC_KEY``): tokens are signed with ``SECRET_KEY``.
+* ``django_broadcasting.W002`` no ``JWT_SECRET`` (nor ``JWT_PUBLIC_KEY``) with ``DEBUG = False``: tokens are
+  signed with ``SECRET_KEY``.
 * ``django_broadcasting.W003`` the redis driver is in use without an explicit Redis address, or with a bad URL.
 * ``django_broadcasting.W004`` ``CORS_ALLOWED_ORIGINS`` is empty with ``DEBUG = False``.
 
@@ -131,7 +132,8 @@ def _check_channel_layer() -> list[CheckMessage]:
 
 
 def _check_jwt_secret() -> list[CheckMessage]:
-    if broadcasting_settings.JWT_SECRET or broadcasting_settings.JWT_PUBLIC_KEY:
+    # Signing with SECRET_KEY is fine while developing; the warning is for deployments.
+    if settings.DEBUG or broadcasting_settings.JWT_SECRET or broadcasting_settings.JWT_PUBLIC_KEY:
         return []
     return [
         Warning(

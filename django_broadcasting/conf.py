@@ -1,6 +1,6 @@
 """Settings for django-broadcasting, read lazily from ``settings.BROADCASTING``.
 
-Each key has a default, an optional environment variable (the seed's ``BROADCAST_*``,
+Each key has a default, an optional environment variable (the ``BROADCAST_*``,
 ``JWT_SECRET``, ``CORS_ALLOWED_ORIGINS`` and Laravel's ``PUSHER_APP_*``) used when
 ``settings.BROADCASTING`` leaves the key out, and a parser that validates the value.
 An unknown key or a bad value raises ``ImproperlyConfigured`` naming the key.
@@ -141,11 +141,11 @@ OPTIONS: dict[str, Option] = {
     # Drivers
     "DEFAULT_DRIVER": Option("websocket", _str, "BROADCAST_DRIVER"),
     "DRIVERS": Option({}, _drivers),  # merged over DEFAULT_DRIVERS
-    # Server (the seed's websocket settings)
+    # Server (the websocket settings)
     "WEBSOCKET_ENABLED": Option(True, _bool, "BROADCAST_WEBSOCKET_ENABLED"),
     "WEBSOCKET_HOST": Option("127.0.0.1", _str, "BROADCAST_WEBSOCKET_HOST"),
     "WEBSOCKET_PORT": Option(8080, _int(1, 65535), "BROADCAST_WEBSOCKET_PORT"),
-    # Redis (the seed's redis settings; REDIS_URL wins when set)
+    # Redis (the redis settings; REDIS_URL wins when set)
     "REDIS_ENABLED": Option(False, _bool, "BROADCAST_REDIS_ENABLED"),
     "REDIS_HOST": Option("localhost", _str, "BROADCAST_REDIS_HOST"),
     "REDIS_PORT": Option(6379, _int(1, 65535), "BROADCAST_REDIS_PORT"),
@@ -168,7 +168,7 @@ OPTIONS: dict[str, Option] = {
     "SESSION_AUTH": Option(True, _bool),
     # Channels
     "STRICT_CHANNELS": Option(False, _bool, "BROADCAST_STRICT_CHANNELS"),
-    "BUILTIN_CHANNELS": Option(True, _bool),  # the seed's built-in rules (general, user.{id}, ...)
+    "BUILTIN_CHANNELS": Option(True, _bool),  # the built-in rules (general, user.{id}, ...)
     "TEAM_ACCESS": Option("django_broadcasting.broadcast_channels.default_team_access", _callable),
     "ORG_ACCESS": Option("django_broadcasting.broadcast_channels.default_org_access", _callable),
     "AUTODISCOVER": Option(True, _bool),

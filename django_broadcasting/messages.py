@@ -22,7 +22,7 @@ from .exceptions import InvalidChannelName, InvalidMessage
 
 _UNDECODED: Any = object()  # ``Message._data`` before a received payload is first decoded
 
-# Letters, digits and the separators Laravel, Pusher and the seed use in channel names.
+# Letters, digits and the separators Laravel and Pusher use in channel names.
 # "#" and "@" are allowed for Pusher's "#server-to-user-{id}" and "private-encrypted-" style names;
 # "{" "}" never appear in a concrete name (they are pattern syntax).
 _CHANNEL_RE = re.compile(r"^[A-Za-z0-9_\-=@,.;#:]+$")
@@ -166,7 +166,7 @@ class Message:
         return copy
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the seed's client-facing message: channel, event, data, timestamp (+ id)."""
+        """Return the client-facing message: channel, event, data, timestamp (+ id)."""
         out = {"channel": self.channel, "event": self.event, "data": self.data, "timestamp": self.timestamp}
         if self.id is not None:
             out["id"] = self.id
@@ -241,7 +241,7 @@ class Message:
 
     @cached_property
     def native_frame(self) -> str:
-        """The seed's JSON frame, encoded once and written to every native subscriber."""
+        """The JSON frame, encoded once and written to every native subscriber."""
         id_part = f',"id":{json.dumps(self.id)}' if self.id is not None else ""
         if self.user_id is not None:
             id_part += f',"user_id":{json.dumps(self.user_id)}'

@@ -1,7 +1,13 @@
 """Test helpers for projects that broadcast: ``EventFake`` / ``EventFacade``, ``BroadcastFake``, pytest fixtures.
 
-This module is also a pytest plugin (entry point ``pytest11``), so it imports nothing from
-Django or django_broadcasting at module level: pytest loads it before settings exist.
+This module is also a pytest plugin that a project enables itself, in its root ``conftest.py``::
+
+    pytest_plugins = ["django_broadcasting.testing"]
+
+Installing the package adds nothing to any test suite. The plugin only defines fixtures a test asks
+for by name (``broadcast_fake``, ``event_fake``, ``broadcasting_isolation``); none is autouse. It
+imports nothing from Django or django_broadcasting at module level: pytest loads it before settings
+exist.
 
     def test_signup(event_fake):
         register("ada@example.com")
@@ -25,7 +31,14 @@ try:
 except ImportError:  # pragma: no cover - the helpers work without pytest
     pytest = None  # type: ignore[assignment]
 
-__all__ = ["EventFake", "EventFacade", "BroadcastFake", "broadcast_fake", "event_fake"]
+__all__ = [
+    "EventFake",
+    "EventFacade",
+    "BroadcastFake",
+    "broadcast_fake",
+    "event_fake",
+    "broadcasting_isolation",
+]
 
 
 def _name_matches(event: Any, target: Any) -> bool:
@@ -122,7 +135,7 @@ class EventFake:
 
 
 class EventFacade:
-    """The seed's ``EventFacade``: ``EventFacade.fake()`` then ``EventFacade.assert_dispatched(...)``."""
+    """The ``EventFacade``: ``EventFacade.fake()`` then ``EventFacade.assert_dispatched(...)``."""
 
     _fake: EventFake | None = None
 
@@ -196,11 +209,14 @@ class BroadcastFake:
     """Swap every configured driver for a recording fake; ``messages`` holds what was broadcast.
 
     The drivers are swapped in the registry (``drivers.set``) and put back by ``stop()``; they
-    are swapped in again if settings change meanwhile (``override_settings``).
+    are swapped in again if settings change meanwhile (``override_settings``). Queued broadcasts
+    (``ShouldBroadcast``) are recorded when queued, whatever the task backend, and not queued:
+    ``queued`` lists them as ``(backend, queue, message)``.
     """
 
     def __init__(self) -> None:
         self.messages: list[Any] = []
+        self.queued: list[tuple[str, str, Any]] = []
         self._previous: dict[str, Any] = {}
         self._active = False
 
@@ -222,11 +238,19 @@ class BroadcastFake:
         from django_broadcasting.conf import on_reload
 
         if not self._active:
+            from django_broadcasting.tasks import queue_interceptors
+
             self._reloaded = False
             self._install()
             on_reload(self._reinstall)
+            queue_interceptors.append(self._record_queued)
             self._active = True
         return self
+
+    def _record_queued(self, messages: Any, driver: str | None, queue: str, backend: str) -> bool:
+        self.messages.extend(messages)
+        self.queued.extend((backend, queue, message) for message in messages)
+        return True
 
     def stop(self) -> None:
         from django_broadcasting.conf import _reset_hooks
@@ -234,6 +258,10 @@ class BroadcastFake:
 
         if not self._active:
             return
+        from django_broadcasting.tasks import queue_interceptors
+
+        if self._record_queued in queue_interceptors:
+            queue_interceptors.remove(self._record_queued)
         if self._reinstall in _reset_hooks:
             _reset_hooks.remove(self._reinstall)
         for alias, old in self._previous.items():
@@ -257,7 +285,8 @@ class BroadcastFake:
         ]
 
     def _summary(self) -> str:
-        return _describe(f"{m.event} on {m.channel}" for m in self.messages)
+        where = {id(m): f" (queued on task backend {b!r}, queue {q!r})" for b, q, m in self.queued}
+        return _describe(f"{m.event} on {m.channel}{where.get(id(m), '')}" for m in self.messages)
 
     def assert_broadcast_on(
         self, channel: str, event: str | None = None, count: int | None = None, data: Any = None
@@ -328,9 +357,13 @@ if pytest is not None:
         finally:
             EventFacade.restore()
 
-    @pytest.fixture(autouse=True)
-    def _django_broadcasting_isolation() -> Iterator[None]:
-        """Empty the memory driver's outbox and drop a leaked ``EventFacade.fake()`` around each test."""
+    @pytest.fixture
+    def broadcasting_isolation() -> Iterator[None]:
+        """Empty the memory driver's outbox and drop a leaked ``EventFacade.fake()`` around the test.
+
+        Opt-in: request it, or make it apply to every test of a suite with an autouse fixture in
+        ``conftest.py`` that requests it.
+        """
         _reset_between_tests()
         yield
         _reset_between_tests()

@@ -26,6 +26,10 @@ import pytest
 
 from tests.servers import ServerProcess, run_manage
 
+# The package's fixtures (broadcast_fake, event_fake, broadcasting_isolation) are opt-in, as for
+# any project that uses them.
+pytest_plugins = ["django_broadcasting.testing"]
+
 REDIS_URL = os.environ.get("BROADCAST_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 
@@ -106,6 +110,11 @@ def _failed(request: pytest.FixtureRequest) -> bool:
     return any(getattr(getattr(request.node, f"rep_{w}", None), "failed", False) for w in ("setup", "call"))
 
 
+@pytest.fixture(autouse=True)
+def _isolated_broadcasting(broadcasting_isolation: None) -> None:
+    """Every test of this suite starts with an empty memory outbox and no leftover event fake."""
+
+
 # -- server processes ----------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def migrated_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -173,7 +182,7 @@ def daphne_server(request, migrated_db_path, tmp_path_factory) -> Iterator[Serve
 
 @pytest.fixture(scope="module")
 def uvicorn_server(request, migrated_db_path, tmp_path_factory) -> Iterator[ServerProcess]:
-    """One uvicorn process (``--ws websockets``) for the module."""
+    """One uvicorn process (``--ws websockets-sansio``) for the module."""
     yield from _module_server("uvicorn", request, migrated_db_path, tmp_path_factory)
 
 

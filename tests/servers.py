@@ -187,7 +187,7 @@ class ServerProcess:
             ]
         return [
             sys.executable, "-m", "uvicorn", self.app, "--host", self.host, "--port", str(self.port),
-            "--ws", "websockets", *self.args,
+            "--ws", "websockets-sansio", *self.args,
         ]  # fmt: skip
 
     def start(self) -> ServerProcess:

@@ -22,6 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = REPO_ROOT / "django_broadcasting"
 BUILD_FILES = ("setup.cfg", "pyproject.toml", "MANIFEST.in", "README.md")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".DS_Store")
+#: What the wheel build printed (setuptools' warnings go to pip's output).
+BUILD_OUTPUT: dict[str, str] = {}
 
 
 def _can_build_offline() -> bool:
@@ -47,6 +49,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
         command.append("--no-build-isolation")
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"wheel build failed:\n{result.stdout}\n{result.stderr}"
+    BUILD_OUTPUT["text"] = result.stdout + result.stderr
     wheels = list(out.glob("django_broadcasting-*.whl"))
     assert len(wheels) == 1, f"expected one wheel, found {wheels}"
     archive = zipfile.ZipFile(wheels[0])
@@ -105,11 +108,18 @@ def test_wheel_metadata(wheel):
     for requirement in ("Django>=5.2", "channels>=4.3", "daphne>=4.2", "PyJWT", "redis", "django-tasks"):
         assert requirement.lower() in requires.lower(), f"{requirement} not in Requires-Dist"
     extras = set(metadata.get_all("Provides-Extra") or [])
-    assert {"redis", "dev", "uvicorn"} <= extras
+    assert {"dev", "uvicorn"} <= extras
+    # Redis support is part of the core requirements: an extra for it would install nothing.
+    assert "redis" not in extras
 
 
-def test_wheel_registers_the_pytest_plugin(wheel):
-    entry_points_name = next(n for n in _names(wheel) if n.endswith(".dist-info/entry_points.txt"))
-    entry_points = wheel.read(entry_points_name).decode()
-    assert "[pytest11]" in entry_points
-    assert "django_broadcasting = django_broadcasting.testing" in entry_points
+def test_wheel_registers_no_pytest_plugin(wheel):
+    """Installing the package must not change other projects' test suites: the plugin is opt-in."""
+    entry_points_name = next((n for n in _names(wheel) if n.endswith(".dist-info/entry_points.txt")), None)
+    entry_points = wheel.read(entry_points_name).decode() if entry_points_name else ""
+    assert "pytest11" not in entry_points
+
+
+def test_wheel_build_prints_no_setuptools_package_warning(wheel):
+    assert "would be ignored" not in BUILD_OUTPUT["text"], BUILD_OUTPUT["text"]
+    assert "is absent from the `packages` configuration" not in BUILD_OUTPUT["text"]

@@ -1,6 +1,6 @@
 """JSON Web Tokens for WebSocket and API clients, through PyJWT.
 
-Tokens carry the seed's claims: ``sub`` (the user id), ``aud`` (``"websocket"``, a string or
+Tokens carry the claims: ``sub`` (the user id), ``aud`` (``"websocket"``, a string or
 a list), ``exp``, ``iat``, ``roles`` and ``permissions``; any other claim (``name``, ``teams``,
 ``orgs`` ...) is kept in ``Identity.claims``.
 

@@ -2,7 +2,7 @@
 
 Order of sources (the first one present wins):
 
-1. ``?auth_token=<jwt>`` in the query string (the seed's form);
+1. ``?auth_token=<jwt>`` in the query string;
 2. an ``Authorization: Bearer <jwt>`` header (servers, mobile apps, CLI tools);
 3. the WebSocket subprotocol: the client offers ``["broadcasting", "bearer.<jwt>"]``; the
    consumer accepts with ``scope["broadcasting_subprotocol"]`` (``"broadcasting"``) so the
@@ -395,7 +395,7 @@ class BroadcastAuthMiddleware:
             try:
                 identity = decode_token(token)
             except AuthenticationFailed as exc:
-                logger.info("WebSocket refused: %s", exc.detail)
+                logger.warning("WebSocket refused: %s", exc.detail)
                 code = TOKEN_EXPIRED_CODE if isinstance(exc, TokenExpired) else UNAUTHORIZED_CODE
                 return await deny_handshake(receive, send, code)
         elif broadcasting_settings.SESSION_AUTH and "session" in scope:

@@ -4,6 +4,7 @@
 - ``serve``: ``websocket`` (daphne or uvicorn serving ``django_broadcasting.asgi:application``)
 - ``inspect``: ``stats``, ``channels`` (a running server's ``GET /api/broadcast/stats``)
 - ``monitor``: ``monitor`` (a live view of that, refreshed)
+- ``doctor``: ``doctor`` (the setup and what is misconfigured, on one screen)
 
 Each module has ``register(subparsers)``, which adds its parsers and sets ``handler`` on
 each. Errors a user can act on (server down, Redis down, a bad argument) become one
@@ -33,7 +34,7 @@ class SubcommandParser(CommandParser):
 
 def add_subcommands(parser: CommandParser) -> None:
     """Add every subcommand to the ``broadcast`` command's parser."""
-    from . import inspect, monitor, publish, serve
+    from . import doctor, inspect, monitor, publish, serve
 
     subparsers = parser.add_subparsers(
         dest="subcommand",
@@ -50,6 +51,7 @@ def add_subcommands(parser: CommandParser) -> None:
     publish.register_notify(subparsers)
     publish.register_alert(subparsers)
     monitor.register(subparsers)
+    doctor.register(subparsers)
 
 
 def run(command: BaseCommand, options: dict[str, Any]) -> None:

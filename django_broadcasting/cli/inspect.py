@@ -25,7 +25,7 @@ def _channel_lines(channels: dict[str, int], presence: dict[str, list], limit: i
     for name in names[:limit] if limit else names:
         members = presence.get(name)
         extra = f" ({len(members)} member{'s' if len(members) != 1 else ''})" if members else ""
-        # "N connections" whatever N is: the seed's wording, kept as the output contract.
+        # "N connections" whatever N is: the wording, kept as the output contract.
         lines.append(f"  • {name}: {channels[name]} connections{extra}")
     if limit and len(names) > limit:
         lines.append(f"  … and {len(names) - limit} more (see 'manage.py broadcast channels')")
@@ -65,7 +65,7 @@ def register_stats(subparsers: Any) -> None:
 
 
 def render_stats(stats: dict[str, Any], limit: int | None = 20) -> list[str]:
-    """The ``stats`` report, line by line (the seed's layout first, then the details)."""
+    """The ``stats`` report, line by line (the layout first, then the details)."""
     channels: dict[str, int] = stats.get("channels") or {}
     presence: dict[str, list] = stats.get("presence") or {}
     totals: dict[str, Any] = stats.get("totals") or {}

@@ -199,7 +199,7 @@ class HubConsumer(AsyncConsumer):
 
 
 class BroadcastConsumer(HubConsumer):
-    """The seed's protocol: ``/ws?channel=X`` and ``/ws/X``, actions ping/subscribe/unsubscribe/whisper."""
+    """The protocol: ``/ws?channel=X`` and ``/ws/X``, actions ping/subscribe/unsubscribe/whisper."""
 
     protocol = NATIVE
 
@@ -215,10 +215,12 @@ class BroadcastConsumer(HubConsumer):
         name = self.url_channel()
         if name:
             # The URL's channel is checked before the handshake completes, so a refusal
-            # is an HTTP 403 (DESIGN section 3), not an accepted-then-closed socket.
+            # is an HTTP 403, not an accepted-then-closed socket. The client sees only the
+            # status, so the reason is logged at WARNING (shown by Python's default logging).
             try:
                 await aauthorize(self.identity, name)
-            except (ChannelForbidden, InvalidChannelName, AuthenticationFailed):
+            except (ChannelForbidden, InvalidChannelName, AuthenticationFailed) as exc:
+                logger.warning("WebSocket refused: channel %r: %s", name, getattr(exc, "detail", exc))
                 await self.refuse()
         conn = await self.open()
         conn.push(

@@ -1,4 +1,4 @@
-"""The seed's ``ChatMessageEvent``, broadcast on the room's presence channel after commit."""
+"""The ``ChatMessageEvent``, broadcast on the room's presence channel after commit."""
 
 from __future__ import annotations
 

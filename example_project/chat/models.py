@@ -18,7 +18,7 @@ class Room(models.Model):
 
     @property
     def channel_name(self) -> str:
-        """Return the presence channel of the room (``presence.chat.{id}``, the seed's name)."""
+        """Return the presence channel of the room (``presence.chat.{id}``)."""
         return f"presence.chat.{self.pk}"
 
 

@@ -1,4 +1,4 @@
-"""The seed's ``UserRegisteredEvent``, dispatched by the sign-up view."""
+"""The ``UserRegisteredEvent``, dispatched by the sign-up view."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from django_broadcasting import Event, ShouldBroadcast
 from django_broadcasting.messages import utc_now_iso
 
-#: The public channel sign-ups are announced on (the seed's name).
+#: The public channel sign-ups are announced on .
 REGISTRATIONS_CHANNEL = "user.registered"
 
 

@@ -1,6 +1,6 @@
 """The live dashboard's feed: ``metrics_update`` on ``admin.dashboard`` every few seconds.
 
-The seed's "Dashboard Updates" example, run as an asyncio task inside the server process: the
+The "Dashboard Updates" example, run as an asyncio task inside the server process: the
 first subscription to ``admin.dashboard`` starts it (the ``subscribed`` signal), and it stops
 by itself once nobody watches. Being in the server process, it publishes straight to the hub
 and reads the hub's own figures (connections, users online).
@@ -59,7 +59,7 @@ def requests_per_minute() -> int:
 
 
 def collect_metrics() -> dict[str, Any]:
-    """Return the seed's figures: cpu, memory, disk (percent), active_users, requests_per_minute."""
+    """Return the figures: cpu, memory, disk (percent), active_users, requests_per_minute."""
     try:
         import psutil
 
@@ -102,7 +102,7 @@ def _active_users() -> int:
 
 
 async def apublish_metrics() -> None:
-    """Broadcast one ``metrics_update`` on ``admin.dashboard`` (the seed's example)."""
+    """Broadcast one ``metrics_update`` on ``admin.dashboard`` (the example)."""
     await broadcast().channel(DASHBOARD_CHANNEL).event(METRICS_EVENT).with_data(collect_metrics()).asend()
 
 

@@ -31,7 +31,7 @@ class SignUpForm(UserCreationForm):
 
 
 def signup(request: HttpRequest) -> HttpResponse:
-    """Create an account, dispatch the seed's ``UserRegisteredEvent``, welcome the user, log in."""
+    """Create an account, dispatch the ``UserRegisteredEvent``, welcome the user, log in."""
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
@@ -41,7 +41,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                 user_id=str(user.pk), email=user.email, name=user.get_full_name() or user.get_username()
             ).dispatch()
         login(request, user)
-        # The seed's welcome notification reaches the user's other open pages (other tabs, a
+        # The welcome notification reaches the user's other open pages (other tabs, a
         # phone); this browser is between pages right now, so it gets a flash message too.
         notify_user(user.pk, "Welcome!", "Your account has been created successfully", "/dashboard/")
         messages.success(request, "Welcome! Your account has been created successfully.")

@@ -1,4 +1,4 @@
-"""Signing up dispatches the seed's ``UserRegisteredEvent``: open home pages see it live."""
+"""Signing up dispatches the ``UserRegisteredEvent``: open home pages see it live."""
 
 from __future__ import annotations
 

@@ -110,12 +110,12 @@ def test_signup_dispatches_user_registered(client, broadcast_fake, django_captur
     data = broadcast_fake.broadcasts("user.registered")[0].data
     assert set(data) == {"user_id", "name", "timestamp"}  # the e-mail stays out of a public channel
     assert data["name"] == "grace"
-    # The seed's welcome notification, on the new user's own channel.
+    # The welcome notification, on the new user's own channel.
     user_id = data["user_id"]
     broadcast_fake.assert_broadcast_on(f"user.{user_id}", event="notification", count=1)
 
 
-def test_user_registered_event_matches_the_seed(event_fake):
+def test_user_registered_event_has_the_documented_fields(event_fake):
     event = UserRegisteredEvent(user_id="7", email="a@b.c", name="Ada")
     assert event.event_name() == "UserRegistered" == event.broadcast_as()
     assert event.broadcast_on() == ["user.registered"]
@@ -166,7 +166,7 @@ async def test_dashboard_channel_needs_the_admin_role():
     ).kind is ChannelKind.PRIVATE
 
 
-def test_metrics_have_the_seed_fields():
+def test_metrics_have_the_documented_fields():
     data = metrics.collect_metrics()
     assert set(data) == {"cpu", "memory", "disk", "active_users", "requests_per_minute", "timestamp"}
     for key in ("cpu", "memory", "disk"):

@@ -1,4 +1,4 @@
-"""The seed's WebSocket protocol against real daphne and uvicorn processes over real sockets."""
+"""The WebSocket protocol against real daphne and uvicorn processes over real sockets."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ async def publish(server, channel, event, data=None, socket_id=None):
 
 
 async def test_ping_is_answered_with_pong(server):
-    """The seed's own integration test."""
+    """The protocol's basic round trip."""
     async with await connect(server.ws_url("/ws")) as ws:
         hello = await recv(ws)
         assert hello["event"] == "connected" and hello["data"]["socket_id"]
@@ -44,7 +44,7 @@ async def test_public_channel_from_url_receives_broadcast(server, path):
         assert ack["channel"] == "general"
         await publish(server, "general", "announcement", {"message": "hello", "n": 1})
         frame = await expect(ws, "announcement")
-        # The seed's four fields, plus the history id (HISTORY_ENABLED is on by default).
+        # The four fields, plus the history id (HISTORY_ENABLED is on by default).
         assert set(frame) == {"channel", "event", "data", "timestamp", "id"}
         assert frame["channel"] == "general" and frame["data"] == {"message": "hello", "n": 1}
         assert frame["timestamp"].endswith("Z")

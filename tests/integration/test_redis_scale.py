@@ -61,7 +61,7 @@ def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 
 
 async def test_one_publish_per_broadcast_at_1000_subscribers(server_factory, own_redis):
-    # The seed's variables this time (host and port, no URL).
+    # The variables this time (host and port, no URL).
     env = {
         "BROADCAST_DRIVER": "redis",
         "BROADCAST_REDIS_HOST": "127.0.0.1",

@@ -79,3 +79,16 @@ def test_unreachable_server_is_reported_not_raised(client, staff, monkeypatch, s
     assert page.status_code == 200 and "Cannot reach the broadcast server" in page.content.decode()
     data = client.get(DATA)
     assert data.status_code == 503 and data.json()["error"]["code"] == "unavailable"
+
+
+def test_breadcrumbs_use_the_markup_of_the_running_django_admin(client, serving):
+    """Django 6.1 styles ``<ol class="breadcrumbs">``, earlier versions ``<div class="breadcrumbs">``."""
+    import re
+
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin)
+    tag = re.compile(r'<(ol|div) class="breadcrumbs">')
+    django_own = tag.search(client.get("/admin/auth/user/").content.decode())
+    ours = tag.search(client.get(PAGE).content.decode())
+    assert django_own and ours
+    assert ours.group(1) == django_own.group(1)

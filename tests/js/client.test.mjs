@@ -156,6 +156,20 @@ describe("private channels", () => {
     assert.deepEqual(await notes.next(), { title: "Hi" });
   });
 
+  test("a refused channel with no .error() callback is reported on the console", async () => {
+    const c = await client({ token: makeToken(5) });
+    const warnings = new Recorder("console.warn");
+    const original = console.warn;
+    console.warn = (...args) => warnings.fn(args.join(" "));
+    try {
+      c.private("user.6");
+      const line = await warnings.next();
+      assert.match(line, /\[broadcasting\] channel "user\.6": .+ \(4030\)/);
+    } finally {
+      console.warn = original;
+    }
+  });
+
   test("a refused channel calls .error and leaves the other channels working", async () => {
     const c = await client({ token: makeToken(5) });
     const errors = new Recorder("error");

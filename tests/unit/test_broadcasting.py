@@ -1,4 +1,4 @@
-"""The fluent PendingBroadcast, the seed's helpers and BroadcastFacade, the X-Socket-ID middleware."""
+"""The fluent PendingBroadcast, the helpers and BroadcastFacade, the X-Socket-ID middleware."""
 
 from __future__ import annotations
 

@@ -87,6 +87,13 @@ def test_w002_missing_jwt_secret(settings):
     assert ids(settings) == ["django_broadcasting.W002"]
 
 
+def test_w002_is_quiet_while_developing(settings):
+    """A fresh project (DEBUG = True, no JWT_SECRET) prints no warning on every command."""
+    settings.BROADCASTING = {}
+    settings.DEBUG = True
+    assert ids(settings) == []
+
+
 def test_w002_silenced_by_the_environment(settings, monkeypatch):
     settings.BROADCASTING = {"CORS_ALLOWED_ORIGINS": ["https://example.com"]}
     monkeypatch.setenv("JWT_SECRET", "from-env")

@@ -58,7 +58,7 @@ def ec_keys():
 
 
 @override_settings(BROADCASTING=HS)
-def test_round_trip_carries_the_seed_claims():
+def test_round_trip_carries_the_documented_claims():
     token = encode_token(
         42, roles=["user", "admin"], permissions=["read_notifications"], name="Ada", teams=["7"]
     )

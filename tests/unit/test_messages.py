@@ -13,7 +13,7 @@ from django_broadcasting.exceptions import BroadcastError, InvalidChannelName, I
 from django_broadcasting.messages import Message, encode_json, validate_channel_name
 
 
-def test_to_dict_is_the_seed_format():
+def test_to_dict_is_the_wire_format():
     message = Message("general", "notification", {"title": "Welcome!"})
     out = message.to_dict()
     assert set(out) == {"channel", "event", "data", "timestamp"}

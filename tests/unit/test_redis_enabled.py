@@ -1,4 +1,4 @@
-"""``REDIS_ENABLED`` (the seed's BROADCAST_REDIS_ENABLED) switches the default websocket driver to Redis."""
+"""``REDIS_ENABLED`` (BROADCAST_REDIS_ENABLED) switches the default websocket driver to Redis."""
 
 from __future__ import annotations
 

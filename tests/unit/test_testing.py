@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -36,7 +37,7 @@ def memory_default(settings):
     settings.BROADCASTING = {"DEFAULT_DRIVER": "memory"}
 
 
-def test_event_facade_as_in_the_seed():
+def test_event_facade_facade_style():
     EventFacade.fake()
     UserRegistered("test_user").dispatch()
     assert EventFacade.assert_dispatched("UserRegistered")
@@ -155,8 +156,27 @@ def test_fixtures_from_the_plugin(broadcast_fake, event_fake):
     broadcast_fake.assert_broadcast_on("user.1", event="notification")
 
 
-def test_plugin_is_registered_and_importable_without_settings(tmp_path):
-    """A user's project: the fixtures come from the entry point, and the module needs no settings to import."""
+def _user_suite(tmp_path, conftest: str | None) -> subprocess.CompletedProcess:
+    """Run ``pytest --fixtures`` and one test in a user's project dir (not this repository)."""
+    if conftest is not None:
+        (tmp_path / "conftest.py").write_text(conftest)
+    (tmp_path / "test_user_project.py").write_text(
+        textwrap.dedent("""
+        def test_no_fixture_of_ours_is_forced_on_the_test(request):
+            ours = {"broadcast_fake", "event_fake", "broadcasting_isolation"}
+            assert not ours & set(request.fixturenames), request.fixturenames
+        """)
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--fixtures", "-rA", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_testing_module_imports_without_settings(tmp_path):
     code = (
         "import django_broadcasting.testing as t; import sys; "
         "assert 'django.db' not in sys.modules, 'testing imported the ORM'; print('ok')"
@@ -170,20 +190,27 @@ def test_plugin_is_registered_and_importable_without_settings(tmp_path):
     )
     assert result.stdout.strip() == "ok", result.stderr
 
-    test_file = tmp_path / "test_user_project.py"
-    test_file.write_text(
-        textwrap.dedent("""
-        def test_fixtures_exist(request):
-            assert "broadcast_fake" in request.fixturenames or request.getfixturevalue("broadcast_fake")
-    """)
+
+def test_installing_the_package_adds_nothing_to_a_users_test_suite(tmp_path):
+    result = _user_suite(tmp_path, conftest=None)
+    assert "broadcast_fake" not in result.stdout and "broadcasting_isolation" not in result.stdout, (
+        result.stdout
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--fixtures", str(test_file)],
+
+
+def test_the_plugin_is_opt_in_through_pytest_plugins_and_adds_no_autouse_fixture(tmp_path):
+    result = _user_suite(tmp_path, conftest='pytest_plugins = ["django_broadcasting.testing"]\n')
+    for name in ("broadcast_fake", "event_fake", "broadcasting_isolation"):
+        assert name in result.stdout, result.stdout + result.stderr
+    # --fixtures lists, it does not run: run the test itself too.
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    assert "broadcast_fake" in result.stdout and "event_fake" in result.stdout, result.stdout + result.stderr
+    assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout + run.stderr
 
 
 def test_broadcast_fake_stopped_inside_override_settings_leaves_fresh_drivers():

@@ -1,1 +1,1 @@
-"""``manage.py broadcast``: the seed's artisan ``broadcast`` commands (see ``django_broadcasting.cli``)."""
+"""``manage.py broadcast``: Laravel-style ``broadcast`` commands (see ``django_broadcasting.cli``)."""

@@ -1,5 +1,5 @@
 """``python manage.py broadcast <subcommand>``: test, websocket, stats, ping, channels,
-notify:user, system:alert and monitor. Each subcommand lives in ``django_broadcasting.cli``;
+notify:user, system:alert, monitor and doctor. Each subcommand lives in ``django_broadcasting.cli``;
 this module only wires them into Django's ``BaseCommand``.
 """
 

@@ -1,4 +1,4 @@
-"""The seed's JSON protocol, spoken on ``/ws`` and ``/ws/{channel}``.
+"""The JSON protocol, spoken on ``/ws`` and ``/ws/{channel}``.
 
 Server to client, every frame is ``{"channel", "event", "data", "timestamp"}`` (plus ``id``
 where history is kept). Connection-level frames (``connected``, ``pong``, errors not tied

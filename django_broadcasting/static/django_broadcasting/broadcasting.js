@@ -133,6 +133,10 @@ class Emitter {
     if (!set.size) this._listeners.delete(name);
   }
 
+  has(name) {
+    return this._listeners.has(name);
+  }
+
   emit(name, ...args) {
     const set = this._listeners.get(name);
     if (!set) return;
@@ -231,6 +235,10 @@ export class Channel {
 
   _onError(data, frame) {
     if (REFUSALS.has(data.code)) this.isSubscribed = false;
+    if (!this._events.has("error")) {
+      // Nobody listens for this channel's errors: a refusal would otherwise pass in silence.
+      console.warn(`[broadcasting] channel "${this.name}": ${data.message || "error"} (${data.code})`);
+    }
     this._events.emit("error", data, frame);
   }
 
