@@ -56,12 +56,12 @@ def _facts(command: BaseCommand) -> None:
         "Settings",
         f"{os.environ.get('DJANGO_SETTINGS_MODULE') or '(configured in code)'}, DEBUG = {settings.DEBUG}",
     )
-    driver = broadcasting_settings.DEFAULT_DRIVER
+    driver = broadcasting_settings.default_driver_alias()
     backend = broadcasting_settings.DRIVERS.get(driver, {}).get("BACKEND", "(not configured)")
     _row(command, "Driver", f"{driver} ({backend})")
     layer = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get("default", {}).get("BACKEND", "(none)")
     _row(command, "Channel layer", layer)
-    if driver == "redis" or broadcasting_settings.REDIS_ENABLED:
+    if driver == "redis":
         redis_at = broadcasting_settings.REDIS_URL or (
             f"{broadcasting_settings.REDIS_HOST}:{broadcasting_settings.REDIS_PORT}"
             f"/{broadcasting_settings.REDIS_DATABASE}"
@@ -114,7 +114,7 @@ def _problems(deploy: bool) -> list[Any]:
 def _ping_redis(command: BaseCommand) -> bool:
     from django_broadcasting.conf import broadcasting_settings
 
-    if not (broadcasting_settings.DEFAULT_DRIVER == "redis" or broadcasting_settings.REDIS_ENABLED):
+    if broadcasting_settings.default_driver_alias() != "redis":
         return True
     import redis
 

@@ -30,7 +30,7 @@ def test_a_development_setup_has_no_problem():
     text = doctor()
     for label in ("Versions", "Driver", "Channel layer", "Tokens", "Origins", "Tasks", "ASGI"):
         assert f"  {label}" in text, label
-    assert "websocket (django_broadcasting.drivers.websocket" in text
+    assert "websocket (django_broadcasting.backends.local.LocalBackend" in text
     assert "No problems found" in text
 
 
