@@ -354,7 +354,7 @@ class Hub:
             if self.history is not None:
                 self.history.prune()
             for conn in list(self.connections.values()):
-                expires = getattr(conn.identity, "expires_at", None)
+                expires = conn.identity.expires_at
                 if expires is not None and wall >= expires:
                     conn.protocol.token_expired(conn)
                     await conn.close(CLOSE_4011_TOKEN_EXPIRED)
@@ -382,7 +382,7 @@ class Hub:
             "backend": self.backend.name if self.backend else None,
             "history": self.history.stats() if isinstance(self.history, MemoryHistory) else None,
             # e.g. the Redis link: {"connected", "reconnects", "channels", "last_error"}
-            "transport_state": getattr(self.transport, "state", None),
+            "transport_state": self.transport.state if self.transport is not None else None,
         }
 
 

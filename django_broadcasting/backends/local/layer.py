@@ -51,6 +51,11 @@ class ChannelLayerTransport:
         self._groups: set[str] = set()
         self._tasks: list[asyncio.Task] = []
 
+    @property
+    def state(self) -> dict[str, Any]:
+        """The layer's part in ``hub.stats()["transport_state"]``."""
+        return {"channel": self.channel_name, "channels": len(self._groups)}
+
     async def start(self, on_message: OnMessage) -> None:
         self.channel_name = await self.layer.new_channel("broadcasting.hub.")
         loop = asyncio.get_running_loop()
