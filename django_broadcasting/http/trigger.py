@@ -22,8 +22,10 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from .. import receipts
 from ..conf import broadcasting_settings
-from ..discovery import discovered_server
+from ..discovery import resolve_target
+from ..exceptions import TransportError
 from ..messages import Message
 from .client import request_json
 
@@ -63,20 +65,8 @@ def verify(body: bytes, timestamp: str | None, signature: str | None) -> str | N
 
 
 def trigger_url() -> str:
-    """Return the trigger endpoint of the server this process publishes to."""
-    if broadcasting_settings.TRIGGER_URL:
-        return broadcasting_settings.TRIGGER_URL
-    host, port = broadcasting_settings.WEBSOCKET_HOST, broadcasting_settings.WEBSOCKET_PORT
-    if not (
-        broadcasting_settings.is_explicit("WEBSOCKET_PORT")
-        or broadcasting_settings.is_explicit("WEBSOCKET_HOST")
-    ):
-        found = discovered_server()  # the server of this project running on this machine, if any
-        if found is not None:
-            host, port = found
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    return f"http://{host}:{port}/api/broadcast/events"
+    """Return the trigger endpoint of the server this process publishes to (see ``discovery``)."""
+    return resolve_target().url
 
 
 def encode_body(messages: Sequence[Message]) -> bytes:
@@ -84,16 +74,31 @@ def encode_body(messages: Sequence[Message]) -> bytes:
     return json.dumps({"messages": [m.to_transport() for m in messages]}, separators=(",", ":")).encode()
 
 
-def _post(url: str, body: bytes, timeout: float) -> dict[str, Any]:
-    headers = {"Content-Type": "application/json", **sign(body)}
-    return request_json(
-        url, what="the broadcast server", timeout=timeout, data=body, headers=headers, method="POST"
-    )
+def _post(url: str | None, body: bytes, timeout: float) -> dict[str, Any]:
+    target = resolve_target(url)
+    # The expectation headers make a server of another project refuse before it delivers.
+    headers = {"Content-Type": "application/json", **sign(body), **target.headers()}
+    try:
+        answer = request_json(
+            target.url,
+            what="the broadcast server",
+            timeout=timeout,
+            data=body,
+            headers=headers,
+            method="POST",
+        )
+    except TransportError as exc:
+        raise target.failed(exc) from None
+    receipts.note(target.accepted(answer))
+    return answer
 
 
 async def apost(messages: Sequence[Message], url: str | None = None) -> dict[str, Any]:
-    """Send ``messages`` to the server's trigger endpoint; raise ``TransportError`` on failure."""
+    """Send ``messages`` to the server's trigger endpoint; raise ``TransportError`` on failure.
+
+    Success means this project's server accepted them (it answers who it is; see ``discovery``).
+    """
     body = encode_body(messages)
     return await sync_to_async(_post, thread_sensitive=False)(
-        url or trigger_url(), body, broadcasting_settings.TRIGGER_TIMEOUT
+        url, body, broadcasting_settings.TRIGGER_TIMEOUT
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..discovery import record_server
+from ..discovery import serve_at
 from .codes import WS_1012_SERVICE_RESTART
 from .hub import get_hub, mark_serving
 
@@ -27,9 +27,9 @@ class LifespanApp:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "lifespan":
             if not self._recorded and scope.get("server"):
-                # Tell publishers on this machine where we listen (see discovery.py).
+                # Tell publishers on this machine where we listen, and keep telling (see discovery.py).
                 self._recorded = True
-                record_server(*scope["server"][:2])
+                serve_at(*scope["server"][:2])
             return await self.app(scope, receive, send)
         while True:
             message = await receive()
