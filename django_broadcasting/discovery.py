@@ -64,10 +64,8 @@ EXPECT_HOST_HEADER = "X-Broadcast-Expect-Host"
 #: Seconds between a serving process's checks of its record.
 REFRESH_INTERVAL = 2.0
 
-START_HINT = "start it with 'manage.py runserver' or 'manage.py broadcast websocket'"
-SET_HINT = (
-    "set BROADCAST_WEBSOCKET_HOST/BROADCAST_WEBSOCKET_PORT (or BROADCAST_TRIGGER_URL) to where it listens"
-)
+START_HINT = "start this project's server ('manage.py runserver' or 'manage.py broadcast websocket')"
+SET_HINT = "point BROADCAST_WEBSOCKET_HOST/BROADCAST_WEBSOCKET_PORT (or BROADCAST_TRIGGER_URL) at this project's server"
 
 
 # -- who this process is ------------------------------------------------------------------------------
@@ -290,45 +288,42 @@ class Target:
         """Return the one-line error for a failed post, removing the record when it is stale."""
         from .http.client import HTTPAnswerError
 
-        detail = exc.detail.rstrip(".")
         if isinstance(exc, HTTPAnswerError) and exc.status == 409 and isinstance(exc.payload, dict):
             return TransportError(self._wrong_project(exc.payload.get("server") or {}))
-        record = self.record
+        detail, record = exc.detail.rstrip("."), self.record
         if self.explicit:
             return TransportError(
-                f"{detail} ({self.source}: is this project's server running there? {SET_HINT})."
+                f"{detail} (set by {self.source}: start this project's server there, or {SET_HINT})."
             )
         if record is None:
             return TransportError(
-                f"{detail} (no server of this project ({project()}) has recorded its address on this "
-                f"machine: {START_HINT}, or {SET_HINT})."
+                f"{detail} (no server of project {project()} has recorded its address on this machine: "
+                f"{START_HINT}, or {SET_HINT})."
             )
         alive = pid_alive(record["pid"])
         if isinstance(exc, HTTPAnswerError) or not alive:
             forget_record(record)  # the port now answers something else, or the server is gone
-        state = "is still running" if alive else "has exited"
+        state = "is still running but does not answer" if alive else "has exited"
         return TransportError(
-            f"{detail} (this project's server recorded that address, pid {record['pid']}, which {state}: "
-            f"{START_HINT.replace('start it', 'start it again')}, or {SET_HINT})."
+            f"{detail} (this project's server that recorded this address, pid {record['pid']}, {state}: "
+            f"{START_HINT}, or {SET_HINT})."
         )
 
     def _wrong_project(self, identity: dict[str, Any]) -> str:
         other = f"The broadcast server at {self.address} serves another project ({describe_server(identity)})"
         if self.explicit:
-            if self.record is not None:
-                forget_record(self.record)
             return (
-                f"{other}, not this one ({project()}), and {self.source} points there: {SET_HINT} of this "
-                f"project's server, or set the same BROADCAST_PROJECT in both if they are one project."
+                f"{other}, not this one ({project()}), and {self.source} points there: {SET_HINT}, "
+                f"or give both the same BROADCAST_PROJECT if they are one project."
             )
         if self.record is not None:
             forget_record(self.record)
             return (
-                f"{other}; this project's server recorded there (pid {self.record['pid']}) is gone: "
-                f"{START_HINT.replace('start it', 'start it again')}, or {SET_HINT}."
+                f"{other}; this project's server that recorded this address (pid {self.record['pid']}) is gone: "
+                f"{START_HINT}, or {SET_HINT}."
             )
         return (
-            f"{other}, and no server of this project ({project()}) has recorded its address on this machine: "
+            f"{other}, and no server of project {project()} has recorded its address on this machine: "
             f"{START_HINT}, or {SET_HINT}."
         )
 
@@ -342,8 +337,8 @@ class Target:
         if not isinstance(identity, dict):
             if not self.explicit:  # a discovered server must prove who it is
                 raise TransportError(
-                    f"The server at {self.address} accepted the broadcast without saying which project it serves; "
-                    f"{SET_HINT} if it is this project's server."
+                    f"The server at {self.address} accepted the broadcast without saying which project it "
+                    f"serves (another program?): {SET_HINT}."
                 )
             return f"the server at {self.address}"
         # The server checked our header already; this also catches a server that ignores it.
