@@ -33,7 +33,6 @@ import socket
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,7 +202,7 @@ def pid_alive(pid: int) -> bool:
 
 
 # -- the serving side -----------------------------------------------------------------------------------
-_keeper: tuple[int, threading.Thread] | None = None
+_keeper: tuple[int, threading.Thread, threading.Event] | None = None
 _keeper_lock = threading.Lock()
 
 
@@ -220,16 +219,26 @@ def serve_at(host: str, port: int) -> None:
     with _keeper_lock:
         if _keeper is not None and _keeper[0] == os.getpid() and _keeper[1].is_alive():
             return
+        stop = threading.Event()
         thread = threading.Thread(
-            target=_keep_record, args=(host, port), name="django-broadcasting-record", daemon=True
+            target=_keep_record, args=(host, port, stop), name="django-broadcasting-record", daemon=True
         )
-        _keeper = (os.getpid(), thread)
+        _keeper = (os.getpid(), thread, stop)
         thread.start()
 
 
-def _keep_record(host: str, port: int) -> None:
-    while True:
-        time.sleep(REFRESH_INTERVAL)
+def stop_serving() -> None:
+    """Stop keeping the record (tests; the record itself stays for publishers to judge)."""
+    global _keeper
+    with _keeper_lock:
+        keeper, _keeper = _keeper, None
+    if keeper is not None:
+        keeper[2].set()
+        keeper[1].join(5)
+
+
+def _keep_record(host: str, port: int, stop: threading.Event) -> None:
+    while not stop.wait(REFRESH_INTERVAL):
         try:
             record = read_record()
             if record is None or not pid_alive(record["pid"]):
