@@ -262,6 +262,16 @@ async def test_a_restarted_server_on_the_recorded_port_is_accepted_and_re_record
     assert (record["pid"], record["port"]) == (second.process.pid, port)  # it re-recorded itself
 
 
+@pytest.mark.parametrize("how", ["runserver", "uvicorn"])
+async def test_a_server_is_found_before_its_first_request(checkouts, how):
+    a, _ = checkouts
+    record = a.record_path()
+    server = a.serve(how)
+    wait_until(record.exists, 30, "the server to record its address")  # no request has reached it
+    line = accepted_line(ok(await a.broadcast("test")))
+    assert f"the server at 127.0.0.1:{server.port} " in line and a.project in line, line
+
+
 @pytest.mark.parametrize(
     "args",
     [["test"], ["ping", "--count", "1"], ["notify:user", "5", "Hi", "There"], ["system:alert", "info", "Up"]],

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 from urllib.parse import quote
 
@@ -91,6 +93,28 @@ def test_forget_keeps_a_record_a_server_rewrote_meanwhile():
     assert discovery.read_record()["instance"] == "new"
     discovery.forget_record({"instance": "new"})
     assert not discovery.record_path().exists()
+
+
+LISTENERS = """
+import socket
+from django_broadcasting.discovery import listening_address
+assert listening_address() is None  # a fresh process listens nowhere
+with socket.socket() as listener:
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    assert listening_address() == ("127.0.0.1", listener.getsockname()[1]), listening_address()
+    with socket.socket(socket.AF_INET6) as second:  # two ports: ambiguous, wait for a request
+        second.bind(("::1", 0))
+        second.listen()
+        assert listening_address() is None
+print("ok")
+"""
+
+
+def test_a_server_finds_its_listening_address_before_any_request():
+    # In a fresh process: this one may hold listening sockets of earlier tests.
+    result = subprocess.run([sys.executable, "-c", LISTENERS], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "ok", result.stderr
 
 
 def test_record_server_keeps_the_identity_and_a_reachable_host():
@@ -272,9 +296,17 @@ def test_serve_at_keeps_the_record(monkeypatch):
         )
         discovery.record_path().unlink()  # a publisher found it stale
         wait_for(discovery.record_path().exists, timeout=5, message="the record to come back")
-        write_record(port=8000)  # another live server of the project recorded itself: left alone
-        for _ in range(20):  # a negative check: twenty refresh periods
-            time.sleep(0.01)
-            assert discovery.read_record()["port"] == 8000
+        with socket.socket() as listener:  # another live server of the project recorded itself: left alone
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            other = listener.getsockname()[1]
+            write_record(port=other, pid=os.getppid(), instance="other")
+            for _ in range(20):  # a negative check: twenty refresh periods
+                time.sleep(0.01)
+                assert discovery.read_record()["port"] == other
+        # Its process lives on but nothing listens there any more (a reused pid): taken over.
+        wait_for(
+            lambda: discovery.read_record()["port"] == 8777, timeout=5, message="the record to come back"
+        )
     finally:
         discovery.stop_serving()
