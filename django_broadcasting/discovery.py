@@ -17,9 +17,12 @@ that a server of another project refuses with HTTP 409 *before* delivering anyth
 discovered or default target the project must match; for an explicit target only when the server
 runs on this machine (a server elsewhere may live at another path). A record whose server has
 exited, whose port another program or another project's server now answers, is removed, and
-the error says what to set. A live server keeps its record: it writes it on its first request
-or connection and rewrites it every few seconds while the record is missing or its process is
-gone (``runserver``'s autoreload and uvicorn's workers replace processes on the same port).
+the error says what to set. A live server keeps its record: it writes it as soon as it listens
+(``serving_started()``, from its own listening socket on Linux) or on its first request or
+connection (``serve_at()``), and rewrites it every few seconds while the record is missing or
+names a process that has exited or an address where nothing listens (``runserver``'s autoreload
+and uvicorn's workers replace processes on the same port). It never takes the record from
+another live server of the project.
 """
 
 from __future__ import annotations
