@@ -417,14 +417,16 @@ class Target:
                 f"{detail} (no server of project {project()} has recorded its address on this machine: "
                 f"{START_HINT}, or {SET_HINT})."
             )
-        alive = pid_alive(record["pid"])
-        if isinstance(exc, HTTPAnswerError) or not alive:
-            forget_record(record)  # the port now answers something else, or the server is gone
-        state = "is still running but does not answer" if alive else "has exited"
-        return TransportError(
-            f"{detail} (this project's server that recorded this address, pid {record['pid']}, {state}: "
-            f"{START_HINT}, or {SET_HINT})."
-        )
+        recorded = f"this project's server that recorded this address, pid {record['pid']},"
+        if isinstance(exc, HTTPAnswerError):  # something answers there, but not this project's trigger
+            forget_record(record)
+            state = f"{recorded} no longer answers there"
+        elif not pid_alive(record["pid"]):
+            forget_record(record)
+            state = f"{recorded} has exited"
+        else:
+            state = f"{recorded} is still running but does not answer"
+        return TransportError(f"{detail} ({state}: {START_HINT}, or {SET_HINT}).")
 
     def _wrong_project(self, identity: dict[str, Any]) -> str:
         other = f"The broadcast server at {self.address} serves another project ({describe_server(identity)})"

@@ -244,6 +244,15 @@ def test_an_unreachable_dead_server_removes_its_record():
     assert not discovery.record_path().exists()
 
 
+def test_a_recorded_port_that_answers_something_else_removes_the_record():
+    write_record()  # its process is alive, but its port now serves another program
+    error = discovery.resolve_target().failed(
+        HTTPAnswerError("The broadcast server at x answered HTTP 404: Not Found", status=404)
+    )
+    assert "no longer answers there" in error.detail and "BROADCAST_WEBSOCKET_PORT" in error.detail
+    assert not discovery.record_path().exists()
+
+
 def test_an_unreachable_live_server_keeps_its_record():
     write_record()  # this very process: alive
     error = discovery.resolve_target().failed(
