@@ -20,6 +20,7 @@ from django_broadcasting.conf import reload_broadcasting_settings
 from django_broadcasting.discovery import Target
 from django_broadcasting.exceptions import TransportError
 from django_broadcasting.http.client import HTTPAnswerError
+from django_broadcasting.server import announce
 from tests.servers import REPO_ROOT, free_port
 
 
@@ -97,7 +98,7 @@ def test_forget_keeps_a_record_a_server_rewrote_meanwhile():
 
 LISTENERS = """
 import socket
-from django_broadcasting.discovery import listening_address
+from django_broadcasting.server.announce import listening_address
 assert listening_address() is None  # a fresh process listens nowhere
 with socket.socket() as listener:
     listener.bind(("127.0.0.1", 0))
@@ -294,10 +295,10 @@ def test_receipts_name_what_accepted_a_publish(settings):
 def test_serve_at_keeps_the_record(monkeypatch):
     from tests.servers import wait_for
 
-    monkeypatch.setattr(discovery, "REFRESH_INTERVAL", 0.01)
-    monkeypatch.setattr(discovery, "_keeper", None)
+    monkeypatch.setattr(announce, "REFRESH_INTERVAL", 0.01)
+    monkeypatch.setattr(announce, "_keeper", None)
     try:
-        discovery.serve_at("127.0.0.1", 8777)
+        announce.serve_at("127.0.0.1", 8777)
         assert discovery.read_record()["port"] == 8777
         write_record(port=8000, pid=dead_pid())  # its process is gone: the live server takes over
         wait_for(
@@ -318,4 +319,4 @@ def test_serve_at_keeps_the_record(monkeypatch):
             lambda: discovery.read_record()["port"] == 8777, timeout=5, message="the record to come back"
         )
     finally:
-        discovery.stop_serving()
+        announce.stop_serving()
