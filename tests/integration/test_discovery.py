@@ -94,7 +94,7 @@ class Checkout:
         """``manage.py broadcast <args>`` in a thread, so the test's WebSocket clients keep reading."""
         return await asyncio.to_thread(self.manage, "broadcast", *args, env=env)
 
-    def serve(self, how: str, port: int | None = None) -> Server:
+    def serve(self, how: str, port: int | None = None, env: Mapping[str, str] | None = None) -> Server:
         """Start ``runserver`` (daphne, with its autoreloader) or ``broadcast websocket --server uvicorn``."""
         port = port or free_port()
         if how == "runserver":
@@ -104,7 +104,7 @@ class Checkout:
         log = self.root / f"{how}-{port}.log"
         with open(log, "ab") as out:
             process = subprocess.Popen(
-                [sys.executable, "manage.py", *args], cwd=self.root, env=self.env(), stdout=out,
+                [sys.executable, "manage.py", *args], cwd=self.root, env=self.env(env), stdout=out,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
         server = Server(process, port, log)
@@ -260,6 +260,18 @@ async def test_a_restarted_server_on_the_recorded_port_is_accepted_and_re_record
     assert f"node {socket.gethostname()}:{second.process.pid}, project {a.project})" in line, line
     record = json.loads(a.record_path().read_text())
     assert (record["pid"], record["port"]) == (second.process.pid, port)  # it re-recorded itself
+
+
+async def test_one_project_at_two_paths_shares_a_name(checkouts):
+    """A release directory per deploy: the same BROADCAST_PROJECT makes two paths one project."""
+    a, b = checkouts
+    server = b.serve("uvicorn", env={"BROADCAST_PROJECT": "shop"})
+    explicit = {"BROADCAST_WEBSOCKET_PORT": str(server.port), "BROADCAST_PROJECT": "shop"}
+    async with await connect(server.ws_url("/ws?channel=general")) as ws:
+        await expect(ws, "subscribed")
+        line = accepted_line(ok(await a.broadcast("test", "--message", "same", env=explicit)))
+        assert line.endswith("project shop)") and f":{server.port} " in line, line
+        assert (await expect(ws, "test"))["data"]["message"] == "same"
 
 
 @pytest.mark.parametrize("how", ["runserver", "uvicorn"])
