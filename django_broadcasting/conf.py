@@ -211,6 +211,8 @@ OPTIONS: dict[str, Option] = {
     "TRIGGER_MAX_AGE": Option(300, _int(1)),
     "TRIGGER_MAX_BODY": Option(1_048_576, _int(1024)),
     "TRIGGER_TIMEOUT": Option(5.0, _float(0.1)),
+    # What identifies this project to its server (default: the project directory's real path)
+    "PROJECT": Option(None, _optional_str, "BROADCAST_PROJECT"),
     # Browser client ({% broadcasting_client %} and the token refresh endpoint)
     "CLIENT_URL": Option(None, _optional_str, "BROADCAST_CLIENT_URL"),  # None: ws(s)://<request host>/ws
     "CLIENT_TOKEN_TTL": Option(

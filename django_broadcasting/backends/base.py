@@ -101,6 +101,8 @@ class LocalServer(Protocol):
     """The server of this process, as publishers and stats readers see it."""
 
     node_id: str
+    #: False while the server does not take broadcasts (tests turn a process into a client this way).
+    serving: bool
 
     def publish(self, messages: Sequence[Message]) -> None: ...
     def stats(self) -> dict[str, Any]: ...
@@ -120,7 +122,8 @@ def register_local_server(server: LocalServer | None) -> LocalServer | None:
 
 def local_server() -> LocalServer | None:
     """Return this process's serving hub, or None when this process serves no WebSockets."""
-    return _local_server
+    server = _local_server
+    return server if server is not None and server.serving else None
 
 
 _SUMMED = ("connections", "connections_total", "messages_in", "deliveries", "frames_in", "presence_members")

@@ -21,13 +21,24 @@ def one_line(text: Any) -> str:
     return " ".join(str(text).split())
 
 
-def _error_detail(exc: urllib.error.HTTPError) -> str:
-    detail = exc.read()[:300].decode(errors="replace")
+class HTTPAnswerError(TransportError):
+    """The peer answered with an HTTP error status; ``status`` and its JSON ``payload`` (or None)."""
+
+    def __init__(self, detail: str, *, status: int, payload: Any = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.payload = payload
+
+
+def _error_detail(raw: bytes) -> tuple[str, Any]:
+    detail: Any = raw[:300].decode(errors="replace")
+    payload = None
     try:  # our own servers answer {"error": {"message": ...}}
-        detail = json.loads(detail)["error"]["message"]
+        payload = json.loads(raw)
+        detail = payload["error"]["message"]
     except (ValueError, KeyError, TypeError):
         pass
-    return one_line(detail)
+    return one_line(detail), payload
 
 
 def request_json(
@@ -46,8 +57,11 @@ def request_json(
             body = response.read()
     except urllib.error.HTTPError as exc:
         hint = " (is django_broadcasting.http.urls included?)" if exc.code == 404 else ""
-        raise TransportError(
-            f"{what[0].upper()}{what[1:]} at {url} answered HTTP {exc.code}: {_error_detail(exc)}{hint}"
+        detail, payload = _error_detail(exc.read(65536))
+        raise HTTPAnswerError(
+            f"{what[0].upper()}{what[1:]} at {url} answered HTTP {exc.code}: {detail}{hint}",
+            status=exc.code,
+            payload=payload,
         ) from None
     except (urllib.error.URLError, OSError, TimeoutError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)

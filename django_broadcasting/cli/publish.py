@@ -2,7 +2,9 @@
 
 They publish through the configured driver, exactly as application code does: with the
 in-memory default the ``websocket`` driver posts to the running server's signed HTTP
-trigger (``BROADCAST_WEBSOCKET_PORT``); with Redis it goes through Redis.
+trigger (``BROADCAST_WEBSOCKET_PORT``, or the address this project's server recorded);
+with Redis it goes through Redis. Each one reports success only once a server or the
+backend accepted the message, and says which (``  • Accepted by ...``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -19,11 +21,13 @@ from django.core.management.base import BaseCommand, CommandError
 from ..broadcasting import (
     ALERT_LEVELS,
     SYSTEM_ALERT_CHANNEL,
+    Published,
     broadcast_to_channel,
     notify_user,
     system_alert,
     user_channel,
 )
+from ..drivers import BaseDriver, get_driver
 from ..messages import utc_now_iso
 from .base import friendly_errors, positive, say
 
@@ -37,6 +41,17 @@ def _driver_argument(parser: Any) -> None:
         metavar="ALIAS",
         help="Broadcast driver alias to publish through (default: BROADCAST_DRIVER, i.e. DEFAULT_DRIVER).",
     )
+
+
+def _publish(action: str, options: dict[str, Any], send: Callable[[BaseDriver], Published]) -> str:
+    """Publish with ``send(driver)``; return who accepted it (the receipt), or raise a one-line ``CommandError``."""
+    with friendly_errors(action):
+        driver = get_driver(options.get("driver"))
+        return send(driver).receipt.accepted_by
+
+
+def _accepted(command: BaseCommand, accepted_by: str) -> None:
+    say(command, f"  • Accepted by {accepted_by}")
 
 
 def _text(value: Any, what: str) -> str:
@@ -63,14 +78,15 @@ def handle_test(command: BaseCommand, options: dict[str, Any]) -> None:
     channel = _text(options["channel"], "The channel")
     message = _text(options["message"], "The message")
     say(command, f"🚀 Testing broadcast to channel: {channel}")
-    with friendly_errors("Broadcast test"):
-        broadcast_to_channel(
-            channel,
-            TEST_EVENT,
-            {"message": message, "timestamp": utc_now_iso()},
-            driver=options.get("driver"),
-        )
+    accepted_by = _publish(
+        "Broadcast test",
+        options,
+        lambda driver: broadcast_to_channel(
+            channel, TEST_EVENT, {"message": message, "timestamp": utc_now_iso()}, driver=driver
+        ),
+    )
     say(command, "✅ Broadcast test completed successfully")
+    _accepted(command, accepted_by)
 
 
 # -- ping ---------------------------------------------------------------------------------------------
@@ -131,15 +147,20 @@ def handle_ping(command: BaseCommand, options: dict[str, Any]) -> None:
                 if delay > 0 and stop.wait(delay):
                     break
             sequence = sent + 1
-            with friendly_errors(f"Ping #{sequence}"):
-                broadcast_to_channel(
+            accepted_by = _publish(
+                f"Ping #{sequence}",
+                options,
+                lambda driver, n=sequence: broadcast_to_channel(
                     channel,
                     PING_EVENT,
-                    {"message": "ping", "sequence": sequence, "timestamp": utc_now_iso()},
-                    driver=options.get("driver"),
-                )
+                    {"message": "ping", "sequence": n, "timestamp": utc_now_iso()},
+                    driver=driver,
+                ),
+            )
             sent = sequence
             say(command, f"📡 Ping #{sequence} sent to channel: {channel}")
+            if sequence == 1:
+                _accepted(command, accepted_by)
     if stop.is_set():
         say(command, "")
         say(command, f"⏹️  Stopped after {sent} ping{'s' if sent != 1 else ''}")
@@ -171,9 +192,14 @@ def handle_notify(command: BaseCommand, options: dict[str, Any]) -> None:
     message = _text(options["notification_message"], "MESSAGE")
     with friendly_errors("Notification"):
         channel = user_channel(user_id)
-        say(command, f"🔔 Sending notification to user: {user_id}")
-        notify_user(user_id, title, message, options.get("action_url") or None, driver=options.get("driver"))
+    say(command, f"🔔 Sending notification to user: {user_id}")
+    accepted_by = _publish(
+        "Notification",
+        options,
+        lambda driver: notify_user(user_id, title, message, options.get("action_url") or None, driver=driver),
+    )
     say(command, f"✅ Notification sent to channel: {channel}")
+    _accepted(command, accepted_by)
 
 
 # -- system:alert -----------------------------------------------------------------------------------------
@@ -209,12 +235,12 @@ def handle_alert(command: BaseCommand, options: dict[str, Any]) -> None:
     channel = _text(options.get("channel") or SYSTEM_ALERT_CHANNEL, "The channel")
     marker = " (action required)" if options.get("action_required") else ""
     say(command, f"🚨 Sending {level} system alert to channel: {channel}{marker}")
-    with friendly_errors("System alert"):
-        system_alert(
-            level,
-            message,
-            bool(options.get("action_required")),
-            channel=channel,
-            driver=options.get("driver"),
-        )
+    accepted_by = _publish(
+        "System alert",
+        options,
+        lambda driver: system_alert(
+            level, message, bool(options.get("action_required")), channel=channel, driver=driver
+        ),
+    )
     say(command, "✅ System alert sent successfully")
+    _accepted(command, accepted_by)

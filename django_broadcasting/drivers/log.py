@@ -70,6 +70,9 @@ class LogDriver(BaseDriver):
 
     name = "log"
 
+    def describe(self) -> str:
+        return "the log driver (written to the log; no server receives it)"
+
     def __init__(self, alias: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(alias, options)
         level = self.options.get("LEVEL", self.options.get("level", "INFO"))

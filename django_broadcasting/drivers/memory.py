@@ -40,6 +40,9 @@ class MemoryDriver(BaseDriver):
 
     name = "memory"
 
+    def describe(self) -> str:
+        return "the memory driver (kept in this process; no server receives it)"
+
     def __init__(self, alias: str, options: dict | None = None) -> None:
         super().__init__(alias, options)
         self.messages: list[Message] = []

@@ -16,5 +16,8 @@ class NullDriver(BaseDriver):
 
     name = "null"
 
+    def describe(self) -> str:
+        return "the null driver (discarded; no server receives it)"
+
     async def abroadcast(self, messages: Sequence[Message]) -> None:
         return None

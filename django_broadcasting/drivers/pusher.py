@@ -41,6 +41,9 @@ class PusherDriver(BaseDriver):
 
     name = "pusher"
 
+    def describe(self) -> str:
+        return f"the Pusher HTTP API at {self.origin_and_prefix()[0]}"
+
     def _option(self, key: str, default: Any) -> Any:
         value = self.options.get(key)
         return default if value in (None, "") else value

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from ..authorization import canonical_name
 from ..conf import broadcasting_settings
+from ..discovery import EXPECT_HOST_HEADER, EXPECT_PROJECT_HEADER, refusal, server_identity
 from ..exceptions import BroadcastError
 from ..messages import Message
 from ..metrics import observe_broadcast
@@ -64,6 +65,9 @@ async def trigger(request: HttpRequest) -> JsonResponse:
         return error(401, "Signed request required.", "unsigned")
     if problem:
         return error(403, f"Request refused: {problem}.", problem.replace(" ", "_"))
+    wrong = refusal(request.headers.get(EXPECT_PROJECT_HEADER), request.headers.get(EXPECT_HOST_HEADER))
+    if wrong is not None:  # the publisher meant another project's server: deliver nothing
+        return JsonResponse(wrong, status=409)
     try:
         messages = _messages_from(json.loads(body))
     except (ValueError, BroadcastError) as exc:
@@ -74,4 +78,4 @@ async def trigger(request: HttpRequest) -> JsonResponse:
     started = perf_counter()
     await hub.relay(messages)
     observe_broadcast(perf_counter() - started, "trigger")
-    return JsonResponse({"ok": True, "messages": len(messages)}, status=202)
+    return JsonResponse({"ok": True, "messages": len(messages), "server": server_identity()}, status=202)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..discovery import record_server
+from .announce import serve_at, serving_started, when_daphne_serves
 from .codes import WS_1012_SERVICE_RESTART
 from .hub import get_hub, mark_serving
 
@@ -23,17 +23,19 @@ class LifespanApp:
         self.app = app
         self._recorded = False
         mark_serving()
+        when_daphne_serves()  # record our address once daphne listens (see announce.py)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "lifespan":
             if not self._recorded and scope.get("server"):
-                # Tell publishers on this machine where we listen (see discovery.py).
+                # Tell publishers on this machine where we listen, and keep telling (see announce.py).
                 self._recorded = True
-                record_server(*scope["server"][:2])
+                serve_at(*scope["server"][:2])
             return await self.app(scope, receive, send)
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                serving_started()  # record our address once uvicorn listens (see announce.py)
                 try:
                     await get_hub().start()
                 except Exception as exc:  # report, so the server refuses to start

@@ -141,10 +141,16 @@ async def test_test_broadcasts_hello_world_to_general(server):
         await expect(ws, "subscribed")
         out = ok(await abroadcast("test", env=cli_env(server)))
         frame = await expect(ws, "test")
-    assert out.splitlines() == [
+    lines = out.splitlines()
+    assert lines[:2] == [
         "🚀 Testing broadcast to channel: general",
         "✅ Broadcast test completed successfully",
     ]
+    # ... and which server accepted it (its address, node and project).
+    assert len(lines) == 3 and lines[2].startswith(
+        f"  • Accepted by the server at {server.host}:{server.port} "
+    )
+    assert f"project {REPO_ROOT})" in lines[2], lines[2]
     assert frame["channel"] == "general" and frame["data"]["message"] == "Hello World"
 
 

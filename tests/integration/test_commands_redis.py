@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -60,7 +61,10 @@ async def test_test_and_ping_reach_subscribers_on_every_node(nodes, redis_env):
     ):
         await expect(wa, "subscribed")
         await expect(wb, "subscribed")
-        ok(await abroadcast("test", "--message", "via redis", env=redis_env))
+        out = ok(await abroadcast("test", "--message", "via redis", env=redis_env))
+        url = urlsplit(redis_env["BROADCAST_REDIS_URL"])
+        where = f"{url.hostname}:{url.port or 6379}/{url.path.strip('/') or 0}"
+        assert f"  • Accepted by Redis at {where}" in out.splitlines(), out
         for ws in (wa, wb):
             assert (await expect(ws, "test"))["data"]["message"] == "via redis"
         ok(await abroadcast("ping", "--count", "2", "--interval", "0.2", env=redis_env))
@@ -148,7 +152,8 @@ async def test_websocket_driver_over_channels_redis(server_factory, redis_prefix
         await expect(wb, "subscribed")
         # No server address given: the command publishes through the Redis channel layer.
         no_server = {**env, "BROADCAST_WEBSOCKET_PORT": str(free_port())}
-        ok(await abroadcast("test", "--message", "layer", env=no_server))
+        out = ok(await abroadcast("test", "--message", "layer", env=no_server))
+        assert "  • Accepted by the channel layer 'default' (RedisChannelLayer at " in out, out
         ok(await abroadcast("system:alert", "info", "layer alert", "--channel", "general", env=no_server))
         for ws in (wa, wb):
             assert (await expect(ws, "test"))["data"]["message"] == "layer"

@@ -141,7 +141,7 @@ async def test_publisher_finds_the_local_server_without_a_port_setting(
     server_factory, migrated_db_path, kind
 ):
     """`runserver` on 8000 or `broadcast websocket` on 8080: a CLI publisher with no port setting finds it."""
-    from django_broadcasting.discovery import _path
+    from django_broadcasting.discovery import record_path
 
     server = server_factory(kind)
     try:
@@ -150,4 +150,4 @@ async def test_publisher_finds_the_local_server_without_a_port_setting(
             run_manage("shell", "-c", PUBLISH.format(n=3), env={"DATABASE_PATH": str(migrated_db_path)})
             assert (await expect(ws, "from_cli"))["data"] == {"n": 3}
     finally:
-        _path().unlink(missing_ok=True)
+        record_path().unlink(missing_ok=True)

@@ -33,7 +33,9 @@ async def test_signed_request_is_published(daphne_server):
         payload = body()
         response = await post(daphne_server, payload, sign(payload))
         assert response.status_code == 202, response.text
-        assert response.json() == {"ok": True, "messages": 1}
+        answer = response.json()
+        assert (answer["ok"], answer["messages"]) == (True, 1)
+        assert answer["server"]["pid"] == daphne_server.pid  # who accepted it (see test_discovery.py)
         assert (await expect(ws, "triggered"))["data"] == {"ok": True}
 
 

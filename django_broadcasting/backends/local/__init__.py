@@ -19,14 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
+from ...discovery import describe_server, resolve_target, server_identity
 from ...exceptions import BroadcastingImproperlyConfigured, TransportError
 from ...messages import Message
 from ..base import Backend, PublishReceipt, local_server
 from .layer import LAYER_MESSAGE_TYPE, ChannelLayerTransport, group_name
-from .trigger import apost, post, trigger_url
+from .trigger import asend, send
 
 __all__ = ["ChannelLayerTransport", "LocalBackend", "WebSocketDriver", "group_name"]
 
@@ -53,10 +55,14 @@ class LocalBackend(Backend):
         return isinstance(self.layer(), InMemoryChannelLayer)
 
     def describe(self) -> str:
-        if self.is_local():
-            server = local_server()
-            return "this process's server" if server is not None else f"the server at {trigger_url()}"
-        return f"the channel layer {self.layer_alias!r}"
+        layer = self.layer()
+        if isinstance(layer, InMemoryChannelLayer):
+            if local_server() is not None:
+                return f"this process's own hub ({describe_server(server_identity())})"
+            return f"the server at {resolve_target().address}"
+        hosts = [_address(host) for host in getattr(layer, "hosts", None) or []]
+        where = f" at {', '.join(hosts)}" if hosts else ""
+        return f"the channel layer {self.layer_alias!r} ({type(layer).__name__}{where})"
 
     # -- publish side ----------------------------------------------------------------------
     async def apublish(self, messages: Sequence[Message]) -> PublishReceipt:
@@ -67,8 +73,8 @@ class LocalBackend(Backend):
             server = local_server()
             if server is not None:
                 server.publish(messages)
-                return PublishReceipt("this process's server", len(messages), server={"node": server.node_id})
-            return _trigger_receipt(await apost(messages), len(messages))
+                return PublishReceipt(self.describe(), len(messages), server=server_identity())
+            return _trigger_receipt(*await asend(messages), len(messages))
         try:
             for message in messages:
                 await layer.group_send(
@@ -77,13 +83,13 @@ class LocalBackend(Backend):
                 )
         except Exception as exc:  # redis down, timeouts: a clear error, never a hang
             raise TransportError(f"Channel layer {self.layer_alias!r} failed: {exc}") from exc
-        return PublishReceipt(f"the channel layer {self.layer_alias!r}", len(messages))
+        return PublishReceipt(self.describe(), len(messages))
 
     def publish(self, messages: Sequence[Message]) -> PublishReceipt:
         # The in-memory layer from another process is a blocking HTTP request: make it here,
         # without an event loop. Everything else is async I/O through the one implementation.
         if messages and self.is_local() and local_server() is None:
-            return _trigger_receipt(post(messages), len(messages))
+            return _trigger_receipt(*send(messages), len(messages))
         return super().publish(messages)
 
     # -- subscribe side --------------------------------------------------------------------
@@ -94,13 +100,20 @@ class LocalBackend(Backend):
         return ChannelLayerTransport(layer)
 
 
-def _trigger_receipt(answer: Any, count: int) -> PublishReceipt:
+def _address(host: object) -> str:
+    """A channels-redis host entry as ``host:port``, never with its password."""
+    address = host.get("address", "?") if isinstance(host, dict) else host
+    if isinstance(address, (tuple, list)):
+        return ":".join(str(part) for part in address)
+    parts = urlsplit(str(address))
+    if parts.scheme and parts.hostname:
+        return f"{parts.hostname}:{parts.port or 6379}{parts.path if parts.path not in ('', '/') else ''}"
+    return str(address)
+
+
+def _trigger_receipt(answer: Any, accepted_by: str, count: int) -> PublishReceipt:
     server = answer.get("server") if isinstance(answer, dict) else None
-    server = server if isinstance(server, dict) else {}
-    where = f"the server at {trigger_url().rsplit('/api/', 1)[0]}"
-    if server.get("node"):
-        where += f" (node {server['node']})"
-    return PublishReceipt(where, count, server=server)
+    return PublishReceipt(accepted_by, count, server=server if isinstance(server, dict) else {})
 
 
 #: The name this backend had before backends owned both sides; settings may still use it.

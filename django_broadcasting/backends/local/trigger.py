@@ -23,7 +23,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from ...conf import broadcasting_settings
-from ...discovery import discovered_server
+from ...discovery import resolve_target
+from ...exceptions import TransportError
 from ...messages import Message
 from ..webclient import request_json
 
@@ -63,20 +64,8 @@ def verify(body: bytes, timestamp: str | None, signature: str | None) -> str | N
 
 
 def trigger_url() -> str:
-    """Return the trigger endpoint of the server this process publishes to."""
-    if broadcasting_settings.TRIGGER_URL:
-        return broadcasting_settings.TRIGGER_URL
-    host, port = broadcasting_settings.WEBSOCKET_HOST, broadcasting_settings.WEBSOCKET_PORT
-    if not (
-        broadcasting_settings.is_explicit("WEBSOCKET_PORT")
-        or broadcasting_settings.is_explicit("WEBSOCKET_HOST")
-    ):
-        found = discovered_server()  # the server of this project running on this machine, if any
-        if found is not None:
-            host, port = found
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    return f"http://{host}:{port}/api/broadcast/events"
+    """Return the trigger endpoint of the server this process publishes to (see ``discovery``)."""
+    return resolve_target().url
 
 
 def encode_body(messages: Sequence[Message]) -> bytes:
@@ -84,22 +73,45 @@ def encode_body(messages: Sequence[Message]) -> bytes:
     return json.dumps({"messages": [m.to_transport() for m in messages]}, separators=(",", ":")).encode()
 
 
-def _post(url: str, body: bytes, timeout: float) -> dict[str, Any]:
-    headers = {"Content-Type": "application/json", **sign(body)}
-    return request_json(
-        url, what="the broadcast server", timeout=timeout, data=body, headers=headers, method="POST"
-    )
+def send(messages: Sequence[Message], url: str | None = None) -> tuple[dict[str, Any], str]:
+    """Post ``messages`` to this project's server; return its answer and who accepted them.
+
+    Success means this project's server accepted them: the request names the project it is
+    meant for (a server of another project refuses it with 409 and delivers nothing) and the
+    answer says which server took it (see ``discovery``). Raise a one-line ``TransportError``
+    that says what to set when no such server accepts them.
+    """
+    target = resolve_target(url)
+    body = encode_body(messages)
+    headers = {"Content-Type": "application/json", **sign(body), **target.headers()}
+    try:
+        answer = request_json(
+            target.url,
+            what="the broadcast server",
+            timeout=broadcasting_settings.TRIGGER_TIMEOUT,
+            data=body,
+            headers=headers,
+            method="POST",
+        )
+    except TransportError as exc:
+        raise target.failed(exc) from None
+    return answer, target.accepted(answer)
 
 
 def post(messages: Sequence[Message], url: str | None = None) -> dict[str, Any]:
-    """Send ``messages`` to the server's trigger endpoint and return its answer.
+    """Send ``messages`` to the server's trigger endpoint and return its answer (see ``send``).
 
-    Raise ``TransportError`` when no server accepts them. Sync on purpose: the request is
-    blocking I/O either way, and sync publishers (commands, WSGI views, tasks) call it directly.
+    Sync on purpose: the request is blocking I/O either way, and sync publishers (commands,
+    WSGI views, tasks) call it directly.
     """
-    return _post(url or trigger_url(), encode_body(messages), broadcasting_settings.TRIGGER_TIMEOUT)
+    return send(messages, url)[0]
 
 
 async def apost(messages: Sequence[Message], url: str | None = None) -> dict[str, Any]:
     """Async twin of ``post`` (the blocking request runs in a worker thread)."""
     return await sync_to_async(post, thread_sensitive=False)(messages, url)
+
+
+async def asend(messages: Sequence[Message], url: str | None = None) -> tuple[dict[str, Any], str]:
+    """Async twin of ``send``."""
+    return await sync_to_async(send, thread_sensitive=False)(messages, url)
