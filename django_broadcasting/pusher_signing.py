@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from .conf import broadcasting_settings
+from .conf import broadcasting_settings, on_reload
 
 SOCKET_ID_RE = re.compile(r"\A\d+\.\d+\Z")
 AUTH_VERSION = "1.0"
@@ -51,16 +51,29 @@ def app_secret() -> str:
     return hashlib.sha256(b"django-broadcasting.pusher:" + settings.SECRET_KEY.encode()).hexdigest()
 
 
+_app: PusherApp | None = None
+
+
 def get_app() -> PusherApp:
-    """Return the configured app (read lazily, so settings changes apply)."""
-    return PusherApp(
-        str(broadcasting_settings.PUSHER_APP_ID), broadcasting_settings.PUSHER_APP_KEY, app_secret()
-    )
+    """Return the configured app (read lazily; rebuilt when the settings are reloaded)."""
+    global _app
+    app = _app
+    if app is None:
+        app = _app = PusherApp(
+            str(broadcasting_settings.PUSHER_APP_ID), broadcasting_settings.PUSHER_APP_KEY, app_secret()
+        )
+    return app
+
+
+@on_reload
+def _forget_app() -> None:
+    global _app
+    _app = None
 
 
 def hmac_hex(secret: str, text: str) -> str:
     """Return the lowercase hex HMAC-SHA256 of ``text``."""
-    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(secret.encode(), text.encode(), "sha256").hex()
 
 
 def _signed(app: PusherApp, text: str) -> str:
@@ -190,9 +203,13 @@ def verify_request(
     elif params.get("body_md5") and params["body_md5"] != hashlib.md5(b"").hexdigest():  # noqa: S324
         raise RequestRefused(401, "body_md5 does not match the (empty) request body.")
     signature = params["auth_signature"].encode()
+    # The parameters are already lower-cased: sort and join them once for every path spelling.
+    signed = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "auth_signature")
+    secret = app.secret.encode()
+    prefix = method.upper() + "\n"
     ok = False
     for path in dict.fromkeys(paths):
-        expected = hmac_hex(app.secret, api_string(method, path, params)).encode()
+        expected = hmac.digest(secret, f"{prefix}{path}\n{signed}".encode(), "sha256").hex().encode()
         ok = hmac.compare_digest(signature, expected) or ok
     if not ok:
         raise RequestRefused(

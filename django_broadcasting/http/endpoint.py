@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -36,6 +36,27 @@ MAX_QUERY_FIELDS = 1000
 
 class TooManyFields(Exception):
     """The query string holds more than ``MAX_QUERY_FIELDS`` parameters."""
+
+
+def parse_query(query_string: str) -> dict[str, str]:
+    """Parse a query string as ``QueryDict(...).dict()`` does (blank values kept, last one wins).
+
+    Only pieces with ``%`` or ``+`` go through ``unquote_plus``: signed API requests are
+    mostly plain ``key=value`` pairs, and this runs on every one of them.
+    """
+    if not query_string:
+        return {}
+    pieces = [piece for piece in query_string.split("&") if piece]
+    if len(pieces) > MAX_QUERY_FIELDS:
+        raise TooManyFields(f"More than {MAX_QUERY_FIELDS} query parameters.")
+    params: dict[str, str] = {}
+    for piece in pieces:
+        name, _, value = piece.partition("=")
+        if "%" in piece or "+" in piece:
+            name = unquote_plus(name, errors="replace")
+            value = unquote_plus(value, errors="replace")
+        params[name] = value
+    return params
 
 
 @dataclass(eq=False)
@@ -58,17 +79,7 @@ class IngressRequest:
     @cached_property
     def query(self) -> dict[str, str]:
         """The query parameters (the last value of a repeated name wins, as ``QueryDict.dict()``)."""
-        try:
-            pairs = parse_qsl(
-                self.query_string,
-                keep_blank_values=True,
-                encoding="utf-8",
-                errors="replace",
-                max_num_fields=MAX_QUERY_FIELDS,
-            )
-        except ValueError:
-            raise TooManyFields(f"More than {MAX_QUERY_FIELDS} query parameters.") from None
-        return dict(pairs)
+        return parse_query(self.query_string)
 
     @property
     def declared_length(self) -> int:
@@ -79,7 +90,7 @@ class IngressRequest:
             return 0
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class IngressResponse:
     """Status, headers (besides ``Content-Length``) and body of an endpoint's answer."""
 

@@ -29,7 +29,7 @@ from typing import Any
 from ..authorization import PRESENCE_NAMESPACE, canonical_name
 from ..conf import broadcasting_settings
 from ..exceptions import BroadcastError, InvalidMessage
-from ..messages import Message
+from ..messages import Message, utc_now_iso
 from ..pusher_signing import SOCKET_ID_RE, RequestRefused, get_app, verify_request
 from ..server.hub import get_hub
 from ..server.protocols.pusher import client_name
@@ -48,6 +48,7 @@ from .endpoint import (
 MAX_CHANNELS_PER_EVENT = 100
 MAX_BATCH = 10
 INFO_ATTRIBUTES = {"user_count", "subscription_count"}
+EMPTY_OBJECT = IngressResponse(200, b"{}", "application/json")  # what most calls answer
 
 
 class ApiError(Exception):
@@ -117,7 +118,7 @@ def _info(value: Any) -> set[str]:
     return attributes
 
 
-def _messages(event: dict[str, Any], channels: list[Any]) -> list[Message]:
+def _messages(event: dict[str, Any], channels: list[Any], timestamp: str) -> list[Message]:
     name = event.get("name")
     if not isinstance(name, str) or not name:
         raise ApiError(400, "Event 'name' is required.")
@@ -133,10 +134,14 @@ def _messages(event: dict[str, Any], channels: list[Any]) -> list[Message]:
     try:
         parsed, data_json = json.loads(data), data
     except ValueError:
-        parsed, data_json = data, None  # plain text: clients receive the string
+        # Plain text: clients receive the string.
+        parsed, data_json = data, json.dumps(data, ensure_ascii=False)
     canonicals = list(dict.fromkeys(_canonical(c) for c in channels))
     try:
-        return [Message(c, name, parsed, data_json=data_json, socket_id=socket_id) for c in canonicals]
+        return [
+            Message(c, name, parsed, data_json=data_json, socket_id=socket_id, timestamp=timestamp)
+            for c in canonicals
+        ]
     except InvalidMessage as exc:
         raise ApiError(400, exc.detail) from None
 
@@ -168,10 +173,10 @@ async def events(request: IngressRequest) -> IngressResponse:
     if len(channels) > MAX_CHANNELS_PER_EVENT:
         raise ApiError(400, f"An event may go to at most {MAX_CHANNELS_PER_EVENT} channels.")
     attributes = _info(body.get("info"))
-    messages = _messages(body, channels)
+    messages = _messages(body, channels, utc_now_iso())
     await publish(messages)
     if not attributes:
-        return json_response(200, {})
+        return EMPTY_OBJECT
     return json_response(
         200,
         {"channels": {client_name(m.channel): await _channel_info(m.channel, attributes) for m in messages}},
@@ -187,14 +192,15 @@ async def batch_events(request: IngressRequest) -> IngressResponse:
         raise ApiError(400, f"A batch may hold at most {MAX_BATCH} events.")
     messages: list[Message] = []
     wanted: list[set[str]] = []
+    timestamp = utc_now_iso()  # one request, one moment
     for event in batch:
         if not isinstance(event, dict) or not isinstance(event.get("channel"), str):
             raise ApiError(400, "Each batch event needs a 'channel' string.")
         wanted.append(_info(event.get("info")))
-        messages.extend(_messages(event, [event["channel"]]))
+        messages.extend(_messages(event, [event["channel"]], timestamp))
     await publish(messages)
     if not any(wanted):
-        return json_response(200, {})
+        return EMPTY_OBJECT
     return json_response(
         200, {"batch": [await _channel_info(m.channel, a) for m, a in zip(messages, wanted, strict=True)]}
     )
