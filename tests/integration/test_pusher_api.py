@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import re
 import time
@@ -25,8 +24,8 @@ from tests.integration.pusher_client import (
     PusherSocket,
     channel_auth,
     expect,
-    hmac_hex,
     nothing,
+    signed_query,
     user_auth,
 )
 from tests.servers import ServerProcess, create_user
@@ -34,12 +33,13 @@ from tests.servers import ServerProcess, create_user
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
 def server(request, migrated_db_path, tmp_path_factory):
+    """The example project on daphne and on uvicorn: the API is answered by the ASGI ingress."""
     srv = ServerProcess(
-        "daphne",
+        request.param,
         env={"DATABASE_PATH": str(migrated_db_path), **PUSHER_ENV},
-        log_path=tmp_path_factory.mktemp("pusher-api") / "daphne.log",
+        log_path=tmp_path_factory.mktemp("pusher-api") / f"{request.param}.log",
     ).start()
     yield srv
     srv.stop()
@@ -70,17 +70,7 @@ def signed_url(
     **params: str,
 ) -> str:
     """Sign like the Pusher spec says, independently of the code under test."""
-    query = {
-        **params,
-        "auth_key": APP_KEY,
-        "auth_timestamp": str(timestamp or int(time.time())),
-        "auth_version": "1.0",
-    }
-    if body:
-        query["body_md5"] = hashlib.md5(body).hexdigest()
-    to_sign = "&".join(f"{k}={v}" for k, v in sorted(query.items()))
-    query["auth_signature"] = hmac_hex(f"{method}\n{path}\n{to_sign}", secret)
-    return server.url(path) + "?" + "&".join(f"{k}={v}" for k, v in query.items())
+    return server.url(path) + "?" + signed_query(method, path, body, timestamp, secret, **params)
 
 
 def post(server, path, payload, **kwargs):
