@@ -22,7 +22,6 @@ from . import pusher_api
 from .endpoint import (
     IngressRequest,
     IngressResponse,
-    PublishRefused,
     django_view,
     json_response,
     method_not_allowed,
@@ -84,10 +83,7 @@ async def trigger(request: IngressRequest) -> IngressResponse:
         detail = getattr(exc, "detail", None) or str(exc)
         return error(400, detail, "invalid")
     started = perf_counter()
-    try:
-        await publish(messages, server=True)
-    except PublishRefused as exc:
-        return error(503, str(exc), "unavailable")
+    await publish(messages, server=True)
     observe_broadcast(perf_counter() - started, "trigger")
     return accepted(messages)
 

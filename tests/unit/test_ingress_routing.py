@@ -109,3 +109,23 @@ def test_query_strings_parse_as_django_does():
 
     for query in ("a=1&b=2", "a=1&a=2", "a", "x=%20y+z&%41=b", "", "&&a=1&", "k=%E2%82%AC", "k=%ZZ", "=v"):
         assert parse_query(query) == QueryDict(query).dict(), query
+
+
+def test_own_asgi_router_example_in_server_md_puts_the_ingress_first():
+    import re
+    from pathlib import Path
+
+    from django_broadcasting.server.hub import reset_hub
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "server.md"
+    [block] = [
+        b for b in re.findall(r"^```python\n(.*?)^```", page.read_text(), re.S | re.M) if "IngressApp" in b
+    ]
+    namespace: dict = {}
+    try:
+        exec(compile(block, str(page), "exec"), namespace)  # noqa: S102 - our own documentation
+    finally:
+        reset_hub()  # the example's LifespanApp marks this process as serving
+    router = namespace["application"].app
+    assert isinstance(router.application_mapping["http"], IngressApp)
+    assert router.application_mapping["http"].app is namespace["django_asgi_app"]
