@@ -106,6 +106,23 @@ async def test_trigger_and_batch_reach_pusher_and_native_clients(server):
         assert (await wsclient.expect(native, "one"))["data"] == {"i": 1}
 
 
+async def test_sdk_requests_skip_django_middleware(server):
+    """The SDK's calls are answered by the ASGI ingress: none of the example's middleware headers."""
+    api = client(server)
+    seen = []
+    api._pusher_client.http.session.hooks["response"].append(lambda response, **kw: seen.append(response))
+    async with PusherSocket(server) as ps:
+        await ps.subscribe("general")
+        await asyncio.to_thread(api.trigger, "general", "fast-path", {"n": 1})
+        assert (await expect(ps.ws, "fast-path"))["data"] == {"n": 1}
+    await asyncio.to_thread(api.trigger_batch, [{"channel": "general", "name": "b", "data": "{}"}])
+    await asyncio.to_thread(api.channels_info)
+    assert [r.status_code for r in seen] == [200, 200, 200]
+    # XFrameOptionsMiddleware and SecurityMiddleware stamp every response Django produces.
+    assert not any("X-Frame-Options" in r.headers or "X-Content-Type-Options" in r.headers for r in seen)
+    assert httpx.get(server.url("/admin/login/")).headers["X-Frame-Options"] == "DENY"
+
+
 async def test_events_with_info_report_channel_counts(server):
     async with PusherSocket(server) as ps:
         await ps.subscribe("general")
