@@ -96,6 +96,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
 
 
 async def send_response(send: Send, response: IngressResponse) -> None:
+    """Write ``response`` as one ``http.response.start`` and one ``http.response.body`` message."""
     headers = [(b"content-length", str(len(response.body)).encode())]
     if response.content_type:
         headers.append((b"content-type", response.content_type.encode("latin-1")))
