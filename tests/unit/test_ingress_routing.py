@@ -6,6 +6,7 @@ URLs under ``/bc/`` and routes one Pusher path to a view of its own.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from django.http import HttpResponse
@@ -129,3 +130,65 @@ def test_own_asgi_router_example_in_server_md_puts_the_ingress_first():
     router = namespace["application"].app
     assert isinstance(router.application_mapping["http"], IngressApp)
     assert router.application_mapping["http"].app is namespace["django_asgi_app"]
+
+
+async def test_a_publish_sends_no_request_signals_and_hops_to_no_thread(settings, monkeypatch):
+    """What the ingress skips: Django's request signals and sync_to_async; Django's own handler does both."""
+    from urllib.parse import urlencode
+
+    from asgiref.sync import SyncToAsync
+    from django.core.asgi import get_asgi_application
+    from django.core.signals import request_finished, request_started
+
+    from django_broadcasting.drivers import memory
+    from django_broadcasting.pusher_signing import get_app, sign_request
+
+    settings.BROADCASTING = {"DEFAULT_DRIVER": "memory"}
+    memory.reset_outbox()
+    signals, hops = [], []
+    original_call = SyncToAsync.__call__
+
+    async def counting_call(self, *args, **kwargs):
+        hops.append(self.func)
+        return await original_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", counting_call)
+
+    def on_signal(sender, **kwargs):
+        signals.append(sender)
+
+    request_started.connect(on_signal)
+    request_finished.connect(on_signal)
+    try:
+        path = f"/apps/{get_app().id}/events"
+        body = json.dumps({"name": "e", "channels": ["general"], "data": "{}"}).encode()
+        request = scope(path)
+        request["query_string"] = urlencode(sign_request("POST", path, body=body)).encode()
+        request["headers"] = [(b"content-length", str(len(body)).encode())]
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        messages = []
+
+        async def receive():
+            if messages:  # after the body, a client that stays connected
+                await asyncio.Event().wait()
+            messages.append(body)
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        django_app = get_asgi_application()
+        await IngressApp(django_app)(dict(request), receive, send)
+        assert sent[0]["status"] == 200 and sent[1]["body"] == b"{}"
+        assert [m.event for m in memory.outbox] == ["e"]
+        assert signals == [] and hops == []
+        # The same request through Django's handler: the signals fire and sync code hops to a thread.
+        sent.clear()
+        messages.clear()
+        await django_app(dict(request), receive, send)
+        assert sent[0]["status"] == 200
+        assert signals and hops
+    finally:
+        request_started.disconnect(on_signal)
+        request_finished.disconnect(on_signal)
