@@ -1,8 +1,10 @@
-"""The ready ASGI application: Django's HTTP views plus the broadcasting WebSocket routes.
+"""The ready ASGI application: the publish ingress, Django's HTTP views, the WebSocket routes.
 
 Point a server at it (``daphne django_broadcasting.asgi:application``, uvicorn, or
 ``ASGI_APPLICATION``); ``DJANGO_SETTINGS_MODULE`` must be set. This module is the
-composition root: ``server/`` never imports ``http/`` and vice versa.
+composition root: ``server/`` never imports ``http/``. HTTP requests meet
+``http.ingress.IngressApp`` first, which answers the Pusher HTTP API and the signed trigger
+(wherever ``urls.py`` routes them) without Django's middleware, and hands the rest to Django.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from .auth.middleware import BroadcastAuthMiddlewareStack  # noqa: E402
+from .http.ingress import IngressApp  # noqa: E402
 from .server.lifespan import LifespanApp  # noqa: E402
 from .server.routing import websocket_urlpatterns  # noqa: E402
 
 application = LifespanApp(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
+            "http": IngressApp(django_asgi_app),
             "websocket": BroadcastAuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
         }
     )

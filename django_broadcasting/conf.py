@@ -285,6 +285,9 @@ class BroadcastingSettings:
         if name == "DRIVERS":
             value = {**DEFAULT_DRIVERS, **value}
         self._cache[name] = value
+        # Later reads find the value as a plain attribute and never reach __getattr__ again
+        # (settings are read on every request of the HTTP ingress); reload() removes it.
+        self.__dict__[name] = value
         return value
 
     def is_explicit(self, name: str) -> bool:
@@ -316,6 +319,8 @@ class BroadcastingSettings:
 
     def reload(self) -> None:
         """Forget every cached value; the next access reads settings and the environment again."""
+        for name in self._cache:
+            self.__dict__.pop(name, None)
         self._cache.clear()
         self._checked = False
 

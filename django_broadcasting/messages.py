@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from functools import cached_property
@@ -85,9 +86,19 @@ def encode_json(value: Any) -> str:
         raise InvalidMessage(f"Broadcast data is not JSON-serializable at {where!r}: {exc}") from None
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def utc_now_iso() -> str:
-    """Return the current time as ISO-8601 UTC with a ``Z`` suffix."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Return the current time as ISO-8601 UTC with milliseconds and a ``Z`` suffix."""
+    global _second
+    now = time.time()
+    whole = int(now)
+    second, text = _second
+    if whole != second:  # the date and time of day change once a second; format them then
+        text = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second = (whole, text)
+    return f"{text}.{int((now - whole) * 1000):03d}Z"
 
 
 class Message:

@@ -17,6 +17,7 @@ program (Laravel, a Pusher SDK) signs or verifies.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -26,7 +27,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from .conf import broadcasting_settings
+from .conf import broadcasting_settings, on_reload
+
+try:  # CPython's own MD5: no OpenSSL context to set up per call (the API checks one per request)
+    from _md5 import md5 as _md5
+except ImportError:  # pragma: no cover - other interpreters
+    _md5 = functools.partial(hashlib.md5, usedforsecurity=False)
+_EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"  # MD5 of b"", the protocol's checksum of no body
 
 SOCKET_ID_RE = re.compile(r"\A\d+\.\d+\Z")
 AUTH_VERSION = "1.0"
@@ -51,16 +58,62 @@ def app_secret() -> str:
     return hashlib.sha256(b"django-broadcasting.pusher:" + settings.SECRET_KEY.encode()).hexdigest()
 
 
+_app: PusherApp | None = None
+
+
 def get_app() -> PusherApp:
-    """Return the configured app (read lazily, so settings changes apply)."""
-    return PusherApp(
-        str(broadcasting_settings.PUSHER_APP_ID), broadcasting_settings.PUSHER_APP_KEY, app_secret()
-    )
+    """Return the configured app (read lazily; rebuilt when the settings are reloaded)."""
+    global _app
+    app = _app
+    if app is None:
+        app = _app = PusherApp(
+            str(broadcasting_settings.PUSHER_APP_ID), broadcasting_settings.PUSHER_APP_KEY, app_secret()
+        )
+    return app
+
+
+@on_reload
+def _forget_app() -> None:
+    global _app
+    _app = None
+
+
+class _HmacSha256:
+    """HMAC-SHA256 with one secret, its padded key already hashed (RFC 2104).
+
+    Copying the prepared inner and outer hashes costs about half of ``hmac.digest``, which
+    sets up the key again on every call; the HTTP API verifies a signature per request.
+    """
+
+    __slots__ = ("inner", "outer")
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) > 64:  # SHA-256's block size
+            secret = hashlib.sha256(secret).digest()
+        secret = secret.ljust(64, b"\0")
+        self.inner = hashlib.sha256(secret.translate(_IPAD))
+        self.outer = hashlib.sha256(secret.translate(_OPAD))
+
+    def hexdigest(self, message: bytes) -> str:
+        inner = self.inner.copy()
+        inner.update(message)
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+@functools.lru_cache(maxsize=16)
+def _hmac_for(secret: str) -> _HmacSha256:
+    return _HmacSha256(secret.encode())
 
 
 def hmac_hex(secret: str, text: str) -> str:
     """Return the lowercase hex HMAC-SHA256 of ``text``."""
-    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+    return _hmac_for(secret).hexdigest(text.encode())
 
 
 def _signed(app: PusherApp, text: str) -> str:
@@ -184,15 +237,19 @@ def verify_request(
             f"Timestamp expired: given timestamp {timestamp} not within {MAX_CLOCK_SKEW}s of server time {int(now)}.",
         )
     if body:
-        expected_md5 = hashlib.md5(body).hexdigest()  # noqa: S324 - the protocol's checksum
+        expected_md5 = _md5(body).hexdigest()
         if not hmac.compare_digest(params.get("body_md5", "").encode(), expected_md5.encode()):
             raise RequestRefused(401, "body_md5 does not match the request body.")
-    elif params.get("body_md5") and params["body_md5"] != hashlib.md5(b"").hexdigest():  # noqa: S324
+    elif params.get("body_md5") and params["body_md5"] != _EMPTY_MD5:
         raise RequestRefused(401, "body_md5 does not match the (empty) request body.")
     signature = params["auth_signature"].encode()
+    # The parameters are already lower-cased: sort and join them once for every path spelling.
+    signed = "&".join([f"{k}={v}" for k, v in sorted(params.items()) if k != "auth_signature"])
+    signer = _hmac_for(app.secret)
+    prefix = method.upper() + "\n"
     ok = False
     for path in dict.fromkeys(paths):
-        expected = hmac_hex(app.secret, api_string(method, path, params)).encode()
+        expected = signer.hexdigest(f"{prefix}{path}\n{signed}".encode()).encode()
         ok = hmac.compare_digest(signature, expected) or ok
     if not ok:
         raise RequestRefused(

@@ -23,25 +23,32 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
-
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 
 from ..authorization import PRESENCE_NAMESPACE, canonical_name
 from ..conf import broadcasting_settings
 from ..exceptions import BroadcastError, InvalidMessage
-from ..messages import Message
+from ..messages import Message, utc_now_iso
 from ..pusher_signing import SOCKET_ID_RE, RequestRefused, get_app, verify_request
 from ..server.hub import get_hub
 from ..server.protocols.pusher import client_name
+from .endpoint import (
+    Endpoint,
+    IngressRequest,
+    IngressResponse,
+    PublishRefused,
+    TooManyFields,
+    json_response,
+    method_not_allowed,
+    publish,
+    text_response,
+)
 
 MAX_CHANNELS_PER_EVENT = 100
 MAX_BATCH = 10
 INFO_ATTRIBUTES = {"user_count", "subscription_count"}
-
-View = Callable[..., Awaitable[HttpResponse]]
+EMPTY_OBJECT = IngressResponse(200, b"{}", "application/json")  # what most calls answer
 
 
 class ApiError(Exception):
@@ -51,57 +58,38 @@ class ApiError(Exception):
         super().__init__(message)
 
 
-def _text(status: int, message: str) -> HttpResponse:
-    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+def signed(method: str) -> Callable[[Endpoint], Endpoint]:
+    """Check the method, app id, size and signature before running the endpoint."""
 
-
-def _paths(request: HttpRequest) -> tuple[str, ...]:
-    """The request path as the client may have signed it: decoded, and raw from the server."""
-    paths = [request.path]
-    raw = getattr(request, "scope", {}).get("raw_path") if hasattr(request, "scope") else None
-    if isinstance(raw, bytes):
-        paths.append(raw.decode("latin-1").split("?", 1)[0])
-    for key in ("RAW_URI", "REQUEST_URI"):
-        if request.META.get(key):
-            paths.append(request.META[key].split("?", 1)[0])
-    return tuple(paths)
-
-
-def signed(method: str) -> Callable[[View], View]:
-    """Check the method, app id, size and signature before running the API view."""
-
-    def decorator(view: View) -> View:
-        @functools.wraps(view)
-        async def wrapper(request: HttpRequest, app_id: str | None = None, **kwargs: Any) -> HttpResponse:
+    def decorator(endpoint: Endpoint) -> Endpoint:
+        @functools.wraps(endpoint)
+        async def wrapper(request: IngressRequest) -> IngressResponse:
             if request.method != method:
-                response = _text(405, f"Method {request.method} not allowed; use {method}.")
-                response["Allow"] = method
-                return response
+                return method_not_allowed(method, f"Method {request.method} not allowed; use {method}.")
             app = get_app()
+            app_id = request.kwargs.get("app_id")
             if app_id is not None and app_id != app.id:
-                return _text(404, f"Unknown app_id {app_id[:40]!r}.")
+                return text_response(404, f"Unknown app_id {app_id[:40]!r}.")
             limit = broadcasting_settings.TRIGGER_MAX_BODY
+            if request.declared_length > limit or len(request.body) > limit:
+                return text_response(413, f"Request body larger than {limit} bytes.")
             try:
-                declared = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                declared = 0
-            if declared > limit or len(request.body) > limit:
-                return _text(413, f"Request body larger than {limit} bytes.")
-            try:
-                verify_request(request.method, _paths(request), request.GET.dict(), request.body, app)
-                return await view(request, **kwargs)
-            except RequestRefused as exc:
-                return _text(exc.status, exc.message)
-            except ApiError as exc:
-                return _text(exc.status, exc.message)
+                verify_request(request.method, request.paths, request.query, request.body, app)
+                return await endpoint(request)
+            except (RequestRefused, ApiError) as exc:
+                return text_response(exc.status, exc.message)
+            except TooManyFields as exc:
+                return text_response(400, str(exc))
+            except PublishRefused as exc:
+                return text_response(503, str(exc))
 
-        return csrf_exempt(wrapper)
+        return wrapper
 
     return decorator
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _json_body(request: HttpRequest) -> dict[str, Any]:
+def _json_body(request: IngressRequest) -> dict[str, Any]:
     try:
         body = json.loads(request.body or b"")
     except ValueError:
@@ -130,7 +118,7 @@ def _info(value: Any) -> set[str]:
     return attributes
 
 
-def _messages(event: dict[str, Any], channels: list[Any]) -> list[Message]:
+def _messages(event: dict[str, Any], channels: list[Any], timestamp: str) -> list[Message]:
     name = event.get("name")
     if not isinstance(name, str) or not name:
         raise ApiError(400, "Event 'name' is required.")
@@ -146,27 +134,16 @@ def _messages(event: dict[str, Any], channels: list[Any]) -> list[Message]:
     try:
         parsed, data_json = json.loads(data), data
     except ValueError:
-        parsed, data_json = data, None  # plain text: clients receive the string
+        # Plain text: clients receive the string.
+        parsed, data_json = data, json.dumps(data, ensure_ascii=False)
     canonicals = list(dict.fromkeys(_canonical(c) for c in channels))
     try:
-        return [Message(c, name, parsed, data_json=data_json, socket_id=socket_id) for c in canonicals]
+        return [
+            Message(c, name, parsed, data_json=data_json, socket_id=socket_id, timestamp=timestamp)
+            for c in canonicals
+        ]
     except InvalidMessage as exc:
         raise ApiError(400, exc.detail) from None
-
-
-async def _publish(messages: list[Message]) -> None:
-    hub = get_hub()
-    if hub.serving:
-        await hub.start()
-        await hub.relay(messages)
-        return
-    from ..drivers import get_driver
-    from ..drivers.pusher import PusherDriver
-
-    driver = get_driver()
-    if isinstance(driver, PusherDriver):  # it would post straight back here
-        raise ApiError(503, "This process does not serve WebSockets and its default driver is 'pusher'.")
-    await driver.abroadcast(messages)
 
 
 async def _channel_info(canonical: str, attributes: set[str]) -> dict[str, Any]:
@@ -184,9 +161,9 @@ def _require_presence_for_user_count(attributes: set[str], name: str) -> None:
         raise ApiError(400, "user_count is only available for presence channels.")
 
 
-# -- views -------------------------------------------------------------------------------------
+# -- endpoints -------------------------------------------------------------------------------------
 @signed("POST")
-async def events(request: HttpRequest) -> HttpResponse:
+async def events(request: IngressRequest) -> IngressResponse:
     body = _json_body(request)
     channels = body.get("channels")
     if channels is None and body.get("channel") is not None:
@@ -196,17 +173,18 @@ async def events(request: HttpRequest) -> HttpResponse:
     if len(channels) > MAX_CHANNELS_PER_EVENT:
         raise ApiError(400, f"An event may go to at most {MAX_CHANNELS_PER_EVENT} channels.")
     attributes = _info(body.get("info"))
-    messages = _messages(body, channels)
-    await _publish(messages)
+    messages = _messages(body, channels, utc_now_iso())
+    await publish(messages)
     if not attributes:
-        return JsonResponse({})
-    return JsonResponse(
-        {"channels": {client_name(m.channel): await _channel_info(m.channel, attributes) for m in messages}}
+        return EMPTY_OBJECT
+    return json_response(
+        200,
+        {"channels": {client_name(m.channel): await _channel_info(m.channel, attributes) for m in messages}},
     )
 
 
 @signed("POST")
-async def batch_events(request: HttpRequest) -> HttpResponse:
+async def batch_events(request: IngressRequest) -> IngressResponse:
     batch = _json_body(request).get("batch")
     if not isinstance(batch, list) or not batch:
         raise ApiError(400, "'batch' must be a non-empty list of events.")
@@ -214,23 +192,24 @@ async def batch_events(request: HttpRequest) -> HttpResponse:
         raise ApiError(400, f"A batch may hold at most {MAX_BATCH} events.")
     messages: list[Message] = []
     wanted: list[set[str]] = []
+    timestamp = utc_now_iso()  # one request, one moment
     for event in batch:
         if not isinstance(event, dict) or not isinstance(event.get("channel"), str):
             raise ApiError(400, "Each batch event needs a 'channel' string.")
         wanted.append(_info(event.get("info")))
-        messages.extend(_messages(event, [event["channel"]]))
-    await _publish(messages)
+        messages.extend(_messages(event, [event["channel"]], timestamp))
+    await publish(messages)
     if not any(wanted):
-        return JsonResponse({})
-    return JsonResponse(
-        {"batch": [await _channel_info(m.channel, a) for m, a in zip(messages, wanted, strict=True)]}
+        return EMPTY_OBJECT
+    return json_response(
+        200, {"batch": [await _channel_info(m.channel, a) for m, a in zip(messages, wanted, strict=True)]}
     )
 
 
 @signed("GET")
-async def channels(request: HttpRequest) -> HttpResponse:
-    prefix = request.GET.get("filter_by_prefix", "")
-    attributes = _info(request.GET.get("info"))
+async def channels(request: IngressRequest) -> IngressResponse:
+    prefix = request.query.get("filter_by_prefix", "")
+    attributes = _info(request.query.get("info"))
     _require_presence_for_user_count(attributes, prefix)
     result = {}
     for canonical in list(get_hub().subscribers):
@@ -239,33 +218,33 @@ async def channels(request: HttpRequest) -> HttpResponse:
         name = client_name(canonical)
         if name.startswith(prefix) or canonical.startswith(prefix):
             result[name] = await _channel_info(canonical, attributes)
-    return JsonResponse({"channels": result})
+    return json_response(200, {"channels": result})
 
 
 @signed("GET")
-async def channel(request: HttpRequest, channel_name: str) -> HttpResponse:
-    canonical = _canonical(channel_name)
-    attributes = _info(request.GET.get("info"))
+async def channel(request: IngressRequest) -> IngressResponse:
+    canonical = _canonical(request.kwargs["channel_name"])
+    attributes = _info(request.query.get("info"))
     _require_presence_for_user_count(attributes, canonical)
     info = await _channel_info(canonical, attributes | {"subscription_count"})
     occupied = info["subscription_count"] > 0
     if "subscription_count" not in attributes:
         del info["subscription_count"]
-    return JsonResponse({"occupied": occupied, **info})
+    return json_response(200, {"occupied": occupied, **info})
 
 
 @signed("GET")
-async def channel_users(request: HttpRequest, channel_name: str) -> HttpResponse:
-    canonical = _canonical(channel_name)
+async def channel_users(request: IngressRequest) -> IngressResponse:
+    canonical = _canonical(request.kwargs["channel_name"])
     if not canonical.startswith(PRESENCE_NAMESPACE):
         raise ApiError(400, "Users are only available for presence channels.")
     members = await get_hub().members(canonical)
-    return JsonResponse({"users": [{"id": str(m["id"])} for m in members]})
+    return json_response(200, {"users": [{"id": str(m["id"])} for m in members]})
 
 
 @signed("POST")
-async def terminate_connections(request: HttpRequest, user_id: str) -> HttpResponse:
+async def terminate_connections(request: IngressRequest) -> IngressResponse:
     from ..server.pusher_connection import terminate_user_connections
 
-    await terminate_user_connections(user_id)
-    return JsonResponse({})
+    await terminate_user_connections(request.kwargs["user_id"])
+    return json_response(200, {})

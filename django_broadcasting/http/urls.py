@@ -4,32 +4,32 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import metrics, pusher_api, pusher_auth, stats, token, views
+from . import metrics, pusher_auth, stats, token, views
 
 app_name = "django_broadcasting"
 
 urlpatterns = [
-    path("api/broadcast/events", views.trigger, name="trigger"),
+    path("api/broadcast/events", views.trigger_view, name="trigger"),
     path("api/broadcast/stats", stats.stats, name="stats"),
     path("metrics", metrics.metrics, name="metrics"),
     path("broadcasting/token", token.token, name="token"),
     # Laravel Echo / pusher-js: channel authorization, user sign-in, and the Pusher HTTP API.
     path("broadcasting/auth", pusher_auth.channel_auth, name="pusher-auth"),
     path("broadcasting/user-auth", pusher_auth.user_auth, name="pusher-user-auth"),
-    path("apps/<str:app_id>/events", pusher_api.events, name="pusher-events"),
-    path("apps/<str:app_id>/batch_events", pusher_api.batch_events, name="pusher-batch-events"),
-    path("apps/<str:app_id>/channels", pusher_api.channels, name="pusher-channels"),
-    path("apps/<str:app_id>/channels/<str:channel_name>", pusher_api.channel, name="pusher-channel"),
+    path("apps/<str:app_id>/events", views.pusher_events, name="pusher-events"),
+    path("apps/<str:app_id>/batch_events", views.pusher_batch_events, name="pusher-batch-events"),
+    path("apps/<str:app_id>/channels", views.pusher_channels, name="pusher-channels"),
+    path("apps/<str:app_id>/channels/<str:channel_name>", views.pusher_channel, name="pusher-channel"),
     path(
         "apps/<str:app_id>/channels/<str:channel_name>/users",
-        pusher_api.channel_users,
+        views.pusher_channel_users,
         name="pusher-channel-users",
     ),
     path(
         "apps/<str:app_id>/users/<str:user_id>/terminate_connections",
-        pusher_api.terminate_connections,
+        views.pusher_terminate_connections,
         name="pusher-terminate",
     ),
     # The PyPI pusher client posts terminate_connections without the /apps/{id} prefix.
-    path("users/<str:user_id>/terminate_connections", pusher_api.terminate_connections),
+    path("users/<str:user_id>/terminate_connections", views.pusher_terminate_connections),
 ]

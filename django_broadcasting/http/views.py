@@ -1,14 +1,17 @@
-"""HTTP views of the broadcasting server (the trigger API; stats and metrics live beside it)."""
+"""The signed trigger endpoint, and the Django views of every publish-ingress endpoint.
+
+``trigger`` is the endpoint (see ``http.endpoint``): it verifies the signature, builds the
+messages, and publishes them. The Django views at the bottom are thin adapters over the
+endpoints, for projects that route these URLs through Django (``urls.py``); the
+composition root (``django_broadcasting.asgi``) answers the same URLs before Django does.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from time import perf_counter
 from typing import Any
-
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from ..authorization import canonical_name
 from ..conf import broadcasting_settings
@@ -16,12 +19,30 @@ from ..discovery import EXPECT_HOST_HEADER, EXPECT_PROJECT_HEADER, refusal, serv
 from ..exceptions import BroadcastError
 from ..messages import Message
 from ..metrics import observe_broadcast
-from ..server.hub import get_hub
+from . import pusher_api
+from .endpoint import (
+    IngressRequest,
+    IngressResponse,
+    django_view,
+    json_response,
+    method_not_allowed,
+    publish,
+)
 from .trigger import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
+_TIMESTAMP = TIMESTAMP_HEADER.lower()
+_SIGNATURE = SIGNATURE_HEADER.lower()
+_EXPECT_PROJECT = EXPECT_PROJECT_HEADER.lower()
+_EXPECT_HOST = EXPECT_HOST_HEADER.lower()
 
-def error(status: int, message: str, code: str) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+def error(status: int, message: str, code: str) -> IngressResponse:
+    return json_response(status, {"error": {"code": code, "message": message}})
+
+
+def accepted(messages: Sequence[Message]) -> IngressResponse:
+    """The trigger's answer once ``messages`` are published (202): how many, and which server took them."""
+    return json_response(202, {"ok": True, "messages": len(messages), "server": server_identity()})
 
 
 def _messages_from(body: Any) -> list[Message]:
@@ -46,36 +67,38 @@ def _bad() -> Message:
     raise BroadcastError("Each message must be an object.")
 
 
-@csrf_exempt
-@require_POST
-async def trigger(request: HttpRequest) -> JsonResponse:
+async def trigger(request: IngressRequest) -> IngressResponse:
     """Accept a signed broadcast and publish it as if it came from this process."""
+    if request.method != "POST":
+        return method_not_allowed("POST")
     limit = broadcasting_settings.TRIGGER_MAX_BODY
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
+    if request.declared_length > limit or len(request.body) > limit:
         return error(413, f"Body larger than {limit} bytes.", "too_large")
     body = request.body
-    if len(body) > limit:
-        return error(413, f"Body larger than {limit} bytes.", "too_large")
-    problem = verify(body, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER))
+    problem = verify(body, request.headers.get(_TIMESTAMP), request.headers.get(_SIGNATURE))
     if problem == "missing signature":
         return error(401, "Signed request required.", "unsigned")
     if problem:
         return error(403, f"Request refused: {problem}.", problem.replace(" ", "_"))
-    wrong = refusal(request.headers.get(EXPECT_PROJECT_HEADER), request.headers.get(EXPECT_HOST_HEADER))
+    wrong = refusal(request.headers.get(_EXPECT_PROJECT), request.headers.get(_EXPECT_HOST))
     if wrong is not None:  # the publisher meant another project's server: deliver nothing
-        return JsonResponse(wrong, status=409)
+        return json_response(409, wrong)
     try:
         messages = _messages_from(json.loads(body))
     except (ValueError, BroadcastError) as exc:
         detail = getattr(exc, "detail", None) or str(exc)
         return error(400, detail, "invalid")
-    hub = get_hub()
-    await hub.start()
     started = perf_counter()
-    await hub.relay(messages)
+    await publish(messages, server=True)
     observe_broadcast(perf_counter() - started, "trigger")
-    return JsonResponse({"ok": True, "messages": len(messages), "server": server_identity()}, status=202)
+    return accepted(messages)
+
+
+# -- Django views (thin adapters over the endpoints) ---------------------------------------------
+trigger_view = django_view(trigger)
+pusher_events = django_view(pusher_api.events)
+pusher_batch_events = django_view(pusher_api.batch_events)
+pusher_channels = django_view(pusher_api.channels)
+pusher_channel = django_view(pusher_api.channel)
+pusher_channel_users = django_view(pusher_api.channel_users)
+pusher_terminate_connections = django_view(pusher_api.terminate_connections)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import re
 import time
@@ -25,8 +24,8 @@ from tests.integration.pusher_client import (
     PusherSocket,
     channel_auth,
     expect,
-    hmac_hex,
     nothing,
+    signed_query,
     user_auth,
 )
 from tests.servers import ServerProcess, create_user
@@ -34,12 +33,13 @@ from tests.servers import ServerProcess, create_user
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
 def server(request, migrated_db_path, tmp_path_factory):
+    """The example project on daphne and on uvicorn: the API is answered by the ASGI ingress."""
     srv = ServerProcess(
-        "daphne",
+        request.param,
         env={"DATABASE_PATH": str(migrated_db_path), **PUSHER_ENV},
-        log_path=tmp_path_factory.mktemp("pusher-api") / "daphne.log",
+        log_path=tmp_path_factory.mktemp("pusher-api") / f"{request.param}.log",
     ).start()
     yield srv
     srv.stop()
@@ -70,17 +70,7 @@ def signed_url(
     **params: str,
 ) -> str:
     """Sign like the Pusher spec says, independently of the code under test."""
-    query = {
-        **params,
-        "auth_key": APP_KEY,
-        "auth_timestamp": str(timestamp or int(time.time())),
-        "auth_version": "1.0",
-    }
-    if body:
-        query["body_md5"] = hashlib.md5(body).hexdigest()
-    to_sign = "&".join(f"{k}={v}" for k, v in sorted(query.items()))
-    query["auth_signature"] = hmac_hex(f"{method}\n{path}\n{to_sign}", secret)
-    return server.url(path) + "?" + "&".join(f"{k}={v}" for k, v in query.items())
+    return server.url(path) + "?" + signed_query(method, path, body, timestamp, secret, **params)
 
 
 def post(server, path, payload, **kwargs):
@@ -114,6 +104,23 @@ async def test_trigger_and_batch_reach_pusher_and_native_clients(server):
         assert (await expect(ps.ws, "one"))["data"] == {"i": 1}
         assert (await expect(ps.ws, "two"))["data"] == "plain text"
         assert (await wsclient.expect(native, "one"))["data"] == {"i": 1}
+
+
+async def test_sdk_requests_skip_django_middleware(server):
+    """The SDK's calls are answered by the ASGI ingress: none of the example's middleware headers."""
+    api = client(server)
+    seen = []
+    api._pusher_client.http.session.hooks["response"].append(lambda response, **kw: seen.append(response))
+    async with PusherSocket(server) as ps:
+        await ps.subscribe("general")
+        await asyncio.to_thread(api.trigger, "general", "fast-path", {"n": 1})
+        assert (await expect(ps.ws, "fast-path"))["data"] == {"n": 1}
+    await asyncio.to_thread(api.trigger_batch, [{"channel": "general", "name": "b", "data": "{}"}])
+    await asyncio.to_thread(api.channels_info)
+    assert [r.status_code for r in seen] == [200, 200, 200]
+    # XFrameOptionsMiddleware and SecurityMiddleware stamp every response Django produces.
+    assert not any("X-Frame-Options" in r.headers or "X-Content-Type-Options" in r.headers for r in seen)
+    assert httpx.get(server.url("/admin/login/")).headers["X-Frame-Options"] == "DENY"
 
 
 async def test_events_with_info_report_channel_counts(server):

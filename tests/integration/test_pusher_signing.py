@@ -110,3 +110,14 @@ def test_frames_and_parsing():
         with pytest.raises(Exception) as info:
             parse(bad, 1000)
         assert type(info.value).__name__ == "PusherFrameError"
+
+
+@pytest.mark.parametrize("secret", ["", "s", "x" * 64, "y" * 65, "z" * 200, "é" * 40])
+def test_hmac_matches_the_standard_library(secret):
+    import hashlib
+    import hmac
+
+    from django_broadcasting.pusher_signing import hmac_hex
+
+    for text in ("", "abc", "POST\n/apps/1/events\nauth_key=k" * 20):
+        assert hmac_hex(secret, text) == hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()

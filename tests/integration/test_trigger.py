@@ -27,25 +27,25 @@ async def post(server, payload: bytes, headers: dict[str, str]) -> httpx.Respons
         )
 
 
-async def test_signed_request_is_published(daphne_server):
-    async with await connect(daphne_server.ws_url("/ws?channel=general")) as ws:
+async def test_signed_request_is_published(asgi_server):
+    async with await connect(asgi_server.ws_url("/ws?channel=general")) as ws:
         await expect(ws, "subscribed")
         payload = body()
-        response = await post(daphne_server, payload, sign(payload))
+        response = await post(asgi_server, payload, sign(payload))
         assert response.status_code == 202, response.text
         answer = response.json()
         assert (answer["ok"], answer["messages"]) == (True, 1)
-        assert answer["server"]["pid"] == daphne_server.pid  # who accepted it (see test_discovery.py)
+        assert answer["server"]["pid"] == asgi_server.pid  # who accepted it (see test_discovery.py)
         assert (await expect(ws, "triggered"))["data"] == {"ok": True}
 
 
-async def test_private_prefix_reaches_the_canonical_channel(daphne_server):
+async def test_private_prefix_reaches_the_canonical_channel(asgi_server):
     from tests.integration.wsclient import make_token
 
-    async with await connect(daphne_server.ws_url(f"/ws?channel=user.5&auth_token={make_token(5)}")) as ws:
+    async with await connect(asgi_server.ws_url(f"/ws?channel=user.5&auth_token={make_token(5)}")) as ws:
         await expect(ws, "subscribed")
         payload = body(channel="private-user.5")
-        assert (await post(daphne_server, payload, sign(payload))).status_code == 202
+        assert (await post(asgi_server, payload, sign(payload))).status_code == 202
         assert (await expect(ws, "triggered"))["channel"] == "user.5"
 
 
@@ -61,7 +61,7 @@ async def test_private_prefix_reaches_the_canonical_channel(daphne_server):
         ("not json", 400),
     ],
 )
-async def test_bad_requests_are_refused_and_change_nothing(daphne_server, case, status):
+async def test_bad_requests_are_refused_and_change_nothing(asgi_server, case, status):
     payload = body(event=f"must-not-arrive-{case.replace(' ', '-')}")
     headers = sign(payload)
     if case == "unsigned":
@@ -81,9 +81,9 @@ async def test_bad_requests_are_refused_and_change_nothing(daphne_server, case, 
     elif case == "not json":
         payload = b"{nope"
         headers = sign(payload)
-    async with await connect(daphne_server.ws_url("/ws?channel=general")) as ws:
+    async with await connect(asgi_server.ws_url("/ws?channel=general")) as ws:
         await expect(ws, "subscribed")
-        response = await post(daphne_server, payload, headers)
+        response = await post(asgi_server, payload, headers)
         assert response.status_code == status, response.text
         assert response.json()["error"]["message"]
         await nothing(ws)

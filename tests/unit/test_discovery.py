@@ -14,9 +14,9 @@ import time
 from urllib.parse import quote
 
 import pytest
-from django_broadcasting.backends.webclient import HTTPAnswerError
 
 from django_broadcasting import discovery
+from django_broadcasting.backends.webclient import HTTPAnswerError
 from django_broadcasting.conf import reload_broadcasting_settings
 from django_broadcasting.discovery import Target
 from django_broadcasting.exceptions import TransportError
