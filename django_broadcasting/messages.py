@@ -13,7 +13,6 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -22,6 +21,32 @@ from .conf import broadcasting_settings
 from .exceptions import InvalidChannelName, InvalidMessage
 
 _UNDECODED: Any = object()  # ``Message._data`` before a received payload is first decoded
+# A string that needs no escaping inside a JSON string (no quote, backslash or control character).
+_JSON_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f]*')
+
+
+def _json_string(value: str) -> str:
+    """``value`` as a JSON string: quoted as it is when nothing in it needs escaping."""
+    if _JSON_PLAIN.fullmatch(value):
+        return f'"{value}"'
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _computed_once:
+    """Like ``functools.cached_property`` without its lock (Python 3.11 takes one on every first
+    access): the value is stored in the instance's ``__dict__``, which then shadows this."""
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
 
 # Letters, digits and the separators Laravel and Pusher use in channel names.
 # "#" and "@" are allowed for Pusher's "#server-to-user-{id}" and "private-encrypted-" style names;
@@ -245,21 +270,22 @@ class Message:
             raise TypeError("channel and event must be strings")
         return message
 
-    @cached_property
+    @_computed_once
     def transport_json(self) -> str:
         """``to_transport()`` as compact JSON, encoded once (what Redis and the trigger carry)."""
         return json.dumps(self.to_transport(), separators=(",", ":"), ensure_ascii=False)
 
-    @cached_property
+    @_computed_once
     def native_frame(self) -> str:
         """The JSON frame, encoded once and written to every native subscriber."""
-        id_part = f',"id":{json.dumps(self.id)}' if self.id is not None else ""
+        id_part = f',"id":{_json_string(self.id)}' if self.id is not None else ""
         if self.user_id is not None:
-            id_part += f',"user_id":{json.dumps(self.user_id)}'
+            user = self.user_id
+            id_part += f',"user_id":{_json_string(user) if isinstance(user, str) else json.dumps(user)}'
         return (
-            f'{{"channel":{json.dumps(self.channel, ensure_ascii=False)},'
-            f'"event":{json.dumps(self.event, ensure_ascii=False)},'
-            f'"data":{self.data_json},"timestamp":"{self.timestamp}"{id_part}}}'
+            f'{{"channel":{_json_string(self.channel)},'
+            f'"event":{_json_string(self.event)},'
+            f'"data":{self.data_json},"timestamp":{_json_string(self.timestamp)}{id_part}}}'
         )
 
     def __repr__(self) -> str:

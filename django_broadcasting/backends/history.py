@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..messages import Message
+from ..messages import _UNDECODED, Message
 
 __all__ = [
     "HistoryStore",
@@ -146,9 +146,11 @@ class MemoryHistory:
         log = self._log(message.channel)
         log.offset += 1
         stamped = message.with_id(format_id(log.epoch, log.offset))
-        kept = Message.from_publisher(stamped.to_transport())  # the JSON only, no decoded payload
-        cost = len(kept.data_json) + len(kept.channel) + len(kept.event) + ENTRY_OVERHEAD
-        log.entries.append((kept, cost))
+        # The copy keeps the payload as JSON only (``data`` decodes it again if ever read); the
+        # frames encoded for its delivery are cached on it and counted: twice the JSON.
+        stamped._data = _UNDECODED
+        cost = 2 * len(stamped.data_json) + len(stamped.channel) + len(stamped.event) + ENTRY_OVERHEAD
+        log.entries.append((stamped, cost))
         log.bytes += cost
         self.bytes += cost
         log.last_write = time.monotonic()

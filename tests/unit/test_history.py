@@ -100,11 +100,11 @@ def test_kept_entries_hold_the_json_only_never_the_decoded_payload():
 
 
 def test_a_channel_keeps_at_most_its_byte_budget_and_recovery_past_it_fails():
-    history = MemoryHistory(size=100, ttl=0, channel_bytes=50_000)
+    history = MemoryHistory(size=100, ttl=0, channel_bytes=100_000)
     first = history.append(big(0))
     for n in range(1, 10):
         history.append(big(n))
-    assert history._channels["general"].bytes <= 50_000
+    assert history._channels["general"].bytes <= 100_000
     assert len(history._channels["general"].entries) == 3
     result = history.recover_now("general", first.id)
     assert not result.ok and result.reason == "messages were trimmed from the history"

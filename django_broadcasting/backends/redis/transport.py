@@ -64,6 +64,8 @@ class RedisTransport:
         self._floor: dict[str, str] = {}  # channel -> newest id when this process subscribed
         self._wanted_at: dict[str, float] = {}  # channels wanted while the link was down: since when
         self._buffers: dict[str, list[dict[str, Any]]] = {}  # channels catching up
+        self._last_rx = 0.0  # when the pub/sub link last brought anything
+        self._silent = False
 
     @property
     def state(self) -> dict[str, Any]:
@@ -226,22 +228,39 @@ class RedisTransport:
         # The fast path: read what arrived in one go and parse every reply in it, instead of one
         # redis-py read (with its own timeout, push handling and logger lookup) per message.
         parser = hiredis.Reader()
-        last_rx = time.monotonic()
+        self._last_rx = time.monotonic()
+        watchdog = asyncio.get_running_loop().create_task(self._watch(conn, stream, interval))
+        try:
+            while True:
+                data = await stream.read(65536)
+                if not data:
+                    if self._silent:
+                        raise ConnectionError("Redis pub/sub connection went silent")
+                    raise ConnectionError("Redis closed the pub/sub connection")
+                self._last_rx = time.monotonic()
+                parser.feed(data)
+                while (reply := parser.gets()) is not False:
+                    self._reply(reply)
+        finally:
+            watchdog.cancel()
+
+    async def _watch(self, conn: Any, stream: asyncio.StreamReader, interval: float) -> None:
+        # One timer for the link instead of a timeout per read: PING after a quiet spell, and
+        # end the read (as if Redis had closed) when even that gets no answer.
+        self._silent = False
         while True:
-            try:
-                async with asyncio.timeout(interval):
-                    data = await stream.read(65536)
-            except TimeoutError:
-                if time.monotonic() - last_rx > 2 * interval:
-                    raise ConnectionError("Redis pub/sub connection went silent") from None
-                await conn.send_command("PING", check_health=False)
-                continue
-            if not data:
-                raise ConnectionError("Redis closed the pub/sub connection")
-            last_rx = time.monotonic()
-            parser.feed(data)
-            while (reply := parser.gets()) is not False:
-                self._reply(reply)
+            await asyncio.sleep(interval)
+            quiet = time.monotonic() - self._last_rx
+            if quiet > 2 * interval:
+                self._silent = True
+                stream.feed_eof()
+                return
+            if quiet >= interval:
+                try:
+                    await conn.send_command("PING", check_health=False)
+                except Exception:  # noqa: BLE001 - the read fails too, and reconnects
+                    stream.feed_eof()
+                    return
 
     async def _read_responses(self, conn: Any, interval: float) -> None:
         # Without hiredis (or a redis-py whose connection hides its stream): one read per reply.
@@ -279,7 +298,7 @@ class RedisTransport:
     def _message(self, data: bytes) -> None:
         try:
             space = data.index(b" ")
-            payload = json.loads(data[space + 1 :])
+            payload = json.loads(data[space + 1 :].decode())
             if space:
                 payload["id"] = data[:space].decode()
             channel = payload["channel"]
