@@ -63,6 +63,6 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
 
     # What the publishing commands send is shown as "cli" in the admin's debug console (not
     # ``serve``: a server started from here publishes for its clients, not for the command).
-    label = "cli" if getattr(handler, "__module__", "") == publish.__name__ else None
+    label = "cli" if getattr(handler, "__module__", "") == f"{__name__}.publish" else None
     with broadcast_origin(label):
         handler(command, options)

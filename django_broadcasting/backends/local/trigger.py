@@ -81,7 +81,9 @@ def trigger_url() -> str:
 
 def encode_body(messages: Sequence[Message]) -> bytes:
     """Serialise messages for the trigger (the payloads are already JSON, never re-encoded)."""
-    return json.dumps({"messages": [{"origin": "trigger", **m.to_transport()} for m in messages]}, separators=(",", ":")).encode()
+    return json.dumps(
+        {"messages": [{"origin": "trigger", **m.to_transport()} for m in messages]}, separators=(",", ":")
+    ).encode()
 
 
 def _post(url: str, body: bytes, timeout: float) -> dict[str, Any]:

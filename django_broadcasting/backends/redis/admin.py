@@ -54,7 +54,12 @@ def _entries(reply: Any) -> list[tuple[str, dict[Any, Any]]]:
     streams = reply.items() if isinstance(reply, dict) else reply
     out = []
     for _, entries in streams:
-        if entries and isinstance(entries[0], list) and entries and not isinstance(entries[0][0], (bytes, str)):
+        if (
+            entries
+            and isinstance(entries[0], list)
+            and entries
+            and not isinstance(entries[0][0], (bytes, str))
+        ):
             entries = entries[0]
         for entry_id, fields in entries:
             out.append((_s(entry_id), fields))
