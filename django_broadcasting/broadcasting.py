@@ -23,7 +23,7 @@ from typing import Any
 from uuid import UUID
 
 from .backends.base import Backend, PublishReceipt
-from .context import socket_id_from
+from .context import get_origin, socket_id_from
 from .drivers import get_driver
 from .events import channel_names
 from .exceptions import InvalidMessage
@@ -78,6 +78,16 @@ def _backend(driver: DriverArg) -> Backend:
     return driver if isinstance(driver, Backend) else get_driver(driver)
 
 
+def _label(messages: Sequence[Message]) -> None:
+    # The origin label of this context (``broadcast_origin``) for the admin's console: one
+    # context-variable read per publish; messages are touched only when a label is set.
+    origin = get_origin()
+    if origin is not None:
+        for message in messages:
+            if message.origin is None:
+                message.origin = origin
+
+
 async def apublish(messages: Sequence[Message], driver: DriverArg = None) -> Published:
     """Hand built ``messages`` to ``driver`` (an alias, an instance, or the default backend).
 
@@ -85,6 +95,7 @@ async def apublish(messages: Sequence[Message], driver: DriverArg = None) -> Pub
     Raise ``TransportError`` when nothing accepted them.
     """
     target = _backend(driver)
+    _label(messages)
     started = perf_counter()
     receipt = await target.apublish(messages)
     observe_broadcast(perf_counter() - started, "publish")  # the broadcast_duration_seconds histogram
@@ -96,6 +107,7 @@ async def apublish(messages: Sequence[Message], driver: DriverArg = None) -> Pub
 def publish(messages: Sequence[Message], driver: DriverArg = None) -> Published:
     """Sync twin of ``apublish``: the backend's sync side, no event loop unless a receiver needs one."""
     target = _backend(driver)
+    _label(messages)
     started = perf_counter()
     receipt = target.publish(messages)
     observe_broadcast(perf_counter() - started, "publish")
@@ -189,6 +201,7 @@ class PendingBroadcast:
         self._socket_id: str | None = None
         self._driver: DriverArg = None
         self._skip = False
+        self._origin: str | None = None
 
     # -- where --------------------------------------------------------------------------------
     def channel(self, name: Any) -> PendingBroadcast:
@@ -247,7 +260,11 @@ class PendingBroadcast:
         """Validate and return the messages, one per channel, without sending them."""
         if self._event is None:
             raise InvalidMessage("A broadcast needs an event name: call .event(name) before sending.")
-        return Message.for_channels(self._channels, self._event, self._data, socket_id=self._socket_id)
+        messages = Message.for_channels(self._channels, self._event, self._data, socket_id=self._socket_id)
+        if self._origin is not None:
+            for message in messages:
+                message.origin = self._origin
+        return messages
 
     def _outgoing(self) -> tuple[list[Message], DriverArg]:
         return ([], None) if self._skip else (self.build(), _backend(self._driver))
@@ -286,6 +303,7 @@ def broadcast(*args: Any, **kwargs: Any) -> PendingBroadcast:
         pending.channel(event.broadcast_on()).event(event.broadcast_as()).with_data(event.broadcast_with())
         pending._socket_id = getattr(event, "_socket_id", None)
         pending._driver = getattr(event, "broadcast_driver", None)
+        pending._origin = "event"
         return pending
     if args or kwargs:
         return _pending(*args, **kwargs)

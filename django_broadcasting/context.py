@@ -91,3 +91,27 @@ class SocketIdMiddleware:
             return await self.get_response(request)
         finally:
             _current_socket_id.reset(token)
+
+
+# -- where a broadcast comes from, for the admin's debug console ----------------------------------
+_current_origin: ContextVar[str | None] = ContextVar("django_broadcasting_origin", default=None)
+
+
+def get_origin() -> str | None:
+    """The origin label publishes in this context carry (``broadcast_origin``), or None."""
+    return _current_origin.get()
+
+
+@contextmanager
+def broadcast_origin(label: str | None) -> Iterator[None]:
+    """Label every broadcast published inside the block with ``label`` ("cli", "api", ...).
+
+    The label travels with each message (an optional transport field) and is shown in the
+    admin's debug console; messages that already carry one keep it. Application code needs
+    none: unlabelled broadcasts are shown as ``app``.
+    """
+    token = _current_origin.set(label)
+    try:
+        yield
+    finally:
+        _current_origin.reset(token)

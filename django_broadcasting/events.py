@@ -285,6 +285,9 @@ def broadcast_event(event: ShouldBroadcast) -> None:
     from .drivers import get_driver
 
     messages = event.broadcast_messages()
+    for message in messages:  # shown as "event" in the admin's debug console
+        if message.origin is None:
+            message.origin = "event"
     alias = event.broadcast_driver or broadcasting_settings.default_driver_alias()
     get_driver(alias)  # an unknown alias fails now, not later in a task
     if not isinstance(event, ShouldBroadcastNow):

@@ -129,6 +129,10 @@ def utc_now_iso() -> str:
 class Message:
     """One event on one channel. Immutable once built; encodings are computed once and cached."""
 
+    #: Where the broadcast came from ("cli", "event", "api", "trigger", "whisper", "presence"),
+    #: shown by the admin's debug console; None for application code. Optional in the transport.
+    origin: str | None = None
+
     def __init__(
         self,
         channel: str,
@@ -192,6 +196,11 @@ class Message:
             out.append(message)
         return out
 
+    def _with_origin(self, origin: Any) -> Message:
+        if origin is not None:
+            self.origin = str(origin)[:32]
+        return self
+
     def with_id(self, id: str) -> Message:
         """Return a copy carrying a history id (the copy re-uses the validated, encoded payload)."""
         copy = Message.__new__(Message)
@@ -222,6 +231,8 @@ class Message:
             out["socket_id"] = self.socket_id
         if self.user_id is not None:
             out["user_id"] = self.user_id
+        if self.origin is not None:
+            out["origin"] = self.origin
         return out
 
     @classmethod
@@ -239,7 +250,7 @@ class Message:
                 socket_id=payload.get("socket_id"),
                 data_json=data_json,
                 user_id=payload.get("user_id"),
-            )
+            )._with_origin(payload.get("origin"))
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise InvalidMessage(f"Malformed transport message: {exc}") from None
 
@@ -266,6 +277,9 @@ class Message:
         message.socket_id = payload.get("socket_id") or None
         message.user_id = payload.get("user_id")
         message.history = True
+        origin = payload.get("origin")
+        if origin is not None:
+            message.origin = str(origin)[:32]
         if not isinstance(message.channel, str) or not isinstance(message.event, str):
             raise TypeError("channel and event must be strings")
         return message

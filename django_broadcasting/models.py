@@ -17,6 +17,12 @@ pick a driver with ``broadcast_driver``. ``without_model_broadcasts()`` silences
 
 The events are ordinary dispatched events (listeners and ``EventFake`` see them). This app
 defines no database tables.
+
+``BroadcastingAdmin`` is an unmanaged model without a table: it exists only to carry the two
+permissions of the admin pages (``django_broadcasting.view_console``: the debug console;
+``django_broadcasting.disconnect_users``: closing a user's sockets from the channel browser).
+Django creates them with the other permissions after ``migrate``; grant them to a staff user or
+group in the admin's user pages. Superusers have both.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from django.core import serializers
+from django.db import models
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -120,3 +127,16 @@ def _model_saved(sender: Any, instance: Any, created: bool = False, raw: bool = 
 def _model_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     if isinstance(instance, BroadcastsModelEvents):
         _dispatch(instance, DELETED)
+
+
+class BroadcastingAdmin(models.Model):
+    """Permissions of the admin pages (no table: ``managed = False``, never queried)."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("view_console", "Can view the broadcasting debug console"),
+            ("disconnect_users", "Can close a user's broadcasting connections"),
+        ]
+        verbose_name = "broadcasting admin"

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backend",
+    "AdminLink",
     "HubTransport",
     "LocalServer",
     "OnMessage",
@@ -98,7 +99,10 @@ class PresenceHost(Protocol):
 
 
 class LocalServer(Protocol):
-    """The server of this process, as publishers and stats readers see it."""
+    """The server of this process, as publishers, stats readers and the admin see it.
+
+    The ``console_*`` and ``terminate_user`` methods run on the server's event loop.
+    """
 
     node_id: str
     #: False while the server does not take broadcasts (tests turn a process into a client this way).
@@ -106,6 +110,15 @@ class LocalServer(Protocol):
 
     def publish(self, messages: Sequence[Message]) -> None: ...
     def stats(self) -> dict[str, Any]: ...
+    def console_watch(self, ttl: float) -> None: ...
+    def console_read(self, after: int, limit: int) -> dict[str, Any]: ...
+    async def terminate_user(self, user_id: str) -> int: ...
+
+
+class AdminLink(Protocol):
+    """A server process's link to the admin pages of other processes (redis backend)."""
+
+    async def run(self) -> None: ...
 
 
 _local_server: LocalServer | None = None
@@ -124,6 +137,10 @@ def local_server() -> LocalServer | None:
     """Return this process's serving hub, or None when this process serves no WebSockets."""
     server = _local_server
     return server if server is not None and server.serving else None
+
+
+#: Seconds a debug console page's watch lasts without a refresh (the page refreshes it every poll).
+CONSOLE_WATCH_TTL = 15.0
 
 
 _SUMMED = ("connections", "connections_total", "messages_in", "deliveries", "frames_in", "presence_members")
@@ -237,6 +254,46 @@ class Backend:
         server = local_server()
         nodes = [server.stats()] if server is not None else []
         return {"nodes": nodes, "node_count": len(nodes), "totals": stats_totals(nodes), "source": "local"}
+
+    # -- the admin's console and channel browser ------------------------------------------
+    def create_admin_link(self, host: Any) -> AdminLink | None:
+        """Return the task that lets other processes' admin pages reach this server (None: none needed)."""
+        return None
+
+    async def aconsole(self, after: str | None = None, limit: int = 500) -> dict[str, Any]:
+        """Keep the debug console watching, and return its events newer than cursor ``after``.
+
+        Returns ``{"cursor": str, "events": [...], "nodes": [{"node", "seq", "dropped",
+        "watched"}]}``. The default reads this process's server; ``TransportError`` when this
+        process serves no WebSockets (the console then needs a backend that spans processes).
+        """
+        from ..exceptions import TransportError
+
+        server = local_server()
+        if server is None:
+            raise TransportError(
+                "The debug console reads the server's events: open the admin on the server process, "
+                "or use the redis backend."
+            )
+        server.console_watch(CONSOLE_WATCH_TTL)
+        try:
+            cursor = int(after or 0)
+        except ValueError:
+            cursor = 0
+        return server.console_read(cursor, limit)
+
+    async def aterminate_user(self, user_id: str) -> dict[str, Any]:
+        """Close every socket of ``user_id`` (on every node where the backend spans several).
+
+        Returns ``{"closed": int | None, "scope": "process" | "cluster"}``; ``closed`` is None
+        when other nodes do the closing. ``TransportError`` when no server can be reached.
+        """
+        from ..exceptions import TransportError
+
+        server = local_server()
+        if server is None:
+            raise TransportError("No server runs in this process to close the sockets of.")
+        return {"closed": await server.terminate_user(str(user_id)), "scope": "process"}
 
     async def aclose(self) -> None:
         """Release connections and pools. Called on reset and shutdown."""

@@ -59,4 +59,10 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
     handler: Handler | None = options.get("handler")
     if handler is None:
         raise CommandError("Give a subcommand; see 'manage.py broadcast --help'.")
-    handler(command, options)
+    from ..context import broadcast_origin
+
+    # What the publishing commands send is shown as "cli" in the admin's debug console (not
+    # ``serve``: a server started from here publishes for its clients, not for the command).
+    label = "cli" if getattr(handler, "__module__", "") == f"{__name__}.publish" else None
+    with broadcast_origin(label):
+        handler(command, options)

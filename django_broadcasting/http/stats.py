@@ -179,11 +179,18 @@ def summarize(nodes: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-async def acollect_stats() -> dict[str, Any]:
+async def acollect_stats(series: bool = False) -> dict[str, Any]:
     """The stats document: this process's hub when it serves WebSockets, and with the
     ``redis`` driver every node's report (``TransportError`` if Redis cannot be read and
-    there is no local hub to report instead)."""
-    local = local_node_stats() if get_hub().serving else None
+    there is no local hub to report instead).
+
+    ``series=True`` (the admin's page) adds ``charts``: the last 15 minutes of every node,
+    drawn from each node's samples (``server/series.py``).
+    """
+    hub = get_hub()
+    local = local_node_stats() if hub.serving else None
+    if local is not None:
+        local["series"] = hub.series_export()
     cluster_error = None
     try:
         nodes = await _cluster_nodes(local)
@@ -192,6 +199,7 @@ async def acollect_stats() -> dict[str, Any]:
             raise
         # A server still answers about itself while Redis is away, and says so.
         nodes, cluster_error = [local], exc.detail
+    exports = [(str(node.get("node")), node.pop("series", None)) for node in nodes]
     document = {
         "node": local["node"] if local is not None else None,
         "generated_at": round(time.time(), 3),
@@ -200,26 +208,30 @@ async def acollect_stats() -> dict[str, Any]:
     }
     if cluster_error:
         document["cluster_error"] = cluster_error
+    if series:
+        from ..server.series import charts
+
+        document["charts"] = charts(exports)
     return document
 
 
-def get_stats(timeout: float | None = None) -> dict[str, Any]:
+def get_stats(timeout: float | None = None, series: bool = False) -> dict[str, Any]:
     """The stats document, from any thread: this process's hub when it serves WebSockets
     (plus the other nodes with Redis); elsewhere every node's report from Redis, or the
     running server's ``GET /api/broadcast/stats``. ``TransportError`` when unreachable."""
     hub = get_hub()
     if not hub.serving:
         if has_cluster():
-            return async_to_sync(acollect_stats)()
+            return async_to_sync(acollect_stats)(series)
         from .stats_client import fetch_remote_stats
 
         return fetch_remote_stats(timeout=timeout)
     loop = hub.loop
     if loop is not None and loop.is_running() and not _in_loop(loop):
         # The hub belongs to the server's event loop: read it there, never from this thread.
-        future = asyncio.run_coroutine_threadsafe(acollect_stats(), loop)
+        future = asyncio.run_coroutine_threadsafe(acollect_stats(series), loop)
         return future.result(timeout or broadcasting_settings.TRIGGER_TIMEOUT)
-    return async_to_sync(acollect_stats)()
+    return async_to_sync(acollect_stats)(series)
 
 
 def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:

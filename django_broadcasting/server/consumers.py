@@ -318,6 +318,7 @@ class BroadcastConsumer(HubConsumer):
             )
         except InvalidMessage as exc:
             raise ProtocolError(codes.ERR_4005_INVALID_EVENT, exc.detail, channel) from None
+        message.origin = "whisper"
         await self.hub.relay([message])
 
     def _subscribed_name(self, conn: Connection, name: str) -> str:

@@ -34,6 +34,8 @@ from ..exceptions import BroadcastError, InvalidMessage, OverCapacity
 from ..messages import Message
 from .codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
 from .connection import Frame
+from .console import ConsoleRecorder
+from .series import SERIES_STEP, SeriesRing
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -76,6 +78,11 @@ class Hub:
         self._started = False
         self._tasks: list[asyncio.Task] = []
         self._sockets = 0
+        # The admin: figures over time (charts), and the debug console's recorder, which is
+        # ``self.console`` only while a console page watches (None costs fan-out one check).
+        self.series = SeriesRing()
+        self.recorder = ConsoleRecorder(self.node_id)
+        self.console: ConsoleRecorder | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -101,6 +108,10 @@ class Hub:
             await self.presence.start()
             self.history = backend.create_history(transport)
             self._tasks.append(self.loop.create_task(self._sweep()))
+            self._tasks.append(self.loop.create_task(self._sample()))
+            link = backend.create_admin_link(self)
+            if link is not None:
+                self._tasks.append(self.loop.create_task(link.run()))
             self._install_shutdown_hook()
             self._started = True
             logger.info("hub %s started (transport: %s)", self.node_id, type(transport).__name__)
@@ -196,6 +207,8 @@ class Hub:
             subscribers = self.subscribers[channel] = set()
         subscribers.add(conn)
         conn.channels.add(channel)
+        if self.console is not None:
+            self.console.subscription("subscribe", channel, conn.socket_id, conn.identity.user_id)
         await self._sync_transport(channel)
         # The member id comes from the authorization (a Pusher client's signed channel_data
         # names it even on a socket that carries no identity of its own).
@@ -215,6 +228,8 @@ class Hub:
         if channel not in conn.channels:
             return False
         conn.channels.discard(channel)
+        if self.console is not None:
+            self.console.subscription("unsubscribe", channel, conn.socket_id, conn.identity.user_id)
         subscribers = self.subscribers.get(channel)
         if subscribers is not None:
             subscribers.discard(conn)
@@ -266,6 +281,9 @@ class Hub:
     async def announce(self, channel: str, event: str, data: dict[str, Any], socket_id: str | None) -> None:
         """Tell a presence channel that a member joined or left."""
         message = Message(channel, event, data, socket_id=socket_id)
+        message.origin = "presence"  # shown by the console as a join or leave, not as a broadcast
+        if self.console is not None:
+            self.console.member(event, channel, data.get("id"))
         if self.presence.cluster_wide:
             try:
                 await self.relay([message])
@@ -312,6 +330,8 @@ class Hub:
                 buffer.append(message)
         subscribers = self.subscribers.get(message.channel)
         if not subscribers:
+            if self.console is not None:
+                self._console_broadcast(message, 0)
             return 0
         exclude = message.socket_id
         # One Frame per protocol per broadcast; nothing is allocated per recipient. Subscribers
@@ -333,7 +353,58 @@ class Hub:
             conn.push_frame(frame)
             sent += 1
         self.deliveries += sent
+        if self.console is not None:
+            self._console_broadcast(message, sent)
         return sent
+
+    # -- the admin: debug console, figures over time, closing a user's sockets -----------
+    def _console_broadcast(self, message: Message, sent: int) -> None:
+        console = self.console
+        if console is None:
+            return
+        if not console.watched:  # the last page closed: back to costing nothing
+            self.console = None
+            return
+        if message.origin != "presence":  # joins and leaves are recorded by ``announce``
+            console.broadcast(message, sent)
+
+    def console_watch(self, ttl: float) -> None:
+        """Record console events for the next ``ttl`` seconds (a console page is open)."""
+        self.recorder.watch(ttl)
+        self.console = self.recorder
+
+    def console_read(self, after: int = 0, limit: int = 500) -> dict[str, Any]:
+        """This process's console events newer than ``after``: ``{"cursor", "events", "nodes"}``."""
+        events = self.recorder.read(after, limit)
+        cursor = events[-1]["seq"] if events else max(after if after <= self.recorder.seq else 0, 0)
+        return {"cursor": str(cursor), "events": events, "nodes": [self.recorder.state()]}
+
+    async def terminate_user(self, user_id: str) -> int:
+        """Close this process's sockets of ``user_id`` (as the HTTP API's terminate_connections)."""
+        from .pusher_connection import terminate_user_connections
+
+        return await terminate_user_connections(user_id)
+
+    def sample(self) -> list[float]:
+        """This instant's sample for the charts (see ``series.py``)."""
+        return [
+            round(time.time(), 3),
+            len(self.connections),
+            self.messages_in,
+            self.deliveries,
+            self.frames_in,
+            sum(self.errors.values()),
+        ]
+
+    def series_export(self) -> dict[str, Any]:
+        """The last 15 minutes of samples, and this instant's."""
+        return self.series.export(self.sample())
+
+    async def _sample(self) -> None:
+        self.series.add(self.sample())
+        while True:
+            await asyncio.sleep(SERIES_STEP)
+            self.series.add(self.sample())
 
     # -- recovery ------------------------------------------------------------------------
     async def recover(self, conn: Connection, channel: str, since: Any) -> None:
@@ -351,6 +422,8 @@ class Hub:
             timeout = broadcasting_settings.ACTIVITY_TIMEOUT
             await asyncio.sleep(min(5.0, timeout / 4) if timeout else 5.0)
             now, wall = time.monotonic(), time.time()
+            if self.console is not None and not self.console.watched:
+                self.console = None
             if self.history is not None:
                 self.history.prune()
             for conn in list(self.connections.values()):

@@ -289,4 +289,5 @@ class PusherConsumer(HubConsumer):
             message = Message(canonical, event, data, socket_id=conn.socket_id, user_id=user_id)
         except InvalidMessage as exc:
             raise proto.PusherFrameError(exc.detail) from None
+        message.origin = "whisper"
         await self.hub.relay([message])

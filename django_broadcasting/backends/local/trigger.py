@@ -70,7 +70,9 @@ def trigger_url() -> str:
 
 def encode_body(messages: Sequence[Message]) -> bytes:
     """Serialise messages for the trigger (the payloads are already JSON, never re-encoded)."""
-    return json.dumps({"messages": [m.to_transport() for m in messages]}, separators=(",", ":")).encode()
+    return json.dumps(
+        {"messages": [{"origin": "trigger", **m.to_transport()} for m in messages]}, separators=(",", ":")
+    ).encode()
 
 
 def send(messages: Sequence[Message], url: str | None = None) -> tuple[dict[str, Any], str]:

@@ -101,6 +101,24 @@ class RedisKeys:
     def node_stats(self, node: str) -> str:
         return f"{self.prefix}bc:stats:{node}"
 
+    # The admin (``admin.py``): the console's watch key, its event stream and the nodes
+    # recording, and the requests to close a user's sockets.
+    @property
+    def console_watch(self) -> str:
+        return f"{self.prefix}bc:console:watch"
+
+    @property
+    def console_events(self) -> str:
+        return f"{self.prefix}bc:console:events"
+
+    @property
+    def console_nodes(self) -> str:
+        return f"{self.prefix}bc:console:nodes"
+
+    @property
+    def terminations(self) -> str:
+        return f"{self.prefix}bc:admin:terminate"
+
 
 def _ephemeral(loop: asyncio.AbstractEventLoop) -> bool:
     """True for the one-call loops ``async_to_sync`` starts in a thread when none is running."""
@@ -433,6 +451,28 @@ class RedisBackend(Backend):
         from .history import RedisHistory
 
         return RedisHistory(self)
+
+    def create_admin_link(self, host: Any) -> Any:
+        from .admin import RedisAdminLink
+
+        return RedisAdminLink(self, host)
+
+    async def aconsole(self, after: str | None = None, limit: int = 500) -> dict[str, Any]:
+        from .admin import aread_console
+
+        try:
+            return await self.on_lasting_loop(aread_console, self, after, limit)
+        except Exception as exc:  # redis errors, timeouts
+            raise TransportError(f"Could not read the console from Redis: {exc}") from exc
+
+    async def aterminate_user(self, user_id: str) -> dict[str, Any]:
+        from .admin import arequest_termination
+
+        try:
+            await self.on_lasting_loop(arequest_termination, self, str(user_id))
+        except Exception as exc:  # redis errors, timeouts
+            raise TransportError(f"Could not reach Redis to close the user's sockets: {exc}") from exc
+        return {"closed": None, "scope": "cluster"}
 
     async def acluster_stats(self) -> dict[str, Any]:
         from .stats import aread_node_stats

@@ -16,7 +16,8 @@ members removed atomically by whichever node gets there first, which then publis
 ``member_removed``, so members of a dead node leave within ``PRESENCE_TTL``. A node that
 finds itself reaped or forgotten (a Redis restart) registers its members again.
 
-Each heartbeat also stores the node's ``hub.stats()`` for ``cluster.cluster_stats()``.
+Each heartbeat also stores the node's ``hub.stats()`` for ``cluster.cluster_stats()``, with
+the node's figures over the last 15 minutes (``series``) for the admin's charts.
 """
 
 from __future__ import annotations
@@ -278,7 +279,11 @@ class RedisPresence:
     async def beat(self) -> None:
         """Refresh this node, store its stats, re-register if forgotten, and reap dead nodes."""
         k = self.keys
-        stats = json.dumps(self.hub.stats(), default=str)
+        report = self.hub.stats()
+        series = getattr(self.hub, "series_export", None)
+        if series is not None:  # the admin's charts of this node: the last 15 minutes
+            report["series"] = series()
+        stats = json.dumps(report, default=str)
         stats_ttl = self._ms(max(3 * self.interval, self.ttl))
         held = await self._call(
             "heartbeat",

@@ -1,0 +1,191 @@
+"""The admin pages across nodes with the ``redis`` backend: debug console and closing sockets.
+
+Layout under the prefix (``RedisKeys``):
+
+- ``bc:console:watch``: exists while a debug console page is open; every poll of the page
+  sets it again with a TTL of ``CONSOLE_WATCH_TTL``. Nothing is recorded while it is absent.
+- ``bc:console:events``: a stream of console events (field ``e``, the event as JSON), capped
+  at ``CONSOLE_STREAM_LENGTH`` entries and expiring ten minutes after the last write.
+- ``bc:console:nodes``: a hash ``node -> {"seq", "dropped", "watched", "t"}`` of the nodes
+  recording, so the page can say how many servers it hears.
+- ``bc:admin:terminate``: a short stream of user ids whose sockets every node closes.
+
+Each server process runs one ``RedisAdminLink``: once a second (twice while recording) it
+reads the watch key and the terminate stream in one round trip, turns its hub's recorder on or
+off, copies new events into the stream and closes the sockets it is asked to. Readers (an
+admin page in any process) set the watch and read the stream: ``aread_console``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..base import CONSOLE_WATCH_TTL
+
+if TYPE_CHECKING:
+    from . import RedisBackend
+
+logger = logging.getLogger("django_broadcasting.server")
+
+__all__ = ["RedisAdminLink", "aread_console", "arequest_termination", "CONSOLE_STREAM_LENGTH"]
+
+#: Events the shared console stream keeps (all nodes together; the oldest go first).
+CONSOLE_STREAM_LENGTH = 5000
+#: How long the stream and the node states outlive the last write.
+STREAM_TTL_MS = 600_000
+#: A node that has not reported for this long is not counted as recording.
+NODE_FRESH_SECONDS = 5.0
+#: Events shown when a console page opens (the newest).
+OPEN_BACKLOG = 200
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entries(reply: Any) -> list[tuple[str, dict[Any, Any]]]:
+    """The ``(id, fields)`` entries of an XREAD reply (RESP2 list or RESP3 map)."""
+    if not reply:
+        return []
+    streams = reply.items() if isinstance(reply, dict) else reply
+    out = []
+    for _, entries in streams:
+        if (
+            entries
+            and isinstance(entries[0], list)
+            and entries
+            and not isinstance(entries[0][0], (bytes, str))
+        ):
+            entries = entries[0]
+        for entry_id, fields in entries:
+            out.append((_s(entry_id), fields))
+    return out
+
+
+def _field(fields: dict[Any, Any], name: str) -> str | None:
+    value = fields.get(name.encode(), fields.get(name))
+    return None if value is None else _s(value)
+
+
+class RedisAdminLink:
+    """A server process's side: recording while watched, and closing sockets on request."""
+
+    def __init__(self, backend: RedisBackend, hub: Any) -> None:
+        self.backend = backend
+        self.hub = hub
+        self.flushed = 0  # the newest recorder event copied to the stream
+        self.last_termination = "0-0"
+        self._failing = False
+
+    async def run(self) -> None:
+        async with self.backend.session() as client:
+            seconds, micros = await client.time()
+            # Requests older than this process are not for it.
+            self.last_termination = f"{seconds * 1000 + micros // 1000}-0"
+        while True:
+            try:
+                await self.tick()
+                if self._failing:
+                    logger.warning("admin link to Redis restored")
+                self._failing = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis may come back
+                if not self._failing:
+                    logger.warning("admin link to Redis failed: %r", exc)
+                self._failing = True
+            await asyncio.sleep(0.5 if self.hub.console is not None else 1.0)
+
+    async def tick(self) -> None:
+        keys = self.backend.keys
+        async with self.backend.session() as client:
+            pipe = client.pipeline(transaction=False)
+            pipe.pttl(keys.console_watch)
+            pipe.xread({keys.terminations: self.last_termination}, count=100)
+            ttl_ms, requested = await pipe.execute()
+            if ttl_ms and int(ttl_ms) > 0:
+                self.hub.console_watch(int(ttl_ms) / 1000)
+            for entry_id, fields in _entries(requested):
+                self.last_termination = entry_id
+                user = _field(fields, "user")
+                if user:
+                    closed = await self.hub.terminate_user(user)
+                    if closed:
+                        logger.info("closed %d socket(s) of user %s (admin request)", closed, user)
+            if self.hub.console is not None or self.flushed < self.hub.recorder.seq:
+                await self.flush(client)
+
+    async def flush(self, client: Any) -> None:
+        """Copy the recorder's new events to the stream; report this node as recording."""
+        keys = self.backend.keys
+        recorder = self.hub.recorder
+        events = recorder.read(self.flushed, limit=recorder.events.maxlen or 1000)
+        pipe = client.pipeline(transaction=False)
+        for event in events:
+            pipe.xadd(
+                keys.console_events,
+                {"e": json.dumps(event, separators=(",", ":"), default=str)},
+                maxlen=CONSOLE_STREAM_LENGTH,
+                approximate=True,
+            )
+        if events:
+            self.flushed = events[-1]["seq"]
+            pipe.pexpire(keys.console_events, STREAM_TTL_MS)
+        state = {**recorder.state(), "t": time.time()}
+        pipe.hset(keys.console_nodes, recorder.node, json.dumps(state))
+        pipe.pexpire(keys.console_nodes, STREAM_TTL_MS)
+        await pipe.execute()
+
+
+async def aread_console(backend: RedisBackend, after: str | None, limit: int) -> dict[str, Any]:
+    """Refresh the watch and read the events after ``after`` (a stream id; empty: the newest)."""
+    keys = backend.keys
+    async with backend.session() as client:
+        pipe = client.pipeline(transaction=False)
+        pipe.set(keys.console_watch, "1", px=int(CONSOLE_WATCH_TTL * 1000))
+        if after:
+            pipe.xrange(keys.console_events, f"({after}", "+", count=limit)
+        else:
+            pipe.xrevrange(keys.console_events, "+", "-", count=min(limit, OPEN_BACKLOG))
+        pipe.hgetall(keys.console_nodes)
+        pipe.time()
+        _, entries, states, (seconds, micros) = await pipe.execute()
+    if not after:
+        entries = list(reversed(entries))
+    events = []
+    cursor = after or "0-0"
+    for entry_id, fields in entries:
+        cursor = _s(entry_id)
+        raw = _field(fields, "e")
+        try:
+            event = json.loads(raw) if raw else None
+        except ValueError:
+            event = None
+        if isinstance(event, dict):
+            event["sid"] = cursor
+            events.append(event)
+    now = seconds + micros / 1e6
+    nodes = []
+    for node, raw in (states or {}).items():
+        try:
+            state = json.loads(_s(raw))
+        except ValueError:
+            continue
+        if now - float(state.get("t") or 0) <= NODE_FRESH_SECONDS:
+            nodes.append({"node": _s(node), **{k: v for k, v in state.items() if k != "t"}})
+    nodes.sort(key=lambda n: n["node"])
+    return {"cursor": cursor, "events": events, "nodes": nodes}
+
+
+async def arequest_termination(backend: RedisBackend, user_id: str) -> None:
+    """Ask every node to close ``user_id``'s sockets (each node acts within a second)."""
+    keys = backend.keys
+    async with backend.session() as client:
+        pipe = client.pipeline(transaction=False)
+        pipe.xadd(keys.terminations, {"user": user_id}, maxlen=100, approximate=True)
+        pipe.pexpire(keys.terminations, 60_000)
+        await pipe.execute()
