@@ -120,7 +120,7 @@ def method_not_allowed(allowed: str, body: str = "") -> IngressResponse:
     return IngressResponse(405, b"", "text/html; charset=utf-8", (("Allow", allowed),))
 
 
-async def publish(messages: Sequence[Message], *, server: bool = False) -> None:
+async def publish(messages: Sequence[Message], *, server: bool = False, origin: str | None = None) -> None:
     """Hand messages received over HTTP to the backend: one call per request (a batch is one call).
 
     In a serving process the hub is started first (under daphne nothing else may have done it
@@ -130,6 +130,10 @@ async def publish(messages: Sequence[Message], *, server: bool = False) -> None:
     server delivers them to its own sockets, whatever its default driver (a default ``pusher``
     driver would otherwise post them straight back to this API, a ``log`` one swallow them).
     """
+    if origin is not None:  # the admin console's label of where a broadcast came from
+        for message in messages:
+            if message.origin is None:
+                message.origin = origin
     hub = get_hub()
     if server or hub.serving:
         await hub.start()

@@ -174,7 +174,7 @@ async def events(request: IngressRequest) -> IngressResponse:
         raise ApiError(400, f"An event may go to at most {MAX_CHANNELS_PER_EVENT} channels.")
     attributes = _info(body.get("info"))
     messages = _messages(body, channels, utc_now_iso())
-    await publish(messages)
+    await publish(messages, origin="api")
     if not attributes:
         return EMPTY_OBJECT
     return json_response(
@@ -198,7 +198,7 @@ async def batch_events(request: IngressRequest) -> IngressResponse:
             raise ApiError(400, "Each batch event needs a 'channel' string.")
         wanted.append(_info(event.get("info")))
         messages.extend(_messages(event, [event["channel"]], timestamp))
-    await publish(messages)
+    await publish(messages, origin="api")
     if not any(wanted):
         return EMPTY_OBJECT
     return json_response(
