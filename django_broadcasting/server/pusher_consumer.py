@@ -24,7 +24,7 @@ from channels.exceptions import StopConsumer
 from .. import signals
 from ..authorization import ChannelKind, canonical_name, channel_kind
 from ..conf import broadcasting_settings
-from ..exceptions import ChannelForbidden, InvalidChannelName, InvalidMessage, TokenExpired
+from ..exceptions import ChannelForbidden, InvalidChannelName, InvalidMessage, OverCapacity, TokenExpired
 from ..messages import Message, validate_event_name
 from ..pusher_signing import get_app, verify_channel, verify_user
 from . import codes
@@ -169,7 +169,8 @@ class PusherConsumer(HubConsumer):
             except (ChannelForbidden, TokenExpired) as exc:
                 raise SubscriptionRefused(403, exc.detail) from None
             except ProtocolError as exc:
-                raise SubscriptionRefused(400, exc.message) from None
+                status = 429 if exc.code == codes.ERR_4100_OVER_CAPACITY else 400
+                raise SubscriptionRefused(status, exc.message) from None
             return {}
 
         auth = data.get("auth")
@@ -189,7 +190,10 @@ class PusherConsumer(HubConsumer):
         if canonical not in conn.channels:
             if len(conn.channels) >= broadcasting_settings.MAX_SUBSCRIPTIONS:
                 raise SubscriptionRefused(400, "Too many subscriptions on this connection.")
-            await self.hub.subscribe(conn, canonical, member)
+            try:
+                await self.hub.subscribe(conn, canonical, member)
+            except OverCapacity as exc:  # channels per process, presence info size
+                raise SubscriptionRefused(429, exc.detail) from None
             if signals.subscribed.has_listeners():
                 await signals.subscribed.asend(sender=type(self), socket_id=conn.socket_id, channel=canonical)
         if not presence:

@@ -123,3 +123,16 @@ async def test_presence_info_larger_than_the_limit_is_refused(server_factory, mi
         assert refused["data"]["code"] == 4100, refused
         await ws.send(json.dumps({"action": "subscribe", "channel": "general"}))
         await expect(ws, "subscribed", channel="general")
+
+
+async def test_the_pusher_protocol_answers_a_server_limit_with_a_subscription_error(server_factory):
+    from tests.integration.pusher_client import PUSHER_ENV, PusherSocket, expect, send
+
+    server = server_factory("daphne", env={**PUSHER_ENV, "BROADCAST_MAX_CHANNELS": "1"})
+    async with PusherSocket(server) as client:
+        assert (await client.subscribe("first"))["event"] == "pusher_internal:subscription_succeeded"
+        refused = await client.subscribe("second")
+        assert refused["event"] == "pusher:subscription_error", refused
+        assert refused["data"]["status"] == 429 and "limit" in refused["data"]["error"]
+        await send(client.ws, "pusher:ping", {})
+        await expect(client.ws, "pusher:pong")
