@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.integration.wsclient import connect, expect, nothing, recv, subscribe
-from tests.tutorial import TUTORIAL, Tutorial, TutorialError, assert_lines_in_order, parse
+from tests.tutorial import TUTORIAL, Tutorial, TutorialError, assert_lines_in_order, parse, served_tutorial
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -34,15 +34,8 @@ LOBBY = "presence.room.lobby"
 @pytest.fixture(scope="module")
 def tutorial(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tutorial]:
     """The tutorial's project, set up as the tutorial says, with its server running."""
-    tutorial = Tutorial(tmp_path_factory.mktemp("tutorial"))
-    try:
-        tutorial.setup()
-        tutorial.start_server()
+    with served_tutorial(tmp_path_factory.mktemp("tutorial")) as tutorial:
         yield tutorial
-    finally:
-        tutorial.stop()
-        # Shown when a test of the module fails.
-        print(*tutorial.logs(), sep="\n")
 
 
 class Visitor:
@@ -57,7 +50,9 @@ class Visitor:
     async def socket(self, tutorial: Tutorial):
         """Connect as the page's JavaScript client does: the page's URL and token, the page's Origin."""
         assert self.config["token"], "the lobby page carries no token for its logged-in user"
-        ws = await connect(f"{self.config['url']}?auth_token={self.config['token']}", origin=tutorial.base_url)
+        ws = await connect(
+            f"{self.config['url']}?auth_token={self.config['token']}", origin=tutorial.base_url
+        )
         greeting = await recv(ws)
         assert greeting["event"] == "connected", greeting
         assert greeting["data"]["user_id"] == self.config["userId"]
@@ -75,7 +70,11 @@ async def log_in(tutorial: Tutorial, username: str, password: str) -> Visitor:
     assert page.url.path == "/accounts/login/", f"the lobby does not ask to log in: {page.url}"
     lobby = await http.post(
         str(page.url),
-        data={"username": username, "password": password, "csrfmiddlewaretoken": CSRF_INPUT.search(page.text)[1]},
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": CSRF_INPUT.search(page.text)[1],
+        },
     )
     assert lobby.status_code == 200 and lobby.url.path == "/", f"login as {username} failed: {lobby.url}"
     assert f"Logged in as <strong>{username}</strong>" in lobby.text
@@ -119,7 +118,10 @@ async def test_the_tutorial_works_as_written(tutorial: Tutorial) -> None:
             test = await expect(ws, "test", channel="general")
             assert test["data"]["message"] == "Hello World"
         note = await expect(alice_ws, "notification", channel="user.1")
-        assert (note["data"]["title"], note["data"]["message"]) == ("Hello Alice", "Your first live notification")
+        assert (note["data"]["title"], note["data"]["message"]) == (
+            "Hello Alice",
+            "Your first live notification",
+        )
         await nothing(bob_ws, 1.0)  # alice's notification is hers only
 
         await asyncio.to_thread(tutorial.run, "notify-python")
@@ -187,7 +189,14 @@ def test_the_tutorial_project_is_a_fresh_startproject(tutorial: Tutorial) -> Non
     """The folder holds what startproject, startapp and the tutorial's files made, and nothing of this repo."""
     project = tutorial.cwd
     assert project == tutorial.workdir / "mysite"
-    for name in ("manage.py", "mysite/settings.py", "chat/apps.py", "chat/views.py", "listen.py", "db.sqlite3"):
+    for name in (
+        "manage.py",
+        "mysite/settings.py",
+        "chat/apps.py",
+        "chat/views.py",
+        "listen.py",
+        "db.sqlite3",
+    ):
         assert (project / name).is_file(), name
     settings = (project / "mysite/settings.py").read_text()
     assert settings.count("INSTALLED_APPS = ") == 2  # startproject's list, then the tutorial's line

@@ -25,7 +25,6 @@ What the test does differently from a reader, and nothing else:
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import re
 import shlex
@@ -35,6 +34,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,7 +81,9 @@ def parse(markdown: str) -> list[Block]:
         line = markdown.count("\n", 0, fence.start()) + 1
         markers = list(MARKER.finditer(before))
         if not markers or before[markers[-1].end() :].strip():
-            raise TutorialError(f"docs/tutorial.md:{line}: a code block without a '<!-- tutorial: ... -->' marker")
+            raise TutorialError(
+                f"docs/tutorial.md:{line}: a code block without a '<!-- tutorial: ... -->' marker"
+            )
         if len(markers) > 1:
             raise TutorialError(f"docs/tutorial.md:{line}: two markers before one code block")
         action, arg = markers[-1].group(1), markers[-1].group(2)
@@ -118,7 +120,9 @@ def commands(block: Block) -> list[Command]:
             if line and not line.startswith("#")
         ]
     if block.lang != "console":
-        raise TutorialError(f"{block.where()}: commands must be in an sh or console block, not {block.lang!r}")
+        raise TutorialError(
+            f"{block.where()}: commands must be in an sh or console block, not {block.lang!r}"
+        )
     result: list[Command] = []
     for raw in block.text.splitlines():
         if raw.startswith("$ "):
@@ -208,15 +212,19 @@ class Background:
         """Wait until the command printed ``line`` (or fail, with what it printed)."""
         try:
             wait_for(
-                lambda: _normalise(line) in {_normalise(x) for x in self.output.splitlines()}
-                or self.process.poll() is not None,
+                lambda: (
+                    _normalise(line) in {_normalise(x) for x in self.output.splitlines()}
+                    or self.process.poll() is not None
+                ),
                 timeout,
                 message=f"{self.command!r} to print {line!r}",
             )
         except TimeoutError as exc:
             raise TutorialError(f"{exc}; it printed:\n{self.output}") from None
         if _normalise(line) not in {_normalise(x) for x in self.output.splitlines()}:
-            raise TutorialError(f"{self.command!r} exited {self.process.returncode}; it printed:\n{self.output}")
+            raise TutorialError(
+                f"{self.command!r} exited {self.process.returncode}; it printed:\n{self.output}"
+            )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -257,9 +265,11 @@ class Tutorial:
         self.background: dict[str, Background] = {}
         server_at = [i for i, block in enumerate(self.blocks) if block.action == "server"]
         if len(server_at) != 1:
-            raise TutorialError(f"docs/tutorial.md: expected exactly one server block, found {len(server_at)}")
+            raise TutorialError(
+                f"docs/tutorial.md: expected exactly one server block, found {len(server_at)}"
+            )
         self.server_index = server_at[0]
-        for index, block in enumerate(self.blocks[: self.server_index]):
+        for block in self.blocks[: self.server_index]:
             if block.action not in SETUP_ACTIONS or (block.action == "run" and block.arg):
                 raise TutorialError(f"{block.where()}: before the server, only unnamed steps")
         for block in self.blocks[self.server_index + 1 :]:
@@ -332,7 +342,9 @@ class Tutorial:
                 raise TutorialError(f"{block.where()}: cd {words[1]}: no such folder")
             return ""
         if words[:3] == ["python3", "-m", "venv"] or words[:2] in (["source", ".venv/bin/activate"],):
-            self.notes.append(f"{command.line!r}: the test's environment ({self.env['VIRTUAL_ENV']}) stands in")
+            self.notes.append(
+                f"{command.line!r}: the test's environment ({self.env['VIRTUAL_ENV']}) stands in"
+            )
             return ""
         if words[:2] == ["pip", "install"]:
             self._check_installed(block, words[2:])
@@ -376,7 +388,12 @@ class Tutorial:
             if name == "django-broadcasting":
                 code += "import django_broadcasting; print(django_broadcasting.__file__)\n"
             result = subprocess.run(
-                [self.python, "-c", code], env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=60
+                [self.python, "-c", code],
+                env=self.env,
+                cwd=self.cwd,
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
             if result.returncode != 0:
                 raise TutorialError(
@@ -418,9 +435,13 @@ class Tutorial:
         deadline = time.monotonic() + startup_timeout
         while not self._answers("/accounts/login/"):
             if self.server.process.poll() is not None:
-                raise TutorialError(f"the server exited {self.server.process.returncode}:\n{self.server.output}")
+                raise TutorialError(
+                    f"the server exited {self.server.process.returncode}:\n{self.server.output}"
+                )
             if time.monotonic() > deadline:
-                raise TutorialError(f"the server did not answer within {startup_timeout}s:\n{self.server.output}")
+                raise TutorialError(
+                    f"the server did not answer within {startup_timeout}s:\n{self.server.output}"
+                )
             time.sleep(0.1)
         return self.server
 
@@ -463,3 +484,20 @@ class Tutorial:
             process.stop()
         if self.server is not None:
             self.server.stop()
+
+
+@contextmanager
+def served_tutorial(workdir: Path) -> Iterator[Tutorial]:
+    """The tutorial's project in ``workdir``, set up as the tutorial says, with its server running.
+
+    Everything it started stops afterwards; the server's and background commands' output is printed,
+    which pytest shows when a test using it fails.
+    """
+    tutorial = Tutorial(workdir)
+    try:
+        tutorial.setup()
+        tutorial.start_server()
+        yield tutorial
+    finally:
+        tutorial.stop()
+        print(*tutorial.logs(), sep="\n")
