@@ -1,4 +1,4 @@
-"""App configuration: system checks and autodiscovery of each app's ``broadcast_channels``."""
+"""App configuration: system checks, autodiscovery of each app's ``broadcast_channels``, runserver's address."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ class BroadcastingConfig(AppConfig):
         from . import checks  # noqa: F401
         from .authorization import autodiscover
         from .conf import broadcasting_settings
+        from .discovery import record_runserver
 
         if broadcasting_settings.AUTODISCOVER:
             autodiscover()
+        # `manage.py runserver` in one terminal, `manage.py broadcast test` in another: found at once.
+        record_runserver()

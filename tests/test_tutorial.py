@@ -94,6 +94,9 @@ def test_tutorial_blocks_are_all_marked() -> None:
 
 
 async def test_the_tutorial_works_as_written(tutorial: Tutorial) -> None:
+    # Step 7: right after the server starts, before any page was opened, other processes reach it.
+    await asyncio.to_thread(tutorial.run, "check")
+
     alice = await log_in(tutorial, "alice", "alice-password")
     bob = await log_in(tutorial, "bob", "bob-password")
     # The tutorial tells the reader that alice is user 1 and bob user 2.
@@ -116,7 +119,7 @@ async def test_the_tutorial_works_as_written(tutorial: Tutorial) -> None:
         await asyncio.to_thread(tutorial.run, "notify-cli")
         for ws in (alice_ws, bob_ws):
             test = await expect(ws, "test", channel="general")
-            assert test["data"]["message"] == "Hello World"
+            assert test["data"]["message"] == "Hello everyone"
         note = await expect(alice_ws, "notification", channel="user.1")
         assert (note["data"]["title"], note["data"]["message"]) == (
             "Hello Alice",
@@ -181,6 +184,8 @@ async def test_the_tutorial_works_as_written(tutorial: Tutorial) -> None:
             await visitor.http.aclose()
 
     tutorial.assert_all_followed()
+    # "It prints Starting ASGI/Daphne ... development server": daphne serves, as step 7 says.
+    assert "Starting ASGI/Daphne" in tutorial.server.output, tutorial.server.output
     # Nothing went wrong on the server's side either.
     assert "Traceback" not in tutorial.server.output, tutorial.server.output
 

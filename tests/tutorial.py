@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.servers import REPO_ROOT, free_port, wait_for
+from tests.servers import REPO_ROOT, free_port, port_open, wait_for
 
 TUTORIAL = REPO_ROOT / "docs" / "tutorial.md"
 TUTORIAL_PORT = "8000"
@@ -424,7 +424,11 @@ class Tutorial:
         return "\n".join(self._run(block, command) for command in commands(block))
 
     def start_server(self, startup_timeout: float = 60) -> Background:
-        """The tutorial's server command, on the test's port; returns once a page answers."""
+        """The tutorial's server command, on the test's port; returns once the port accepts connections.
+
+        Only the port: no request is made, so a step run right after this one sees the server as a reader
+        does who has not opened a page yet.
+        """
         block = self.blocks[self.server_index]
         self.used.add(self.server_index)
         (command,) = commands(block)
@@ -433,29 +437,17 @@ class Tutorial:
             line += f" 127.0.0.1:{self.port}"
         self.server = Background(line, self.cwd, self.env, self.workdir / "server.log")
         deadline = time.monotonic() + startup_timeout
-        while not self._answers("/accounts/login/"):
+        while not port_open("127.0.0.1", self.port):
             if self.server.process.poll() is not None:
                 raise TutorialError(
                     f"the server exited {self.server.process.returncode}:\n{self.server.output}"
                 )
             if time.monotonic() > deadline:
                 raise TutorialError(
-                    f"the server did not answer within {startup_timeout}s:\n{self.server.output}"
+                    f"the server did not listen within {startup_timeout}s:\n{self.server.output}"
                 )
             time.sleep(0.1)
         return self.server
-
-    def _answers(self, path: str) -> bool:
-        import http.client
-
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        try:
-            conn.request("GET", path)
-            return conn.getresponse().status < 500
-        except OSError:
-            return False
-        finally:
-            conn.close()
 
     def start(self, name: str) -> Background:
         """Start the named ``background`` step (stopped by ``stop()``)."""

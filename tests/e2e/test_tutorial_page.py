@@ -68,13 +68,14 @@ class Window:
 
 
 def test_tutorial_page_in_chromium(browser: Any, tutorial: Tutorial, shots: Any) -> None:
+    tutorial.run("check")
     alice = Window(browser, tutorial, "alice", "alice-password")
     shots.pages.append(alice.page)
     alice.online("alice")  # "You see 'Online: alice'"
 
     # A notification: the public test message and alice's own, on her page.
     tutorial.run("notify-cli")
-    alice.shows("#notifications li", "Hello World")
+    alice.shows("#notifications li", "Hello everyone")
     alice.shows("#notifications li", "Hello Alice: Your first live notification")
 
     # bob in a private window: alice sees him join; his notification is his only.
@@ -85,7 +86,7 @@ def test_tutorial_page_in_chromium(browser: Any, tutorial: Tutorial, shots: Any)
     alice.shows("#messages li", "bob joined")
     tutorial.run("notify-python")
     bob.shows("#notifications li", "Hi Bob: This one is just for you")
-    assert alice.items("notifications") == ["Hello World", "Hello Alice: Your first live notification"]
+    assert alice.items("notifications") == ["Hello everyone", "Hello Alice: Your first live notification"]
     assert bob.items("notifications") == ["Hi Bob: This one is just for you"]
 
     # Type in either window: both see the message. Close bob's: alice sees him leave.
