@@ -20,7 +20,8 @@ What the test does differently from a reader, and nothing else:
   test's own environment (its interpreter's ``bin`` comes first on ``PATH``), where ``pip install`` must find
   every package the tutorial names installed, django-broadcasting from this checkout;
 - the port is a free one instead of 8000 (``8000`` in commands and files becomes that port, and the server
-  command gets ``127.0.0.1:<port>``).
+  command gets ``127.0.0.1:<port>``);
+- ``PYTHONUNBUFFERED=1``, so that a program's lines reach the test as they would reach a terminal, at once.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -228,17 +230,17 @@ class Background:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            _signal_group(self.process.pid, 2)  # Ctrl-C, as the tutorial says
+            _signal_group(self.process.pid, signal.SIGINT)  # Ctrl-C, as the tutorial says
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
-                _signal_group(self.process.pid, 9)
+                _signal_group(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
-        _signal_group(self.process.pid, 9)
+        _signal_group(self.process.pid, signal.SIGKILL)
         self._reader.join(5)
 
 
-def _signal_group(pgid: int, sig: int) -> None:
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
     try:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
