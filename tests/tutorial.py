@@ -21,7 +21,8 @@ What the test does differently from a reader, and nothing else:
   every package the tutorial names installed, django-broadcasting from this checkout;
 - the port is a free one instead of 8000 (``8000`` in commands and files becomes that port, and the server
   command gets ``127.0.0.1:<port>``);
-- ``PYTHONUNBUFFERED=1``, so that a program's lines reach the test as they would reach a terminal, at once.
+- ``PYTHONUNBUFFERED=1``, so that a program's lines reach the test as they would reach a terminal, at once,
+  and ``TMPDIR`` is a folder of the test's, where the server leaves the address local publishers look up.
 """
 
 from __future__ import annotations
@@ -259,6 +260,10 @@ class Tutorial:
         self.cwd = workdir
         self.python = python
         self.env = tutorial_env(python)
+        # The server records its address for local publishers in the temporary directory: this run's own.
+        tmpdir = workdir / "tmp"
+        tmpdir.mkdir(exist_ok=True)
+        self.env["TMPDIR"] = str(tmpdir)
         self.port = free_port()
         self.blocks = parse(markdown if markdown is not None else TUTORIAL.read_text())
         self.used: set[int] = set()
