@@ -1,4 +1,4 @@
-"""App configuration: system checks and autodiscovery of each app's ``broadcast_channels``."""
+"""App configuration: system checks, autodiscovery of each app's ``broadcast_channels``, runserver's address."""
 
 from __future__ import annotations
 
