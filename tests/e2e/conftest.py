@@ -42,8 +42,12 @@ USERS = {"alice": False, "bob": False, "carol": True}  # name -> staff
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Everything under tests/e2e drives Chromium: mark it so the root conftest checks for it.
     for item in items:
-        if "/tests/e2e/" in str(item.fspath).replace("\\", "/"):
+        path = str(item.fspath).replace("\\", "/")
+        if "/tests/e2e/" in path:
             item.add_marker(pytest.mark.e2e)
+            if path.endswith(("/test_admin_console.py", "/test_admin_stats.py")):
+                # The admin's templates differ between Django lines (breadcrumbs, dark mode).
+                item.add_marker(pytest.mark.django_matrix)
 
 
 # Package scope, not session: Playwright's sync API keeps an event loop running in the main
