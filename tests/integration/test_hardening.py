@@ -218,3 +218,45 @@ async def test_server_still_answers_and_delivers(server):
         assert (await wsclient.expect(ws, "after-attacks"))["data"] == {"ok": 1}
         assert (await expect(ps.ws, "after-attacks"))["data"] == {"ok": 1}
     assert_no_traceback(server)
+
+
+# -- uvicorn cuts an oversized frame before buffering it -----------------------------------------
+async def test_broadcast_websocket_under_uvicorn_caps_the_frame_size(migrated_db_path, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import websockets
+
+    from tests.servers import REPO_ROOT, free_port, port_open, server_env, wait_for
+
+    port = free_port()
+    log = open(tmp_path / "uvicorn-cli.log", "wb")  # noqa: SIM115 - closed in finally
+    process = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "manage.py"), "broadcast", "websocket", "--server", "uvicorn",
+         "--port", str(port), "--skip-checks"],
+        cwd=REPO_ROOT, env=server_env({"DATABASE_PATH": str(migrated_db_path)}), stdout=log,
+        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        await asyncio.to_thread(
+            wait_for, lambda: port_open("127.0.0.1", port) or process.poll() is not None, 30, 0.05, "uvicorn"
+        )
+        assert process.poll() is None, (tmp_path / "uvicorn-cli.log").read_text()
+        url = f"ws://127.0.0.1:{port}/ws"
+        async with await wsclient.connect(url, max_size=None) as ws:
+            await wsclient.expect(ws, "connected")
+            await ws.send(json.dumps({"action": "ping", "data": "x" * 20_000}))  # over 16 KB, under the cap
+            assert (await wsclient.expect(ws, "error"))["data"]["code"] == 4009
+            await ws.send(json.dumps({"action": "ping"}))
+            await wsclient.expect(ws, "pong")  # the application's limit keeps the socket open
+            await ws.send("x" * 200_000)  # past 4 x MAX_FRAME_SIZE bytes: uvicorn closes at once
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+        log.close()
