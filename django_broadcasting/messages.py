@@ -222,7 +222,7 @@ class Message:
         """Rebuild a message sent with ``to_transport`` (or a plain ``to_dict`` payload)."""
         try:
             data_json = payload.get("data_json")
-            data = json.loads(data_json) if data_json is not None else payload.get("data")
+            data = parse_json(data_json) if data_json is not None else payload.get("data")
             return cls(
                 payload["channel"],
                 payload["event"],
@@ -233,7 +233,9 @@ class Message:
                 data_json=data_json,
                 user_id=payload.get("user_id"),
             )
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        except InvalidMessage:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
             raise InvalidMessage(f"Malformed transport message: {exc}") from None
 
     @cached_property

@@ -32,7 +32,7 @@ from django.views.decorators.csrf import csrf_exempt
 from ..authorization import PRESENCE_NAMESPACE, canonical_name
 from ..conf import broadcasting_settings
 from ..exceptions import BroadcastError, InvalidMessage
-from ..messages import Message
+from ..messages import Message, parse_json
 from ..pusher_signing import SOCKET_ID_RE, RequestRefused, get_app, verify_request
 from ..server.hub import get_hub
 from ..server.protocols.pusher import client_name
@@ -103,7 +103,7 @@ def signed(method: str) -> Callable[[View], View]:
 # -- helpers -----------------------------------------------------------------------------------
 def _json_body(request: HttpRequest) -> dict[str, Any]:
     try:
-        body = json.loads(request.body or b"")
+        body = parse_json(request.body or b"")
     except ValueError:
         raise ApiError(400, "Body is not valid JSON.") from None
     if not isinstance(body, dict):
@@ -144,7 +144,7 @@ def _messages(event: dict[str, Any], channels: list[Any]) -> list[Message]:
     if socket_id is not None and (not isinstance(socket_id, str) or not SOCKET_ID_RE.match(socket_id)):
         raise ApiError(400, "socket_id must look like '123.456'.")
     try:
-        parsed, data_json = json.loads(data), data
+        parsed, data_json = parse_json(data), data
     except ValueError:
         parsed, data_json = data, None  # plain text: clients receive the string
     canonicals = list(dict.fromkeys(_canonical(c) for c in channels))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from time import perf_counter
 from typing import Any
 
@@ -13,7 +12,7 @@ from django.views.decorators.http import require_POST
 from ..authorization import canonical_name
 from ..conf import broadcasting_settings
 from ..exceptions import BroadcastError
-from ..messages import Message
+from ..messages import Message, parse_json
 from ..metrics import observe_broadcast
 from ..server.hub import get_hub
 from .trigger import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
@@ -65,7 +64,7 @@ async def trigger(request: HttpRequest) -> JsonResponse:
     if problem:
         return error(403, f"Request refused: {problem}.", problem.replace(" ", "_"))
     try:
-        messages = _messages_from(json.loads(body))
+        messages = _messages_from(parse_json(body))
     except (ValueError, BroadcastError) as exc:
         detail = getattr(exc, "detail", None) or str(exc)
         return error(400, detail, "invalid")
