@@ -260,3 +260,13 @@ async def test_broadcast_websocket_under_uvicorn_caps_the_frame_size(migrated_db
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
         log.close()
+
+
+# -- found by fuzzing: a WebSocket path no route serves --------------------------------------------
+@pytest.mark.parametrize("path", ["/ws/%3F", "/ws/a/b", "/nowhere", "/app/", "/app/a/b"])
+async def test_unrouted_websocket_path_is_a_403_without_traceback(server, path):
+    with pytest.raises(Exception) as info:
+        async with await wsclient.connect(server.ws_url(path)):
+            pass
+    assert "403" in str(info.value), info.value
+    assert_no_traceback(server)
