@@ -20,7 +20,9 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -46,18 +48,25 @@ def _refused(status: int, message: str) -> JsonResponse:
 
 
 def _params(request: HttpRequest) -> dict[str, Any]:
+    # Django answers a body it cannot parse with a 400 too, but logs a traceback each time: a body
+    # is the client's to get wrong, so it gets its 400 here, with a line saying why.
     content_type = request.content_type or ""
-    if content_type == "application/json":
-        try:
-            body = parse_json(request.body or b"{}")
-        except JSONTooDeep as exc:
-            raise AuthRefused(400, str(exc)) from None
-        except ValueError:
-            raise AuthRefused(400, "Malformed JSON body.") from None
-        if not isinstance(body, dict):
-            raise AuthRefused(400, "The JSON body must be an object.")
-        return body
-    return request.POST.dict()
+    try:
+        if content_type == "application/json":
+            try:
+                body = parse_json(request.body or b"{}")
+            except JSONTooDeep as exc:
+                raise AuthRefused(400, str(exc)) from None
+            except ValueError:
+                raise AuthRefused(400, "Malformed JSON body.") from None
+            if not isinstance(body, dict):
+                raise AuthRefused(400, "The JSON body must be an object.")
+            return body
+        return request.POST.dict()
+    except RequestDataTooBig:
+        raise AuthRefused(413, "Request body too large.") from None
+    except (MultiPartParserError, SuspiciousOperation) as exc:
+        raise AuthRefused(400, f"Malformed request body: {str(exc)[:100]}") from None
 
 
 def _socket_id(params: dict[str, Any]) -> str:

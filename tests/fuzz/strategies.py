@@ -212,6 +212,10 @@ def auth_request(draw: Any) -> dict[str, Any]:
                                              st.text(max_size=12), json_leaf))  # fmt: skip
     if draw(st.booleans()):
         fields["channel_name"] = draw(any_channel)
+    if draw(st.integers(0, 3)) == 0:  # a well-formed request, so the signing paths run too
+        fields = {"socket_id": f"{draw(st.integers(1, 10**6))}.{draw(st.integers(1, 10**6))}",
+                  "channel_name": draw(st.sampled_from(["private-user.7", "presence-chat.7", "private-admin.x",
+                                                         "presence-admin.dashboard", "private-notifications"]))}  # fmt: skip
     shape = draw(st.integers(0, 4))
     if shape == 0:
         content_type, body = "application/x-www-form-urlencoded", None
@@ -234,7 +238,23 @@ def auth_request(draw: Any) -> dict[str, Any]:
             "csrf": draw(st.one_of(st.none(), st.text(alphabet=string.ascii_letters, max_size=64)))}  # fmt: skip
 
 
+valid_channel = st.one_of(
+    st.text(alphabet=NAME_CHARS, min_size=1, max_size=24),
+    st.sampled_from(
+        ["general", "user.7", "private-user.7", "presence-chat.7", "admin.dashboard", "notifications"]
+    ),
+)
+valid_event = st.text(alphabet=string.ascii_letters + string.digits + ".-_:", min_size=1, max_size=30)
+
 trigger_body = st.one_of(
+    st.builds(
+        lambda channels, event, data: _frame_text(
+            {"channels": channels, "event": event, "data": data}
+        ).encode(),
+        st.lists(valid_channel, min_size=1, max_size=3),
+        valid_event,
+        json_value,
+    ),
     st.fixed_dictionaries(
         {},
         optional={
@@ -271,6 +291,15 @@ trigger_body = st.one_of(
 )
 
 pusher_api_body = st.one_of(
+    st.builds(
+        lambda channels, name, data, raw: _frame_text(
+            {"channels": channels, "name": name, "data": data if raw else _frame_text(data)}
+        ).encode(),
+        st.lists(valid_channel, min_size=1, max_size=3),
+        valid_event,
+        json_value,
+        st.booleans(),
+    ),
     st.fixed_dictionaries(
         {},
         optional={

@@ -270,3 +270,14 @@ async def test_unrouted_websocket_path_is_a_403_without_traceback(server, path):
             pass
     assert "403" in str(info.value), info.value
     assert_no_traceback(server)
+
+
+# -- found by fuzzing: an unparseable form body ------------------------------------------------------
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "multipart/form-data; boundary=", "multipart/x"]
+)
+def test_unparseable_form_body_is_a_400_without_traceback(server, content_type):
+    for path in ("/broadcasting/auth", "/broadcasting/user-auth"):
+        response = httpx.post(server.url(path), content=b"\x00--", headers={"Content-Type": content_type})
+        assert response.status_code == 400, response.text
+    assert_no_traceback(server)
