@@ -18,6 +18,7 @@ import pytest
 
 from tests.integration import wsclient
 from tests.integration.pusher_client import PUSHER_ENV, PusherSocket, channel_auth, expect, send
+from tests.integration.pusher_client import closed_with as pusher_closed_with
 from tests.servers import ServerProcess, create_user
 
 pytestmark = pytest.mark.integration
@@ -280,4 +281,21 @@ def test_unparseable_form_body_is_a_400_without_traceback(server, content_type):
     for path in ("/broadcasting/auth", "/broadcasting/user-auth"):
         response = httpx.post(server.url(path), content=b"\x00--", headers={"Content-Type": content_type})
         assert response.status_code == 400, response.text
+    assert_no_traceback(server)
+
+
+# -- found by fuzzing: digits that str.isdigit() accepts and int() refuses ---------------------------
+async def test_non_ascii_digits_in_protocol_version_and_last_id(server):
+    async with await wsclient.connect(server.ws_url("/app/test-key?protocol=%C2%B2")) as ws:
+        code, frames = await pusher_closed_with(ws)
+        assert code == 4007 and frames[-1]["data"]["code"] == 4007, (code, frames)
+    async with await wsclient.connect(server.ws_url("/ws")) as ws:
+        await wsclient.expect(ws, "connected")
+        await ws.send(json.dumps({"action": "subscribe", "channel": "general", "last_id": "x:\u00b2"}))
+        await wsclient.expect(ws, "subscribed")
+        await ws.send(json.dumps({"action": "ping"}))
+        seen = []
+        while (frame := await wsclient.recv(ws))["event"] != "pong":
+            seen.append(frame)
+        assert all(frame["event"] != "error" or frame["data"]["code"] != 4500 for frame in seen), seen
     assert_no_traceback(server)
