@@ -66,7 +66,10 @@ def test_non_json_value_in_a_list_names_the_index():
         encode_json({"items": [1, {1, 2}]})
 
 
-@pytest.mark.parametrize("name", ["", None, 5, "has space", "emoji😀", "new\nline", "slash/name", "a{b}", "general\n", "admin.x\n", "\ngeneral"])
+@pytest.mark.parametrize(
+    "name",
+    ["", None, 5, "has space", "emoji😀", "new\nline", "slash/name", "a{b}", "general\n", "admin.x\n", "\ngeneral"],
+)  # fmt: skip
 def test_illegal_channel_names(name):
     with pytest.raises(InvalidChannelName):
         Message(name, "e")
