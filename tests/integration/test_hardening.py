@@ -16,6 +16,7 @@ import uuid
 import httpx
 import pytest
 
+from tests.fuzz.harness import PUSHER_EVENTS_PATH, TRIGGER_SECRET, pusher_api_params, trigger_headers
 from tests.integration import wsclient
 from tests.integration.pusher_client import PUSHER_ENV, PusherSocket, channel_auth, expect, send
 from tests.integration.pusher_client import closed_with as pusher_closed_with
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.integration
 
 PRODUCTION_ENV = {
     **PUSHER_ENV,
+    "BROADCAST_TRIGGER_SECRET": TRIGGER_SECRET,
     "DJANGO_DEBUG": "false",
     "DJANGO_SECRET_KEY": "hardening-" + "k3y-0123456789abcdefghijklmnopqrstuvwxyz" * 2,
     "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -133,6 +135,24 @@ def test_deep_json_to_broadcasting_auth_is_a_400(server):
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
         )
         assert response.status_code == 400 and "nested" in response.json()["error"], response.text
+    assert_no_traceback(server)
+
+
+def test_signed_deep_publish_bodies_are_a_400(server):
+    body = DEEP.encode()
+    trigger = httpx.post(
+        server.url("/api/broadcast/events"), content=body, headers=trigger_headers(body, "valid")
+    )
+    assert trigger.status_code == 400, trigger.text
+    nested_data = json.dumps({"name": "e", "channels": ["general"], "data": DEEP}).encode()
+    for content in (body, nested_data):
+        api = httpx.post(
+            server.url(PUSHER_EVENTS_PATH),
+            params=pusher_api_params(PUSHER_EVENTS_PATH, content, "valid"),
+            content=content,
+            headers={"Content-Type": "application/json"},
+        )
+        assert api.status_code < 500, api.text
     assert_no_traceback(server)
 
 
