@@ -20,8 +20,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG0
     write = terminalreporter.write_line
     terminalreporter.section("fuzz figures")
     for target, count in sorted(COUNTS.items()):
-        write(f"{target:28} {count:>8,} inputs")
-    write(f"{'total':28} {total:>8,} inputs in {elapsed:,.0f} s ({total / max(elapsed, 1e-9):,.0f}/s)")
+        write(f"{target:34} {count:>8,} inputs")
+    write(f"{'total':34} {total:>8,} inputs in {elapsed:,.0f} s ({total / max(elapsed, 1e-9):,.0f}/s)")
     write("HTTP statuses: " + ", ".join(f"{k} x{v}" for k, v in sorted(STATUSES.items())))
     write("server closes: " + (", ".join(f"{k} x{v}" for k, v in sorted(CLOSES.items())) or "none"))
     report = os.environ.get("FUZZ_REPORT")
