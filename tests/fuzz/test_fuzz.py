@@ -6,7 +6,9 @@ Properties, for every generated input:
   frame (no hang), never with an internal error, and never closes with 1011 or drops the TCP
   connection without a close frame; closing with a protocol code (4009 for a bad signin, say) is fine.
 * HTTP (``/broadcasting/auth``, ``/broadcasting/user-auth``, the signed trigger
-  ``/api/broadcast/events`` and the Pusher HTTP API ``/apps/{id}/events``): never a 5xx.
+  ``/api/broadcast/events`` and the Pusher HTTP API ``/apps/{id}/events``): never a 5xx; without
+  a verified Bearer token, the auth endpoints never sign for a session cookie (no CSRF token) and
+  ``user-auth`` never signs at all.
 * Handshakes with fuzzed channels, tokens, app keys and protocol versions: never a 5xx or 1011.
 
 After each server's run: its log holds no ``Traceback`` and no ``Exception``, it still answers
@@ -155,6 +157,11 @@ def test_broadcasting_auth_endpoints(server, session_cookie, target, path):
             else:
                 response = client.post(path, content=request["body"], headers=headers)
             _record(label, response, request)
+            if request["authorization"] != "VALID" and response.status_code == 200:
+                # Without a verified token nothing is signed for a cookie (its CSRF token is never
+                # right here), and a sign-in is never signed for an anonymous request.
+                assert not with_cookie, f"signed for a session without CSRF: {request!r}"
+                assert target == "auth", f"user-auth signed without a user: {request!r}"
 
         run()
 
