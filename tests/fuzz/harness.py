@@ -65,8 +65,12 @@ class FrameSession:
         self.connect()
 
     def connect(self) -> None:
-        # Entered by hand: the session outlives any one ``with`` block.
-        self.ws = connect(self.url, open_timeout=TIMEOUT, max_size=None, close_timeout=1).__enter__()
+        # Entered by hand: the session outlives any one ``with`` block. No keepalive pings: the
+        # markers keep the socket busy, and the ping thread's use of ``random`` would race with
+        # Hypothesis generating the next input.
+        self.ws = connect(
+            self.url, open_timeout=TIMEOUT, max_size=None, close_timeout=1, ping_interval=None
+        ).__enter__()
         first = json.loads(self.ws.recv(TIMEOUT))
         data = first.get("data")
         data = json.loads(data) if isinstance(data, str) else data
@@ -208,7 +212,7 @@ def handshake_url(server: Any, shape: str, name: str, extra: str | None) -> str:
 def try_handshake(url: str) -> str:
     """Open and close a socket at ``url``; the outcome, or ``AssertionError`` for a 5xx or a 1011."""
     try:
-        with connect(url, open_timeout=TIMEOUT, close_timeout=1) as ws:
+        with connect(url, open_timeout=TIMEOUT, close_timeout=1, ping_interval=None) as ws:
             try:
                 ws.recv(0.2)
             except TimeoutError:
