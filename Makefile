@@ -31,13 +31,14 @@ STAMP := $(VENV)/.installed
 PIP_FILTER := { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
 .PHONY: help install demo demo-users test pytest pytest-dj6 install-dj6 jstest services redis nginx \
-	node-deps chromium bench bench-smoke lint clean distclean
+	node-deps chromium bench bench-smoke fuzz lint clean distclean
 
 help:
 	@echo "make demo    serve example_project on http://127.0.0.1:$(PORT) (in-memory layer, no Redis)"
 	@echo "make test    install, start Redis if needed, run the whole suite (Python + JS), on Django 5.2"
 	@echo "             (Python 3.11) and on the newest Django 6 (Python 3.12+, $(DJ6_VENV))"
 	@echo "make install create $(VENV) and install the package with its dev extras"
+	@echo "make fuzz    fuzz live daphne and uvicorn servers with FUZZ_EXAMPLES generated inputs (100000)"
 	@echo "make lint | bench | bench-smoke | clean | distclean"
 
 # ---------------------------------------------------------------------------------------------
@@ -182,6 +183,14 @@ chromium:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null \
 			|| { [ "$${CI:-}" != true ] || { echo "!! chromium is required under CI=true" >&2; exit 1; }; }; \
 	fi
+
+# ---------------------------------------------------------------------------------------------
+# Fuzz: Hypothesis inputs against live servers (tests/fuzz); prints the number of inputs per target.
+# The ordinary suite runs the same tests with 300 inputs. FUZZ_SERVERS=daphne picks one server.
+FUZZ_EXAMPLES ?= 100000
+
+fuzz: install services
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VPY) -m pytest tests/fuzz -m fuzz -q -p no:cacheprovider --timeout=0 $(PYTEST_ARGS)
 
 # ---------------------------------------------------------------------------------------------
 bench: install

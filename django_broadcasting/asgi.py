@@ -31,13 +31,15 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from .auth.middleware import BroadcastAuthMiddlewareStack  # noqa: E402
 from .http.ingress import IngressApp  # noqa: E402
 from .server.lifespan import LifespanApp  # noqa: E402
-from .server.routing import websocket_urlpatterns  # noqa: E402
+from .server.routing import websocket_not_found, websocket_urlpatterns  # noqa: E402
 
 application = LifespanApp(
     ProtocolTypeRouter(
         {
             "http": IngressApp(django_asgi_app),
-            "websocket": BroadcastAuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+            "websocket": BroadcastAuthMiddlewareStack(
+                URLRouter([*websocket_urlpatterns, websocket_not_found])
+            ),
         }
     )
 )

@@ -57,7 +57,7 @@ PRESENCE_PREFIX = "presence-"
 PRESENCE_NAMESPACE = "presence."
 
 _PARAM_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_PATTERN_CHARS_RE = re.compile(r"^[A-Za-z0-9_\-=@,.;#:{}*]+$")
+_PATTERN_CHARS_RE = re.compile(r"[A-Za-z0-9_\-=@,.;#:{}*]+")
 
 
 class ChannelKind(enum.Enum):
@@ -109,7 +109,7 @@ class Rule:
 
 def _compile(pattern: str) -> tuple[str, re.Pattern[str], tuple[str, ...]]:
     """Return the canonical pattern, its regex and parameter names; raise on a bad pattern."""
-    if not isinstance(pattern, str) or not pattern or not _PATTERN_CHARS_RE.match(pattern):
+    if not isinstance(pattern, str) or not pattern or not _PATTERN_CHARS_RE.fullmatch(pattern):
         raise BroadcastingImproperlyConfigured(f"Invalid channel pattern {pattern!r}.")
     if pattern.startswith(PRIVATE_PREFIX):
         pattern = pattern[len(PRIVATE_PREFIX) :]
@@ -125,7 +125,7 @@ def _compile(pattern: str) -> tuple[str, re.Pattern[str], tuple[str, ...]]:
         parts.append(f"(?P<{match.group(1)}>[^.]+)")
         position = match.end()
     parts.append(_literal(pattern[position:], pattern))
-    return pattern, re.compile("".join(parts) + r"\Z"), params
+    return pattern, re.compile("".join(parts)), params
 
 
 def _literal(text: str, pattern: str) -> str:
@@ -229,7 +229,7 @@ class ChannelRegistry:
             tiers.append(self._builtin_rules())
         for rules in tiers:
             for rule in rules.values():
-                found = rule.regex.match(canonical)
+                found = rule.regex.fullmatch(canonical)
                 if found is not None:
                     return rule, found.groupdict()
         return None

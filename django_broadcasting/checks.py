@@ -10,13 +10,23 @@ docs/configuration.md:
 * ``django_broadcasting.W002`` no ``JWT_SECRET`` (nor ``JWT_PUBLIC_KEY``) with ``DEBUG = False``: tokens are
   signed with ``SECRET_KEY``.
 * ``django_broadcasting.W003`` the redis driver is in use without an explicit Redis address, or with a bad URL.
-* ``django_broadcasting.W004`` ``CORS_ALLOWED_ORIGINS`` is empty with ``DEBUG = False``.
+* ``django_broadcasting.W004`` ``CORS_ALLOWED_ORIGINS`` is empty with ``DEBUG = False`` (with
+  ``--deploy``: also when ``ALLOWED_HOSTS`` holds ``"*"`` or ``SECRET_KEY`` is a development key).
+
+Deployment checks (``manage.py check --deploy`` only, so the demo's ``runserver`` stays quiet):
+
+* ``django_broadcasting.W005`` tokens or Pusher signatures are keyed with an insecure ``SECRET_KEY``.
+* ``django_broadcasting.W006`` the WebSocket Origin check accepts every origin.
+* ``django_broadcasting.W007`` ``/metrics`` has no ``METRICS_TOKEN`` and the server binds a public address.
+* ``django_broadcasting.W008`` Pusher credentials are shared with another program but
+  ``PUSHER_APP_SECRET`` is unset (the secret is derived from ``SECRET_KEY``).
 
 No check opens a network connection: they only read configuration.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from typing import Any
 
@@ -176,12 +186,162 @@ def _check_redis() -> list[CheckMessage]:
 def _check_cors() -> list[CheckMessage]:
     if settings.DEBUG or broadcasting_settings.CORS_ALLOWED_ORIGINS:
         return []
+    return [_w004()]
+
+
+def _w004() -> Warning:
+    hosts = getattr(settings, "ALLOWED_HOSTS", None) or []
+    if "*" in hosts:
+        problem = "ALLOWED_HOSTS has '*', so every browser origin is accepted"
+    elif settings.DEBUG:
+        problem = "SECRET_KEY is a development key, so these look like development settings on a server"
+    else:
+        problem = "DEBUG is False and browser origins are only checked against ALLOWED_HOSTS"
+    return Warning(
+        f"CORS_ALLOWED_ORIGINS is empty: {problem}.",
+        hint="List the origins whose pages may open WebSocket connections, e.g. "
+        "CORS_ALLOWED_ORIGINS=https://example.com (comma-separated in the environment).",
+        id="django_broadcasting.W004",
+    )
+
+
+# -- deployment ------------------------------------------------------------------------------------
+# Django's own rule for a SECRET_KEY fit for production (django/core/checks/security/base.py).
+_INSECURE_KEY_PREFIX = "django-insecure-"
+_MIN_KEY_LENGTH = 50
+_MIN_KEY_CHARS = 5
+
+
+def insecure_secret_key() -> bool:
+    """Return True when ``SECRET_KEY`` is a development key: Django's ``django-insecure-`` prefix,
+    or too short or too uniform to keep secret (Django's own ``security.W009`` rule)."""
+    key = str(getattr(settings, "SECRET_KEY", "") or "")
+    return (
+        key.startswith(_INSECURE_KEY_PREFIX) or len(key) < _MIN_KEY_LENGTH or len(set(key)) < _MIN_KEY_CHARS
+    )
+
+
+def origin_check_open() -> bool:
+    """Return True when any web page may open a socket: ``"*"`` in ``CORS_ALLOWED_ORIGINS``, or an
+    empty list and ``"*"`` in ``ALLOWED_HOSTS`` (the list the Origin check falls back to)."""
+    allowed = broadcasting_settings.CORS_ALLOWED_ORIGINS
+    if "*" in allowed:
+        return True
+    return not allowed and "*" in (getattr(settings, "ALLOWED_HOSTS", None) or [])
+
+
+def _public_bind(host: str) -> bool:
+    host = host.strip().strip("[]").lower()
+    if host in ("", "localhost") or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a host name other than localhost: reachable from elsewhere
+
+
+def _explicit(key: str, env: str) -> bool:
+    """Return True when ``key`` is set in ``BROADCASTING`` or its environment variable is set."""
+    user = getattr(settings, "BROADCASTING", None) or {}
+    return key in user or bool(os.environ.get(env, "").strip())
+
+
+@register(Tags.security, deploy=True)
+def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Flag setups that are fine for the demo and unsafe on a public site (``check --deploy``)."""
+    try:
+        broadcasting_settings.validate()
+    except ImproperlyConfigured:
+        return []  # check_settings reports it as E001
+    messages: list[CheckMessage] = []
+    messages += _check_insecure_keys()
+    messages += _check_origin_deploy()
+    messages += _check_metrics_bind()
+    messages += _check_pusher_secret()
+    return messages
+
+
+def _check_insecure_keys() -> list[CheckMessage]:
+    if not insecure_secret_key():
+        return []
+    derived = []
+    hmac_allowed = any(alg.upper().startswith("HS") for alg in broadcasting_settings.JWT_ALGORITHMS)
+    if not broadcasting_settings.JWT_SECRET and hmac_allowed:
+        derived.append("WebSocket tokens (JWT_SECRET is unset)")
+    if not broadcasting_settings.PUSHER_APP_SECRET:
+        derived.append("Pusher channel signatures (PUSHER_APP_SECRET is unset)")
+    if not derived:
+        return []
     return [
         Warning(
-            "CORS_ALLOWED_ORIGINS is empty with DEBUG = False: browser origins are only checked "
-            "against ALLOWED_HOSTS.",
-            hint="List the origins whose pages may open WebSocket connections, e.g. "
-            "CORS_ALLOWED_ORIGINS=https://example.com (comma-separated in the environment).",
-            id="django_broadcasting.W004",
+            f"{' and '.join(derived)} are keyed with SECRET_KEY, which is a development key "
+            "(django-insecure-, or short): anyone who has read it can forge them, roles included.",
+            hint="Set a long random SECRET_KEY (DJANGO_SECRET_KEY in the example project), and JWT_SECRET "
+            "and PUSHER_APP_SECRET of their own.",
+            id="django_broadcasting.W005",
+        )
+    ]
+
+
+def _check_origin_deploy() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    if origin_check_open():
+        messages.append(
+            Warning(
+                "The WebSocket Origin check accepts every origin (CORS_ALLOWED_ORIGINS has '*', or is "
+                "empty while ALLOWED_HOSTS has '*'): any web page can open a socket with its visitors' "
+                "session cookies and join their private channels.",
+                hint="List your sites in CORS_ALLOWED_ORIGINS, e.g. CORS_ALLOWED_ORIGINS=https://example.com.",
+                id="django_broadcasting.W006",
+            )
+        )
+    # W004 without --deploy covers DEBUG = False; a deployed DEBUG = True set-up shows itself by
+    # ALLOWED_HOSTS = ['*'] or a development SECRET_KEY.
+    wildcard_hosts = "*" in (getattr(settings, "ALLOWED_HOSTS", None) or [])
+    if (
+        settings.DEBUG
+        and not broadcasting_settings.CORS_ALLOWED_ORIGINS
+        and (wildcard_hosts or insecure_secret_key())
+    ):
+        messages.append(_w004())
+    return messages
+
+
+def _check_metrics_bind() -> list[CheckMessage]:
+    host = broadcasting_settings.WEBSOCKET_HOST or "127.0.0.1"
+    if broadcasting_settings.METRICS_TOKEN or not _public_bind(host):
+        return []
+    return [
+        Warning(
+            f"GET /metrics has no METRICS_TOKEN and the server binds {host!r}, a public address: "
+            "anyone can read connection, channel and error counts.",
+            hint="Set METRICS_TOKEN (BROADCAST_METRICS_TOKEN) and scrape with "
+            "'Authorization: Bearer <token>', or keep /metrics behind the proxy.",
+            id="django_broadcasting.W007",
+        )
+    ]
+
+
+def _check_pusher_secret() -> list[CheckMessage]:
+    if broadcasting_settings.PUSHER_APP_SECRET:
+        return []
+    shared = [
+        name
+        for key, env, name in (
+            ("PUSHER_APP_KEY", "PUSHER_APP_KEY", "PUSHER_APP_KEY"),
+            ("PUSHER_APP_ID", "PUSHER_APP_ID", "PUSHER_APP_ID"),
+            ("PUSHER_HOST", "PUSHER_HOST", "PUSHER_HOST"),
+        )
+        if _explicit(key, env)
+    ]
+    if not shared:
+        return []
+    return [
+        Warning(
+            f"{', '.join(shared)} is set, so another program (a Pusher SDK, Laravel) signs requests for "
+            "this app, but PUSHER_APP_SECRET is unset: the secret is derived from SECRET_KEY, which that "
+            "program cannot share without leaking SECRET_KEY, and which changes when it rotates.",
+            hint="Set PUSHER_APP_SECRET to a long random value in both programs.",
+            id="django_broadcasting.W008",
         )
     ]

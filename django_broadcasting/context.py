@@ -25,14 +25,14 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
 HEADER = "X-Socket-ID"
 # Pusher ids look like "1234.5678"; native ids are opaque tokens. Anything else is ignored, not trusted.
-_SOCKET_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_SOCKET_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 _current_socket_id: ContextVar[str | None] = ContextVar("django_broadcasting_socket_id", default=None)
 
 
 def clean_socket_id(value: Any) -> str | None:
     """Return ``value`` if it looks like a socket id, else None."""
-    if isinstance(value, str) and _SOCKET_ID_RE.match(value.strip()):
+    if isinstance(value, str) and _SOCKET_ID_RE.fullmatch(value.strip()):
         return value.strip()
     return None
 

@@ -51,9 +51,12 @@ class _computed_once:
 # Letters, digits and the separators Laravel and Pusher use in channel names.
 # "#" and "@" are allowed for Pusher's "#server-to-user-{id}" and "private-encrypted-" style names;
 # "{" "}" never appear in a concrete name (they are pattern syntax).
-_CHANNEL_RE = re.compile(r"^[A-Za-z0-9_\-=@,.;#:]+$")
-_EVENT_RE = re.compile(r"^[^\x00-\x1f]+$")
+_CHANNEL_RE = re.compile(r"[A-Za-z0-9_\-=@,.;#:]+")
+_EVENT_RE = re.compile(r"[^\x00-\x1f]+")
 MAX_EVENT_NAME_LENGTH = 200
+# Client JSON (frames, HTTP bodies) nests at most this deep: far beyond any real payload, far
+# below the interpreter's recursion limit.
+MAX_JSON_DEPTH = 64
 
 
 def validate_channel_name(name: Any) -> str:
@@ -63,7 +66,7 @@ def validate_channel_name(name: Any) -> str:
     limit = broadcasting_settings.MAX_CHANNEL_NAME_LENGTH
     if len(name) > limit:
         raise InvalidChannelName(f"Channel name is longer than {limit} characters.")
-    if not _CHANNEL_RE.match(name):
+    if not _CHANNEL_RE.fullmatch(name):
         raise InvalidChannelName(
             f"Channel name {name!r} contains characters other than letters, digits and _-=@,.;#:"
         )
@@ -74,7 +77,7 @@ def validate_event_name(name: Any) -> str:
     """Return ``name`` if it is a legal event name, else raise ``InvalidMessage``."""
     if not isinstance(name, str) or not name:
         raise InvalidMessage("Event name must be a non-empty string.")
-    if len(name) > MAX_EVENT_NAME_LENGTH or not _EVENT_RE.match(name):
+    if len(name) > MAX_EVENT_NAME_LENGTH or not _EVENT_RE.fullmatch(name):
         raise InvalidMessage(f"Event name {name[:40]!r} is too long or contains control characters.")
     return name
 
@@ -112,6 +115,49 @@ def encode_json(value: Any) -> str:
 
 
 _second: tuple[int, str] = (-1, "")
+
+
+class JSONTooDeep(ValueError):
+    """A JSON document nested deeper than ``MAX_JSON_DEPTH`` (a ``ValueError``, like malformed JSON)."""
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Return True when ``value`` nests lists/dicts more than ``limit`` levels (iterative walk)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def parse_json(text: str | bytes | bytearray, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Decode JSON from an untrusted peer; raise ``ValueError`` (``JSONTooDeep`` when nested too deep).
+
+    ``json.loads`` recurses once per level and raises ``RecursionError`` (not ``ValueError``)
+    around a thousand levels, which callers catching ``ValueError`` would let through as a crash
+    with a traceback per frame. Documents nested deeper than ``max_depth`` are refused too, so no
+    later encoder or walker recurses on a structure a client chose.
+    """
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise JSONTooDeep(f"JSON is nested deeper than {max_depth} levels.") from None
+    if isinstance(value, (dict, list)):
+        opening = text.count(b"[" if isinstance(text, (bytes, bytearray)) else "[")
+        opening += text.count(b"{" if isinstance(text, (bytes, bytearray)) else "{")
+        # Counting brackets (strings included) bounds the depth from above, at C speed: only
+        # documents with more brackets than the limit pay for the walk.
+        if opening > max_depth and _depth_exceeds(value, max_depth):
+            raise JSONTooDeep(f"JSON is nested deeper than {max_depth} levels.")
+    return value
 
 
 def utc_now_iso() -> str:
@@ -240,7 +286,7 @@ class Message:
         """Rebuild a message sent with ``to_transport`` (or a plain ``to_dict`` payload)."""
         try:
             data_json = payload.get("data_json")
-            data = json.loads(data_json) if data_json is not None else payload.get("data")
+            data = parse_json(data_json) if data_json is not None else payload.get("data")
             return cls(
                 payload["channel"],
                 payload["event"],
@@ -251,7 +297,9 @@ class Message:
                 data_json=data_json,
                 user_id=payload.get("user_id"),
             )._with_origin(payload.get("origin"))
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        except InvalidMessage:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
             raise InvalidMessage(f"Malformed transport message: {exc}") from None
 
     @classmethod

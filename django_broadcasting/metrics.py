@@ -1,7 +1,8 @@
 """Prometheus metrics of the broadcasting server, read at scrape time.
 
 The hub only increments plain integers while it works; ``HubCollector`` turns
-``hub.stats()`` into metric families when Prometheus scrapes ``GET /metrics``, so the
+those counters and sizes (``hub_counts``: numbers only, no channel name or presence member is
+copied) into metric families when Prometheus scrapes ``GET /metrics``, so the
 metrics cost the hot path nothing. The one metric measured as it happens is
 ``broadcast_duration_seconds``: ``apublish`` (label ``source="publish"``) and the server's
 HTTP trigger (``source="trigger"``, the fan-out of broadcasts other processes send) call
@@ -14,6 +15,7 @@ collectors and any metric of the project, so one scrape gets everything.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,14 +54,37 @@ BROADCAST_DURATION = Histogram(
 )
 
 
+def hub_counts(hub: Any) -> dict[str, Any]:
+    """Return the hub's figures as numbers only, for a scrape.
+
+    ``hub.stats()`` also copies every channel name and the whole presence membership (member
+    info included): fine for the staff-only stats API, too much for an endpoint that is open by
+    default and scraped every few seconds. A scrape reads counters and sizes, never a name.
+    """
+    subscribers = getattr(hub, "subscribers", {})
+    return {
+        "node": getattr(hub, "node_id", ""),
+        "transport": type(hub.transport).__name__ if getattr(hub, "transport", None) else None,
+        "connections": len(getattr(hub, "connections", ())),
+        "connections_total": getattr(hub, "connections_total", 0),
+        "channels": len(subscribers),
+        "subscriptions": sum(map(len, subscribers.values())),
+        "presence_members": hub.presence.count() if getattr(hub, "presence", None) is not None else 0,
+        "messages_in": getattr(hub, "messages_in", 0),
+        "deliveries": getattr(hub, "deliveries", 0),
+        "frames_in": getattr(hub, "frames_in", 0),
+        "errors": dict(getattr(hub, "errors", {})),
+        "uptime": round(time.time() - getattr(hub, "started_at", time.time()), 3),
+    }
+
+
 class HubCollector(Collector):
-    """Metric families built from ``get_hub().stats()`` at collection time."""
+    """Metric families built from the hub's counters (``hub_counts``) at collection time."""
 
     def collect(self) -> Iterator[Metric]:
         from .server.hub import get_hub
 
-        stats: dict[str, Any] = get_hub().stats()
-        channels: dict[str, int] = stats.get("channels", {})
+        stats = hub_counts(get_hub())
 
         info = InfoMetricFamily("broadcast_node", "The broadcasting node this process is.")
         info.add_metric(
@@ -75,12 +100,12 @@ class HubCollector(Collector):
             value=stats.get("connections_total", 0),
         )
         yield GaugeMetricFamily(
-            "broadcast_channels", "Channels with at least one local subscriber.", value=len(channels)
+            "broadcast_channels", "Channels with at least one local subscriber.", value=stats["channels"]
         )
         yield GaugeMetricFamily(
             "broadcast_subscriptions",
             "Channel subscriptions of open connections.",
-            value=sum(channels.values()),
+            value=stats["subscriptions"],
         )
         yield GaugeMetricFamily(
             "broadcast_presence_members",

@@ -197,7 +197,8 @@ def decode_token(token: Any) -> Identity:
     allowed = _allowed_algorithms()
     try:
         header = pyjwt.get_unverified_header(token)
-    except pyjwt.InvalidTokenError:
+    except (pyjwt.InvalidTokenError, RecursionError):
+        # PyJWT lets json's RecursionError through for a header nested a thousand levels deep.
         raise AuthenticationFailed("Malformed token.") from None
     algorithm = header.get("alg")
     if not isinstance(algorithm, str) or algorithm not in allowed or algorithm.lower() == "none":
@@ -224,6 +225,8 @@ def decode_token(token: Any) -> Identity:
         raise AuthenticationFailed("Token signature is invalid.") from None
     except pyjwt.InvalidTokenError as exc:
         raise AuthenticationFailed(f"Invalid token: {exc}.") from None
+    except RecursionError:
+        raise AuthenticationFailed("Malformed token.") from None
 
     subject = claims["sub"]
     if isinstance(subject, bool) or not isinstance(subject, (str, int)) or subject == "":

@@ -60,7 +60,7 @@ def parse_id(value: object) -> tuple[str, int] | None:
     if not isinstance(value, str) or len(value) > 64:
         return None
     epoch, sep, offset = value.rpartition(":")
-    if not sep or not epoch or not offset.isdigit():
+    if not sep or not epoch or not (offset.isascii() and offset.isdigit()):
         return None
     return epoch, int(offset)
 

@@ -3,8 +3,9 @@
 The application is ``django_broadcasting.asgi:application`` under the current settings
 (``--app`` picks another, e.g. a project's own ``asgi.py``). Server keepalive pings follow
 ``PING_INTERVAL`` (0 turns them off); ``COMPRESSION`` turns on permessage-deflate under
-uvicorn (daphne has no WebSocket compression). Ctrl-C stops the server gracefully (clients
-get close code 1012 and reconnect) with exit status 0.
+uvicorn (daphne has no WebSocket compression). Under uvicorn a client message larger than
+``ws_max_size()`` (four times ``MAX_FRAME_SIZE``) closes the socket with 1009 before it is buffered.
+Ctrl-C stops the server gracefully (clients get close code 1012 and reconnect) with exit status 0.
 """
 
 from __future__ import annotations
@@ -123,6 +124,16 @@ def _run_daphne(app: str, host: str, port: int, verbosity: int) -> None:
         pass
 
 
+def ws_max_size() -> int:
+    """Return the WebSocket message size, in bytes, past which the server itself drops the socket.
+
+    ``MAX_FRAME_SIZE`` is checked by the application in characters (a larger frame gets error
+    4009 and the socket stays open); no frame within it takes more than four bytes per character
+    in UTF-8, so anything larger is closed by uvicorn (1009) before it is buffered whole.
+    """
+    return 4 * broadcasting_settings.MAX_FRAME_SIZE
+
+
 def _run_uvicorn(app: str, host: str, port: int, verbosity: int) -> None:
     try:
         import uvicorn
@@ -141,6 +152,9 @@ def _run_uvicorn(app: str, host: str, port: int, verbosity: int) -> None:
             ws_ping_interval=ping or None,
             ws_ping_timeout=max(20.0, ping) if ping else None,
             ws_per_message_deflate=broadcasting_settings.COMPRESSION,
+            # uvicorn buffers a frame up to 16 MiB before the application sees it; cut at the largest
+            # frame the application accepts (MAX_FRAME_SIZE characters, 4 bytes each at most).
+            ws_max_size=ws_max_size(),
             log_level=levels.get(min(max(verbosity, 0), 3), "info"),
         )
     except KeyboardInterrupt:

@@ -29,7 +29,7 @@ from typing import Any
 from ..authorization import PRESENCE_NAMESPACE, canonical_name
 from ..conf import broadcasting_settings
 from ..exceptions import BroadcastError, InvalidMessage
-from ..messages import Message, utc_now_iso
+from ..messages import Message, parse_json, utc_now_iso
 from ..pusher_signing import SOCKET_ID_RE, RequestRefused, get_app, verify_request
 from ..server.hub import get_hub
 from ..server.protocols.pusher import client_name
@@ -91,7 +91,7 @@ def signed(method: str) -> Callable[[Endpoint], Endpoint]:
 # -- helpers -----------------------------------------------------------------------------------
 def _json_body(request: IngressRequest) -> dict[str, Any]:
     try:
-        body = json.loads(request.body or b"")
+        body = parse_json(request.body or b"")
     except ValueError:
         raise ApiError(400, "Body is not valid JSON.") from None
     if not isinstance(body, dict):
@@ -132,7 +132,7 @@ def _messages(event: dict[str, Any], channels: list[Any], timestamp: str) -> lis
     if socket_id is not None and (not isinstance(socket_id, str) or not SOCKET_ID_RE.match(socket_id)):
         raise ApiError(400, "socket_id must look like '123.456'.")
     try:
-        parsed, data_json = json.loads(data), data
+        parsed, data_json = parse_json(data), data
     except ValueError:
         # Plain text: clients receive the string.
         parsed, data_json = data, json.dumps(data, ensure_ascii=False)

@@ -20,7 +20,9 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -28,6 +30,7 @@ from django.views.decorators.http import require_POST
 from ..auth.identity import Identity, aidentity_from_request
 from ..authorization import ChannelKind, aauthorize
 from ..exceptions import AuthenticationFailed, ChannelForbidden, InvalidChannelName
+from ..messages import JSONTooDeep, parse_json
 from ..pusher_signing import SOCKET_ID_RE, sign_channel, sign_user
 
 LARAVEL_CSRF_HEADER = "HTTP_X_CSRF_TOKEN"
@@ -45,21 +48,30 @@ def _refused(status: int, message: str) -> JsonResponse:
 
 
 def _params(request: HttpRequest) -> dict[str, Any]:
+    # Django answers a body it cannot parse with a 400 too, but logs a traceback each time: a body
+    # is the client's to get wrong, so it gets its 400 here, with a line saying why.
     content_type = request.content_type or ""
-    if content_type == "application/json":
-        try:
-            body = json.loads(request.body or b"{}")
-        except ValueError:
-            raise AuthRefused(400, "Malformed JSON body.") from None
-        if not isinstance(body, dict):
-            raise AuthRefused(400, "The JSON body must be an object.")
-        return body
-    return request.POST.dict()
+    try:
+        if content_type == "application/json":
+            try:
+                body = parse_json(request.body or b"{}")
+            except JSONTooDeep as exc:
+                raise AuthRefused(400, str(exc)) from None
+            except ValueError:
+                raise AuthRefused(400, "Malformed JSON body.") from None
+            if not isinstance(body, dict):
+                raise AuthRefused(400, "The JSON body must be an object.")
+            return body
+        return request.POST.dict()
+    except RequestDataTooBig:
+        raise AuthRefused(413, "Request body too large.") from None
+    except (MultiPartParserError, SuspiciousOperation) as exc:
+        raise AuthRefused(400, f"Malformed request body: {str(exc)[:100]}") from None
 
 
 def _socket_id(params: dict[str, Any]) -> str:
     socket_id = params.get("socket_id")
-    if not isinstance(socket_id, str) or not SOCKET_ID_RE.match(socket_id):
+    if not isinstance(socket_id, str) or not SOCKET_ID_RE.fullmatch(socket_id):
         raise AuthRefused(400, "socket_id is missing or malformed (expected digits.digits).")
     return socket_id
 
@@ -83,8 +95,9 @@ async def _identity(request: HttpRequest) -> Identity:
         identity = await aidentity_from_request(request)
     except AuthenticationFailed as exc:
         raise AuthRefused(401, exc.detail) from None
-    bearer = request.headers.get("Authorization", "").lower().startswith("bearer ")
-    if identity.is_authenticated and not bearer:
+    # Only a verified token (an identity with claims) is exempt from CSRF: an "Authorization:
+    # Bearer" header whose token is blank falls back to the session, which is cookie-borne.
+    if identity.is_authenticated and not identity.claims:
         # A session identity: the browser sends the cookie on any site's behalf, so demand CSRF.
         problem = await sync_to_async(_csrf_failure)(request)
         if problem:

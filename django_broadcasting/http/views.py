@@ -17,7 +17,7 @@ from ..authorization import canonical_name
 from ..conf import broadcasting_settings
 from ..discovery import EXPECT_HOST_HEADER, EXPECT_PROJECT_HEADER, refusal, server_identity
 from ..exceptions import BroadcastError
-from ..messages import Message
+from ..messages import Message, parse_json
 from ..metrics import observe_broadcast
 from . import pusher_api
 from .endpoint import (
@@ -84,7 +84,7 @@ async def trigger(request: IngressRequest) -> IngressResponse:
     if wrong is not None:  # the publisher meant another project's server: deliver nothing
         return json_response(409, wrong)
     try:
-        messages = _messages_from(json.loads(body))
+        messages = _messages_from(parse_json(body))
     except (ValueError, BroadcastError) as exc:
         detail = getattr(exc, "detail", None) or str(exc)
         return error(400, detail, "invalid")

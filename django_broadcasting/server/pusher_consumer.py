@@ -13,7 +13,6 @@ activity timeout would close them.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -25,7 +24,7 @@ from .. import signals
 from ..authorization import ChannelKind, canonical_name, channel_kind
 from ..conf import broadcasting_settings
 from ..exceptions import ChannelForbidden, InvalidChannelName, InvalidMessage, OverCapacity, TokenExpired
-from ..messages import Message, validate_event_name
+from ..messages import Message, parse_json, validate_event_name
 from ..pusher_signing import get_app, verify_channel, verify_user
 from . import codes
 from .connection import Connection
@@ -74,7 +73,9 @@ class PusherConsumer(HubConsumer):
             )
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         version = (query.get("protocol") or [None])[0]
-        if version is not None and (not version.isdigit() or int(version) not in proto.SUPPORTED_PROTOCOLS):
+        if version is not None and (
+            not (version.isascii() and version.isdigit()) or int(version) not in proto.SUPPORTED_PROTOCOLS
+        ):
             await self.reject(
                 proto.PUSHER_4007_UNSUPPORTED_PROTOCOL, f"Unsupported protocol version {version[:10]!r}."
             )
@@ -205,7 +206,7 @@ class PusherConsumer(HubConsumer):
     @staticmethod
     def _member(channel_data: str | None) -> dict[str, Any]:
         try:
-            parsed = json.loads(channel_data or "")
+            parsed = parse_json(channel_data or "")
         except ValueError:
             raise SubscriptionRefused(400, "channel_data is not JSON.") from None
         user_id = parsed.get("user_id") if isinstance(parsed, dict) else None
@@ -240,7 +241,7 @@ class PusherConsumer(HubConsumer):
         user_id = None
         if isinstance(user_data, str) and verify_user(auth, conn.socket_id, user_data):
             try:
-                parsed = json.loads(user_data)
+                parsed = parse_json(user_data)
             except ValueError:
                 parsed = None
             if isinstance(parsed, dict) and isinstance(parsed.get("id"), str) and parsed["id"]:
@@ -281,13 +282,17 @@ class PusherConsumer(HubConsumer):
             raise proto.PusherFrameError(exc.detail) from None
         if canonical not in conn.channels:
             raise proto.PusherFrameError(f"Not subscribed to channel {name!r}.")
-        if not (name.startswith("private-") or name.startswith("presence-")):
+        # The kind of the channel subscribed decides, not the prefix typed in this frame: "general"
+        # and "private-general" are one channel, and a public one.
+        kind = channel_kind(canonical)
+        if kind is ChannelKind.PUBLIC:
             raise proto.PusherFrameError("Client events are only allowed on private and presence channels.")
         if not self.allow_client_event(conn):
             raise proto.PusherFrameError(
                 proto.ERROR_MESSAGES[proto.PUSHER_4301_RATE_LIMITED], proto.PUSHER_4301_RATE_LIMITED
             )
-        user_id = conn.scope_info.get("presence", {}).get(canonical) if name.startswith("presence-") else None
+        # "presence-X" and "private-presence-X" are both "presence.X": the sender is named either way.
+        user_id = conn.scope_info.get("presence", {}).get(canonical) if kind is ChannelKind.PRESENCE else None
         try:
             validate_event_name(event)
             message = Message(canonical, event, data, socket_id=conn.socket_id, user_id=user_id)

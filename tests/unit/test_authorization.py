@@ -24,7 +24,12 @@ from django_broadcasting.authorization import (
     pusher_name,
     registry,
 )
-from django_broadcasting.exceptions import ChannelForbidden, InvalidChannelName, TokenExpired
+from django_broadcasting.exceptions import (
+    BroadcastingImproperlyConfigured,
+    ChannelForbidden,
+    InvalidChannelName,
+    TokenExpired,
+)
 
 ALICE = Identity(
     user_id="5", roles=frozenset({"user"}), claims={"name": "Alice", "teams": ["7", 8], "orgs": ["acme"]}
@@ -457,3 +462,12 @@ def test_docs_examples_run():
     namespace: dict = {}
     for number, block in enumerate(blocks, 1):
         exec(compile(block, f"authorization.md example {number}", "exec"), namespace)  # noqa: S102
+
+
+@pytest.mark.parametrize("name", ["admin.x\n", "private-user.5\n", "presence-chat.1\n", "general\n"])
+def test_a_trailing_newline_is_an_invalid_name_not_a_public_channel(name):
+    # "admin.*" did not match "admin.x\n" ("." stops at a newline) and "$" let it validate: public.
+    with pytest.raises(InvalidChannelName):
+        authorize(ANONYMOUS, name)
+    with pytest.raises(BroadcastingImproperlyConfigured):
+        ChannelRegistry().register("orders.{id}\n", lambda identity, id: True)

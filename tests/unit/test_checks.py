@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from django_broadcasting.checks import check_settings
+from django_broadcasting.checks import check_deployment, check_settings
+from tests.servers import REPO_ROOT, run_manage, server_env
 
 MEMORY_LAYER = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 REDIS_LAYER = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer"}}
+
+
+SAFE_SECRET_KEY = "p8#Vq2!zR7mK@4xL9wN3$bT6yH1&cJ5dF0gS8aE2uI7oP4lZ9-Xy1"
 
 
 def ids(settings):
@@ -27,9 +35,17 @@ def safe_production(settings, monkeypatch):
         "BROADCAST_REDIS_URL",
         "BROADCAST_REDIS_ENABLED",
         "JWT_PUBLIC_KEY",
+        "PUSHER_APP_KEY",
+        "PUSHER_APP_ID",
+        "PUSHER_APP_SECRET",
+        "PUSHER_HOST",
+        "BROADCAST_WEBSOCKET_HOST",
+        "BROADCAST_METRICS_TOKEN",
     ):
         monkeypatch.delenv(name, raising=False)
     settings.DEBUG = False
+    settings.SECRET_KEY = SAFE_SECRET_KEY
+    settings.ALLOWED_HOSTS = ["example.com"]
     settings.CHANNEL_LAYERS = REDIS_LAYER
     settings.BROADCASTING = {"JWT_SECRET": "s", "CORS_ALLOWED_ORIGINS": ["https://example.com"]}
 
@@ -148,3 +164,105 @@ def test_e003_follows_the_websocket_driver_layer_option(settings):
     assert ids(settings) == ["django_broadcasting.E003"]
     settings.CHANNEL_LAYERS = {"broadcast": REDIS_LAYER["default"]}
     assert ids(settings) == []
+
+
+# -- deployment checks (manage.py check --deploy) -------------------------------------------------
+def deploy_ids():
+    return sorted(message.id for message in check_deployment())
+
+
+def test_a_sane_deployment_passes(settings):
+    settings.BROADCASTING = {**settings.BROADCASTING, "PUSHER_APP_SECRET": "p"}
+    assert deploy_ids() == []
+
+
+@pytest.mark.parametrize("key", ["django-insecure-abc" + "x" * 60, "short-key", "a" * 60])
+def test_w005_jwt_and_pusher_keys_from_an_insecure_secret_key(settings, key):
+    settings.SECRET_KEY = key
+    settings.BROADCASTING = {"CORS_ALLOWED_ORIGINS": ["https://example.com"]}
+    [warning] = check_deployment()
+    assert warning.id == "django_broadcasting.W005"
+    assert "WebSocket tokens" in warning.msg and "Pusher" in warning.msg
+    settings.BROADCASTING = {**settings.BROADCASTING, "JWT_SECRET": "j", "PUSHER_APP_SECRET": "p"}
+    assert deploy_ids() == []
+    # Only RS256 tokens accepted: SECRET_KEY keys no token, only the Pusher signatures.
+    settings.BROADCASTING = {
+        "CORS_ALLOWED_ORIGINS": ["https://example.com"],
+        "JWT_ALGORITHMS": ["RS256"],
+        "JWT_PUBLIC_KEY": "unused",
+    }
+    [warning] = check_deployment()
+    assert "WebSocket tokens" not in warning.msg and "Pusher" in warning.msg
+
+
+def test_w006_origin_check_off(settings):
+    settings.BROADCASTING = {**settings.BROADCASTING, "PUSHER_APP_SECRET": "p", "CORS_ALLOWED_ORIGINS": ["*"]}
+    assert deploy_ids() == ["django_broadcasting.W006"]
+    settings.BROADCASTING = {"JWT_SECRET": "s", "PUSHER_APP_SECRET": "p"}
+    settings.ALLOWED_HOSTS = ["*"]
+    assert deploy_ids() == ["django_broadcasting.W006"]
+    assert ids(settings) == ["django_broadcasting.W004"]  # and W004 says '*' accepts every origin
+    assert "every browser origin" in check_settings()[0].msg
+
+
+def test_w004_under_deploy_considers_wildcard_hosts_and_insecure_keys_with_debug(settings):
+    settings.DEBUG = True
+    settings.BROADCASTING = {"JWT_SECRET": "s", "PUSHER_APP_SECRET": "p"}
+    assert ids(settings) == [] and deploy_ids() == []  # DEBUG with a real allow-list: quiet
+    settings.ALLOWED_HOSTS = ["*"]
+    assert ids(settings) == []  # runserver stays quiet for the demo
+    assert deploy_ids() == ["django_broadcasting.W004", "django_broadcasting.W006"]
+    settings.ALLOWED_HOSTS = ["example.com"]
+    settings.SECRET_KEY = "django-insecure-" + "z" * 60
+    assert deploy_ids() == ["django_broadcasting.W004"]
+
+
+@pytest.mark.parametrize(
+    ("host", "flagged"),
+    [("0.0.0.0", True), ("::", True), ("10.1.2.3", True), ("ws.example.com", True),
+     ("127.0.0.1", False), ("::1", False), ("localhost", False)],
+)  # fmt: skip
+def test_w007_metrics_open_on_a_public_bind(settings, host, flagged):
+    settings.BROADCASTING = {**settings.BROADCASTING, "PUSHER_APP_SECRET": "p", "WEBSOCKET_HOST": host}
+    assert deploy_ids() == (["django_broadcasting.W007"] if flagged else [])
+    settings.BROADCASTING = {**settings.BROADCASTING, "METRICS_TOKEN": "m"}
+    assert deploy_ids() == []
+
+
+def test_w008_pusher_secret_missing_when_another_program_signs(settings, monkeypatch):
+    assert deploy_ids() == []  # default key and id: only this project signs
+    monkeypatch.setenv("PUSHER_APP_KEY", "laravel-key")
+    from django_broadcasting.conf import reload_broadcasting_settings
+
+    reload_broadcasting_settings()
+    [warning] = check_deployment()
+    assert warning.id == "django_broadcasting.W008" and "PUSHER_APP_KEY" in warning.msg
+    monkeypatch.setenv("PUSHER_APP_SECRET", "shared-secret")
+    reload_broadcasting_settings()
+    assert deploy_ids() == []
+
+
+def test_the_demo_settings_get_warnings_not_errors():
+    # The example project as `make demo` runs it: DEBUG, ALLOWED_HOSTS = ['*'], a django-insecure key.
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "manage.py"), "check", "--deploy"],
+        cwd=REPO_ROOT,
+        env=server_env({"JWT_SECRET": ""}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr  # warnings do not stop anything
+    out = result.stdout + result.stderr
+    for check_id in ("W004", "W005", "W006"):
+        assert f"django_broadcasting.{check_id}" in out, out
+    assert "django_broadcasting.E" not in out
+    assert "no issues" in run_manage("check", env={"JWT_SECRET": "a-secret-for-the-check-0123456789"})
+
+
+def test_every_check_id_is_documented():
+    source = (REPO_ROOT / "django_broadcasting" / "checks.py").read_text()
+    in_code = set(re.findall(r'id="(django_broadcasting\.[EW]\d{3})"', source))
+    docs = (REPO_ROOT / "docs" / "configuration.md").read_text()
+    documented = set(re.findall(r"^\| `(django_broadcasting\.[EW]\d{3})` \|", docs, re.MULTILINE))
+    assert in_code and in_code == documented, (in_code - documented, documented - in_code)

@@ -10,7 +10,14 @@ import uuid
 import pytest
 
 from django_broadcasting.exceptions import BroadcastError, InvalidChannelName, InvalidMessage
-from django_broadcasting.messages import Message, encode_json, validate_channel_name
+from django_broadcasting.messages import (
+    MAX_JSON_DEPTH,
+    JSONTooDeep,
+    Message,
+    encode_json,
+    parse_json,
+    validate_channel_name,
+)
 
 
 def test_to_dict_is_the_wire_format():
@@ -59,7 +66,10 @@ def test_non_json_value_in_a_list_names_the_index():
         encode_json({"items": [1, {1, 2}]})
 
 
-@pytest.mark.parametrize("name", ["", None, 5, "has space", "emoji😀", "new\nline", "slash/name", "a{b}"])
+@pytest.mark.parametrize(
+    "name",
+    ["", None, 5, "has space", "emoji😀", "new\nline", "slash/name", "a{b}", "general\n", "admin.x\n", "\ngeneral"],
+)  # fmt: skip
 def test_illegal_channel_names(name):
     with pytest.raises(InvalidChannelName):
         Message(name, "e")
@@ -80,7 +90,7 @@ def test_legal_channel_names(name):
     assert validate_channel_name(name) == name
 
 
-@pytest.mark.parametrize("event", ["", None, "x" * 201, "bad\x00name"])
+@pytest.mark.parametrize("event", ["", None, "x" * 201, "bad\x00name", "client-x\n", "e\r"])
 def test_illegal_event_names(event):
     with pytest.raises(InvalidMessage):
         Message("general", event)
@@ -117,3 +127,20 @@ def test_transport_round_trip():
 def test_malformed_transport_is_invalid_message():
     with pytest.raises(InvalidMessage):
         Message.from_transport({"event": "e"})
+
+
+@pytest.mark.parametrize("text", ["[" * 8000 + "]" * 8000, '{"a":' * 2000 + "1" + "}" * 2000])
+def test_parse_json_refuses_deep_nesting_as_a_value_error(text):
+    with pytest.raises(JSONTooDeep, match="nested deeper"):
+        parse_json(text)
+    with pytest.raises(ValueError):  # callers that catch malformed JSON catch this too
+        parse_json(text.encode())
+
+
+def test_parse_json_depth_limit_is_exact():
+    at_limit = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    assert parse_json(at_limit) is not None
+    with pytest.raises(JSONTooDeep):
+        parse_json("[" + at_limit + "]")
+    # Brackets inside strings and wide (not deep) documents are fine.
+    assert parse_json(json.dumps({"s": "[" * 500, "l": [[1]] * 500}))["s"] == "[" * 500

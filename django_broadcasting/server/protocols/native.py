@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...messages import Message, utc_now_iso
+from ...messages import JSONTooDeep, Message, parse_json, utc_now_iso
 from .. import codes
 
 
@@ -51,7 +51,9 @@ def parse(text: str | None, max_size: int) -> dict[str, Any]:
     if len(text) > max_size:
         raise ProtocolError(codes.ERR_4009_MESSAGE_TOO_BIG, f"Frame is larger than {max_size} bytes.")
     try:
-        body = json.loads(text)
+        body = parse_json(text)
+    except JSONTooDeep as exc:
+        raise ProtocolError(codes.ERR_4000_BAD_REQUEST, str(exc)) from None
     except ValueError:
         raise ProtocolError(codes.ERR_4000_BAD_REQUEST, "Malformed JSON.") from None
     if not isinstance(body, dict):

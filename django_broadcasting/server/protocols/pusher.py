@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from ...authorization import PRESENCE_NAMESPACE, pusher_client_name
-from ...messages import Message
+from ...messages import JSONTooDeep, Message, parse_json
 
 # pusher:error codes (https://pusher.com/docs/channels/library_auth_reference/pusher-websockets-protocol).
 # 4000-4099: do not reconnect unchanged; 4100-4199: reconnect with backoff; 4200-4299: reconnect now.
@@ -99,7 +99,9 @@ def parse(text: str | None, max_size: int) -> tuple[str, Any, str | None]:
     if len(text) > max_size:
         raise PusherFrameError(f"Message is larger than {max_size} bytes.")
     try:
-        body = json.loads(text)
+        body = parse_json(text)
+    except JSONTooDeep as exc:
+        raise PusherFrameError(str(exc)) from None
     except ValueError:
         raise PusherFrameError("Malformed JSON.") from None
     if not isinstance(body, dict):
@@ -111,7 +113,9 @@ def parse(text: str | None, max_size: int) -> tuple[str, Any, str | None]:
     if isinstance(data, str) and not event.startswith("client-"):
         # Some clients double-encode what they send as well; accept both forms.
         try:
-            data = json.loads(data)
+            data = parse_json(data)
+        except JSONTooDeep as exc:
+            raise PusherFrameError(str(exc)) from None
         except ValueError:
             pass
     channel = body.get("channel")
