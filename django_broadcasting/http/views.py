@@ -8,7 +8,6 @@ composition root (``django_broadcasting.asgi``) answers the same URLs before Dja
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from time import perf_counter
 from typing import Any
