@@ -6,6 +6,10 @@ the proxy, so when the peer is listed in ``TRUSTED_PROXIES`` (addresses or netwo
 that is not itself a trusted proxy. Headers from any other peer are ignored, so a client
 cannot pick its own address. (uvicorn's ``--proxy-headers`` with ``--forwarded-allow-ips``
 rewrites ``scope["client"]`` the same way before this runs.)
+
+Loopback clients are not limited (``limited()``): they are this machine's own tools and load
+generators, or a proxy on this machine whose clients' addresses are not passed on. Behind a
+proxy, list it in ``TRUSTED_PROXIES`` so that the limit sees the real clients.
 """
 
 from __future__ import annotations
@@ -54,3 +58,11 @@ def client_address(scope: dict[str, Any]) -> str:
         if not _trusted(hop, networks):
             return hop
     return hops[0] if hops else peer
+
+
+def limited(address: str) -> bool:
+    """Whether connections from ``address`` count against ``MAX_CONNECTIONS_PER_ADDRESS``."""
+    try:
+        return not ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False  # "unknown" (no client in the scope) or a unix socket path

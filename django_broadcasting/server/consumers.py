@@ -33,7 +33,7 @@ from ..exceptions import (
 )
 from ..messages import Message, validate_event_name
 from . import codes
-from .addresses import client_address
+from .addresses import client_address, limited
 from .connection import Connection
 from .hub import get_hub
 from .protocols.native import NATIVE, ProtocolError, error_frame, frame, parse, require_str
@@ -109,7 +109,7 @@ class HubConsumer(AsyncConsumer):
         limit = broadcasting_settings.MAX_CONNECTIONS
         per_address = broadcasting_settings.MAX_CONNECTIONS_PER_ADDRESS
         if (limit and len(self.hub.connections) >= limit) or (
-            per_address and self.hub.addresses.get(conn.address, 0) >= per_address
+            per_address and self.hub.addresses.get(conn.address, 0) >= per_address and limited(conn.address)
         ):
             self.over_capacity(conn)
             await conn.close(codes.CLOSE_4100_OVER_CAPACITY)

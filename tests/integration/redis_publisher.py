@@ -23,7 +23,7 @@ def main() -> None:
         messages = Message.for_channels([channel], event, {"n": n})
         try:
             ids = driver.publish(messages).ids
-            print(json.dumps({"n": n, "id": ids[0]}), flush=True)
+            print(json.dumps({"n": n, "id": ids[0] if ids else None}), flush=True)
         except TransportError as exc:
             print(json.dumps({"n": n, "error": str(exc)}), flush=True)
         if interval:

@@ -80,18 +80,22 @@ async def test_per_address_channel_and_presence_info_limits(server_factory, migr
     server = server_factory(
         "daphne",
         env={
+            # The test client is on loopback, which is never limited: it poses as a proxy that
+            # passes on its client's address.
+            "BROADCAST_TRUSTED_PROXIES": "127.0.0.1",
             "BROADCAST_MAX_CONNECTIONS_PER_ADDRESS": "2",
             "BROADCAST_MAX_CHANNELS": "3",
             "BROADCAST_MAX_PRESENCE_INFO_SIZE": "40",
         },
     )
-    a = await connect(server.ws_url("/ws?channel=c1"))
-    b = await connect(server.ws_url("/ws?channel=c2"))
+    client = {"additional_headers": {"X-Forwarded-For": "198.51.100.7"}}
+    a = await connect(server.ws_url("/ws?channel=c1"), **client)
+    b = await connect(server.ws_url("/ws?channel=c2"), **client)
     try:
         await expect(a, "subscribed")
         await expect(b, "subscribed")
         # A third socket from the same address: error 4100, then close 4100.
-        async with await connect(server.ws_url("/ws")) as c:
+        async with await connect(server.ws_url("/ws"), **client) as c:
             error = await expect(c, "error")
             assert error["data"]["code"] == 4100
             with pytest.raises(websockets.ConnectionClosed) as closed:
@@ -103,9 +107,12 @@ async def test_per_address_channel_and_presence_info_limits(server_factory, migr
         await a.send(json.dumps({"action": "subscribe", "channel": "c4"}))
         refused = await expect(a, "error")
         assert refused["data"]["code"] == 4100 and refused["channel"] == "c4"
-        # The socket is still served.
+        # The socket is still served, and another client address is not affected.
         await a.send(json.dumps({"action": "ping"}))
         await expect(a, "pong")
+        other = {"additional_headers": {"X-Forwarded-For": "203.0.113.9"}}
+        async with await connect(server.ws_url("/ws?channel=c1"), **other) as d:
+            await expect(d, "subscribed")
     finally:
         await a.close()
         await b.close()

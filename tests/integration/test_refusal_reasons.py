@@ -27,7 +27,11 @@ async def test_refused_handshakes_log_their_reason_at_warning(server_factory, ki
             {},
             "WebSocket refused:",
         ),
-        ("/ws", {"origin": "https://evil.example"}, "WebSocket refused (HTTP 403): Origin 'https://evil.example'"),
+        (
+            "/ws",
+            {"origin": "https://evil.example"},
+            "WebSocket refused (HTTP 403): Origin 'https://evil.example'",
+        ),
     ]
     for path, headers, logged in cases:
         with pytest.raises(websockets.InvalidStatus) as info:

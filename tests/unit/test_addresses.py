@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from django_broadcasting.server.addresses import client_address
+from django_broadcasting.server.addresses import client_address, limited
 
 
 def scope(peer: str, forwarded: str | None = None) -> dict:
@@ -35,3 +35,18 @@ def test_a_trusted_proxy_passes_the_client_on(settings, peer, forwarded, expecte
 def test_no_client_in_the_scope(settings):
     settings.BROADCASTING = {}
     assert client_address({"headers": []}) == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("198.51.100.7", True),
+        ("10.0.0.5", True),
+        ("::ffff:198.51.100.7", True),
+        ("127.0.0.1", False),
+        ("::1", False),
+        ("unknown", False),
+    ],
+)
+def test_loopback_and_unknown_clients_are_not_limited(address, expected):
+    assert limited(address) is expected
