@@ -29,7 +29,7 @@ from tests.integration.redis_support import (
     start_publisher,
     wait_until,
 )
-from tests.integration.wsclient import connect, expect, recv
+from tests.integration.wsclient import connect, expect, make_token, recv
 from tests.servers import REPO_ROOT, server_env
 
 pytestmark = pytest.mark.integration
@@ -358,3 +358,77 @@ async def test_publishers_fail_fast_servers_keep_serving_and_everything_recovers
         await asyncio.to_thread(publisher.close)
         for sock in sockets:
             await sock.close()
+
+
+PRESENCE = "presence.chat.7"
+PRESENCE_TTL = 3.0  # heartbeat every 0.75 s, a node expires 1.5 s after its last one
+
+
+async def join_presence(node, user: int):
+    ws = await connect(node.ws_url(f"/ws?channel={PRESENCE}&auth_token={make_token(user)}"))
+    ack = await expect(ws, "subscribed", timeout=2 * TIMEOUT + 5)
+    return ws, sorted(m["id"] for m in ack["data"]["members"])
+
+
+async def member_events(ws, until, timeout: float = 20) -> list[tuple[str, str]]:
+    """``(event, user id)`` of the member frames ``ws`` receives until ``until(events)`` holds."""
+    events: list[tuple[str, str]] = []
+    deadline = time.monotonic() + timeout
+    while not until(events):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"member events so far: {events}")
+        try:
+            frame = await recv(ws, left)
+        except TimeoutError:
+            continue
+        if frame["event"] in ("member_added", "member_removed"):
+            events.append((frame["event"], frame["data"]["id"]))
+    return events
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_presence_heals(server_factory, own_redis, fault):
+    env = redis_env(
+        own_redis.url, f"faults-presence-{fault}:", BROADCAST_REDIS_SOCKET_TIMEOUT=TIMEOUT,
+        BROADCAST_PRESENCE_TTL=PRESENCE_TTL,
+    )  # fmt: skip
+    a, c, doomed = (server_factory("uvicorn", env=env) for _ in range(3))
+    sockets = []
+    try:
+        alice, _ = await join_presence(a, 1)
+        carol, _ = await join_presence(c, 3)
+        bob, members = await join_presence(doomed, 2)
+        sockets += [alice, carol, bob]
+        assert members == ["1", "2", "3"]
+        await member_events(alice, lambda e: {u for _, u in e} == {"2", "3"})
+
+        with redis_fault(own_redis, fault):
+            frozen_at = time.monotonic()
+            doomed.kill()  # a node dies while Redis is away: nobody hears its members leave
+            dave, members = await join_presence(a, 4)  # a join while Redis is away
+            sockets.append(dave)
+            assert {"1", "4"} <= set(members), members  # the node's own view at least
+            await wait_until(
+                lambda: (
+                    all("presence heartbeat failed" in n.log_text() for n in (a, c))
+                    and time.monotonic() - frozen_at > PRESENCE_TTL / 2 + 0.5
+                ),
+                20,
+                "both nodes to miss heartbeats for longer than a node's expiry",
+            )
+        restored = time.monotonic()
+
+        # The dead node's member leaves; the live nodes' members stay; the join made meanwhile counts.
+        seen = await member_events(alice, lambda e: ("member_removed", "2") in e)
+        healed = time.monotonic() - restored
+        seen += await member_events(carol, lambda e: ("member_added", "4") in e)
+        print(f"{fault}: presence healed {healed:.2f}s after Redis was back: {seen}")
+        assert ("member_removed", "3") not in seen and ("member_removed", "1") not in seen, seen
+        eve, members = await join_presence(c, 5)
+        sockets.append(eve)
+        assert members == ["1", "3", "4", "5"]
+    finally:
+        for sock in sockets:
+            with contextlib.suppress(Exception):
+                await sock.close()
