@@ -50,14 +50,21 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 
 
 class RedisServer:
-    """A throw-away ``redis-server`` on 127.0.0.1 (no RDB, no AOF); TLS-only when given a cert and key."""
+    """A throw-away ``redis-server`` on 127.0.0.1; TLS-only when given a cert and key.
 
-    def __init__(self, port: int | None = None, tls: tuple[Path, Path] | None = None) -> None:
+    No persistence, so a restart loses every key, unless ``aof_dir`` is given: then an
+    append-only file there (fsync'd at every write) brings the data back after a kill.
+    """
+
+    def __init__(
+        self, port: int | None = None, tls: tuple[Path, Path] | None = None, aof_dir: Path | None = None
+    ) -> None:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError("redis-server is not installed")
         self.port = port or free_port()
         self.tls = tls
+        self.aof_dir = aof_dir
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -73,8 +80,12 @@ class RedisServer:
                       "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]  # fmt: skip
         else:
             listen = ["--port", str(self.port)]
+        if self.aof_dir:
+            persistence = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.aof_dir)]
+        else:
+            persistence = ["--appendonly", "no"]
         self.process = subprocess.Popen(
-            [self.binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [self.binary, *listen, "--bind", "127.0.0.1", "--save", "", *persistence],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
