@@ -311,6 +311,16 @@ async def test_publishers_fail_fast_servers_keep_serving_and_everything_recovers
             fresh = await connect(node.ws_url("/ws?channel=news"))
             sockets.append(fresh)
             await expect(fresh, "subscribed", timeout=TIMEOUT + 2)
+            # Recovery needs the history, which is out of reach: said so at once, not a hang.
+            early = await connect(node.ws_url("/ws"))
+            sockets.append(early)
+            await expect(early, "connected")
+            started = time.monotonic()
+            await early.send(json.dumps({"action": "subscribe", "channel": "general", "last_id": last_seen}))
+            assert (await recv(early))["event"] == "subscribed"
+            failed = await expect(early, "recovery_failed", timeout=3 * TIMEOUT + 2)
+            assert failed["data"]["code"] == 4290 and "history unavailable" in failed["data"]["message"]
+            print(f"{fault}: recovery_failed after {time.monotonic() - started:.2f}s during the fault")
             # Longer than the timeouts: the node has noticed that its pub/sub link is gone.
             await wait_until(
                 lambda: "Redis pub/sub connection lost" in node.log_text(), 15, "the node to notice the fault"
