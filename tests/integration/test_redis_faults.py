@@ -418,7 +418,9 @@ async def test_presence_heals(server_factory, tmp_path, fault):
         with redis_fault(own_redis, fault.removesuffix("-aof")):
             frozen_at = time.monotonic()
             doomed.kill()  # a node dies while Redis is away: nobody hears its members leave
+            started = time.monotonic()
             dave, members = await join_presence(a, 4)  # a join while Redis is away
+            print(f"{fault}: a presence join answered in {time.monotonic() - started:.2f}s during the fault")
             sockets.append(dave)
             assert {"1", "4"} <= set(members), members  # the node's own view at least
             await wait_until(
