@@ -16,6 +16,11 @@ members removed atomically by whichever node gets there first, which then publis
 ``member_removed``, so members of a dead node leave within ``PRESENCE_TTL``. A node that
 finds itself reaped or forgotten (a Redis restart) registers its members again.
 
+Faults: while Redis is unreachable a node answers from its own members. A join, leave or member
+event that failed then (or timed out, and may have run when a frozen Redis woke up) is settled
+by the next heartbeat that gets through: recorded as it stands and announced again. The first
+heartbeat after an outage does not reap, since every node missed its beats; the next one does.
+
 Each heartbeat also stores the node's ``hub.stats()`` for ``cluster.cluster_stats()``.
 """
 
