@@ -364,6 +364,7 @@ async def test_publishers_fail_fast_servers_keep_serving_and_everything_recovers
             replayed = [f["data"]["n"] for f in frames if f["event"] == "tick"]
             print(f"{fault}: replayed {replayed}")
             assert {1, 2, 10, 11} <= set(replayed) and replayed == sorted(replayed), replayed
+        assert "Traceback" not in node.log_text(), node.log_tail()  # warnings, not crashes
     finally:
         await asyncio.to_thread(publisher.close)
         for sock in sockets:
@@ -449,6 +450,8 @@ async def test_presence_heals(server_factory, tmp_path, fault):
         eve, members = await join_presence(c, 5)
         sockets.append(eve)
         assert members == ["1", "3", "4", "5"]
+        for node in (a, c):
+            assert "Traceback" not in node.log_text(), node.log_tail()
     finally:
         for sock in sockets:
             with contextlib.suppress(Exception):
