@@ -6,11 +6,17 @@ The application is ``django_broadcasting.asgi:application`` under the current se
 uvicorn (daphne has no WebSocket compression). Under uvicorn a client message larger than
 ``ws_max_size()`` (four times ``MAX_FRAME_SIZE``) closes the socket with 1009 before it is buffered.
 Ctrl-C stops the server gracefully (clients get close code 1012 and reconnect) with exit status 0.
+
+Bound to an address other than loopback, it says at start-up that it expects a reverse proxy in
+front: neither daphne nor uvicorn has a timeout for a request whose headers never finish (a
+slowloris client keeps such a socket open for ever), so the proxy must cut those
+(docs/deployment.md).
 """
 
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import socket
 from typing import Any
 
@@ -79,6 +85,22 @@ def _check_app(app: str) -> None:
         raise CommandError(f"❌ {module_name} has no ASGI application named {attribute!r}.")
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+PROXY_NOTICE = (
+    "  ⚠ Listening on {host}, not a loopback address: this server expects a reverse proxy in front "
+    "(nginx, see docs/deployment.md). Neither daphne nor uvicorn times out a request whose headers "
+    "never finish; the proxy cuts those slow requests."
+)
+
+
 def handle_websocket(command: BaseCommand, options: dict[str, Any]) -> None:
     port = options.get("port")
     port = broadcasting_settings.WEBSOCKET_PORT if port is None else port
@@ -96,6 +118,8 @@ def handle_websocket(command: BaseCommand, options: dict[str, Any]) -> None:
     say(command, f"🌐 Starting WebSocket server on port {port}")
     say(command, f"WebSocket server starting on port {port}")
     say(command, f"  • {server} serving {app} at ws://{host}:{port}/ws (Ctrl-C to stop)")
+    if not _loopback(host):
+        say(command, PROXY_NOTICE.format(host=host))
     if server == "uvicorn":
         _run_uvicorn(app, host, int(port), int(options.get("verbosity", 1)))
     else:

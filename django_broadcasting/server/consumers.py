@@ -47,6 +47,8 @@ class HubConsumer(AsyncConsumer):
     protocol: Any = NATIVE
     #: The ``Connection`` class of this protocol's sockets (a protocol may map close codes).
     connection_class: type[Connection] = Connection
+    #: The channel the frame being handled subscribed to, until its ``subscribed`` signal is sent.
+    _joined: str | None = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         # No per-socket channel-layer channel: the hub receives broadcasts for the whole
@@ -187,9 +189,18 @@ class HubConsumer(AsyncConsumer):
             raise ProtocolError(codes.ERR_4100_OVER_CAPACITY, exc.detail, name) from None
         if auth.kind is ChannelKind.PRESENCE:
             members = await self.hub.members(auth.channel)
-        if signals.subscribed.has_listeners():
-            await signals.subscribed.asend(sender=type(self), socket_id=conn.socket_id, channel=auth.channel)
+        self._joined = auth.channel  # its signal waits for the answer: see ``joined``
         return auth, members
+
+    async def joined(self, conn: Connection) -> None:
+        """Send the ``subscribed`` signal for the channel just joined, once the answer is queued.
+
+        Receivers may suspend (a sync one runs in a thread); sent before the answer, that pause let
+        live messages reach the socket ahead of its ``subscribed`` frame and of its replay.
+        """
+        channel, self._joined = self._joined, None
+        if channel is not None and signals.subscribed.has_listeners():
+            await signals.subscribed.asend(sender=type(self), socket_id=conn.socket_id, channel=channel)
 
     async def leave(self, conn: Connection, channel: str) -> bool:
         left = await self.hub.unsubscribe(conn, channel)
@@ -285,11 +296,14 @@ class BroadcastConsumer(HubConsumer):
             data["members"] = members
             data["count"] = len(members)
             data["me"] = auth.member
-        conn.push(frame("subscribed", data, auth.channel))
-        recover = getattr(self.hub, "recover", None)
-        since = body.get("last_id", body.get("since"))
-        if recover is not None and since is not None:
-            await recover(conn, auth.channel, since)
+        try:
+            conn.push(frame("subscribed", data, auth.channel))
+            recover = getattr(self.hub, "recover", None)
+            since = body.get("last_id", body.get("since"))
+            if recover is not None and since is not None:
+                await recover(conn, auth.channel, since)
+        finally:
+            await self.joined(conn)
 
     async def action_unsubscribe(self, conn: Connection, body: dict) -> None:
         name = require_str(body, "channel")

@@ -20,7 +20,6 @@ from urllib.parse import parse_qs
 
 from channels.exceptions import StopConsumer
 
-from .. import signals
 from ..authorization import ChannelKind, canonical_name, channel_kind
 from ..conf import broadcasting_settings
 from ..exceptions import ChannelForbidden, InvalidChannelName, InvalidMessage, OverCapacity, TokenExpired
@@ -142,12 +141,15 @@ class PusherConsumer(HubConsumer):
             raise proto.PusherFrameError("pusher:subscribe needs data.channel.")
         name = data["channel"]
         try:
-            payload = await self._subscribe(conn, name, data)
-        except SubscriptionRefused as exc:
-            self.hub.count_error(codes.ERR_4030_FORBIDDEN)
-            conn.push(proto.subscription_error_frame(name, exc.status, exc.message))
-            return
-        conn.push(proto.event_frame("pusher_internal:subscription_succeeded", payload, name))
+            try:
+                payload = await self._subscribe(conn, name, data)
+            except SubscriptionRefused as exc:
+                self.hub.count_error(codes.ERR_4030_FORBIDDEN)
+                conn.push(proto.subscription_error_frame(name, exc.status, exc.message))
+                return
+            conn.push(proto.event_frame("pusher_internal:subscription_succeeded", payload, name))
+        finally:
+            await self.joined(conn)
 
     async def _subscribe(self, conn: Connection, name: str, data: dict) -> dict:
         try:
@@ -195,8 +197,7 @@ class PusherConsumer(HubConsumer):
                 await self.hub.subscribe(conn, canonical, member)
             except OverCapacity as exc:  # channels per process, presence info size
                 raise SubscriptionRefused(429, exc.detail) from None
-            if signals.subscribed.has_listeners():
-                await signals.subscribed.asend(sender=type(self), socket_id=conn.socket_id, channel=canonical)
+            self._joined = canonical  # signalled once the answer is out (``joined``)
         if not presence:
             return {}
         members = await self.hub.members(canonical)

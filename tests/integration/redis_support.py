@@ -4,19 +4,25 @@
   killed and restarted by PID, so tests may break it without touching the shared Redis.
 - ``run_publisher(env, ...)``: publish from a separate process (``python -m
   tests.integration.redis_publisher``) through the sync API, as a WSGI worker or a task would.
+- ``LastingPublisher``: one publisher process kept alive across a fault (``fault_publisher``),
+  publishing on demand through the sync or the async helper.
 - ``redis_env(url, prefix, **extra)``: the environment of a server process on the redis driver.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +50,21 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 
 
 class RedisServer:
-    """A throw-away ``redis-server`` on 127.0.0.1 (no RDB, no AOF); TLS-only when given a cert and key."""
+    """A throw-away ``redis-server`` on 127.0.0.1; TLS-only when given a cert and key.
 
-    def __init__(self, port: int | None = None, tls: tuple[Path, Path] | None = None) -> None:
+    No persistence, so a restart loses every key, unless ``aof_dir`` is given: then an
+    append-only file there (fsync'd at every write) brings the data back after a kill.
+    """
+
+    def __init__(
+        self, port: int | None = None, tls: tuple[Path, Path] | None = None, aof_dir: Path | None = None
+    ) -> None:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError("redis-server is not installed")
         self.port = port or free_port()
         self.tls = tls
+        self.aof_dir = aof_dir
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -67,8 +80,12 @@ class RedisServer:
                       "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]  # fmt: skip
         else:
             listen = ["--port", str(self.port)]
+        if self.aof_dir:
+            persistence = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.aof_dir)]
+        else:
+            persistence = ["--appendonly", "no"]
         self.process = subprocess.Popen(
-            [self.binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [self.binary, *listen, "--bind", "127.0.0.1", "--save", "", *persistence],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -81,6 +98,16 @@ class RedisServer:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
         self.process = None
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """SIGSTOP the server for the block: TCP stays up, nothing answers. Always SIGCONT after."""
+        pid = self.process.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, socket_timeout=5)
@@ -147,6 +174,48 @@ def start_publisher(
     )
 
 
+class LastingPublisher:
+    """A ``tests.integration.fault_publisher`` process: ``publish("sync"|"async", n)`` -> its result dict."""
+
+    def __init__(self, env: dict[str, str], channel: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.fault_publisher", channel],
+            cwd=REPO_ROOT,
+            env=server_env(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+        ready = self._line(60)
+        if ready != "ready":
+            self.close()
+            raise RuntimeError(f"publisher did not start: {ready!r}\n{self.process.stderr.read()}")
+
+    def _pump(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line.strip())
+
+    def _line(self, timeout: float) -> str:
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"the publisher did not answer within {timeout}s (a hang)") from None
+
+    def publish(self, mode: str, n: int, channel: str = "", timeout: float = 30) -> dict[str, Any]:
+        self.process.stdin.write(f"{mode} {n} {channel}\n")
+        self.process.stdin.flush()
+        return json.loads(self._line(timeout))
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
+
+
 def parse_results(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
@@ -180,6 +249,7 @@ async def wait_until(predicate: Any, timeout: float, message: str, interval: flo
 
 
 __all__ = [
+    "LastingPublisher",
     "Path",
     "RedisServer",
     "collect",

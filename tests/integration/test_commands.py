@@ -380,6 +380,30 @@ async def test_websocket_serves_the_app_and_stops_on_ctrl_c(kind, migrated_db_pa
         stop(process)
     assert process.returncode == 0, err
     assert f"🌐 Starting WebSocket server on port {port}" in out.splitlines()
+    assert "reverse proxy" not in out  # loopback: nobody else can reach it
+
+
+async def test_websocket_on_a_public_address_says_it_expects_a_proxy(migrated_db_path):
+    port = free_port("0.0.0.0")
+    env = {"DATABASE_PATH": str(migrated_db_path)}
+    process = popen("websocket", "--host", "0.0.0.0", "--port", str(port), "--skip-checks", env=env)
+    try:
+        await asyncio.to_thread(
+            wait_for,
+            lambda: port_open("127.0.0.1", port) or process.poll() is not None,
+            30,
+            0.05,
+            "the server",
+        )
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signal.SIGINT)
+        out, err = await asyncio.to_thread(process.communicate, timeout=30)
+    finally:
+        stop(process)
+    assert process.returncode == 0, err
+    [notice] = [line for line in out.splitlines() if "reverse proxy" in line]
+    assert "Listening on 0.0.0.0, not a loopback address" in notice
+    assert "headers never finish" in notice and "docs/deployment.md" in notice
 
 
 async def test_websocket_compression_follows_the_setting_under_uvicorn(migrated_db_path):

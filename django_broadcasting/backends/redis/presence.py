@@ -16,6 +16,11 @@ members removed atomically by whichever node gets there first, which then publis
 ``member_removed``, so members of a dead node leave within ``PRESENCE_TTL``. A node that
 finds itself reaped or forgotten (a Redis restart) registers its members again.
 
+Faults: while Redis is unreachable a node answers from its own members. A join, leave or member
+event that failed then (or timed out, and may have run when a frozen Redis woke up) is settled
+by the next heartbeat that gets through: recorded as it stands and announced again. The first
+heartbeat after an outage does not reap, since every node missed its beats; the next one does.
+
 Each heartbeat also stores the node's ``hub.stats()`` for ``cluster.cluster_stats()``, with
 the node's figures over the last 15 minutes (``series``) for the admin's charts.
 """
@@ -40,28 +45,38 @@ logger = logging.getLogger("django_broadcasting.server")
 # Redis server time in ms, so nodes on different machines agree on expiry.
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
-# Whether some live node (or ``self``) still holds ``user`` in a channel's nodes zset.
+# Whether some live node (or ``self``) still holds ``user`` in a channel's nodes zset; the entry
+# of node ``skip`` does not count.
 _HELD = """
-local function held(zkey, nodes, user, now, self)
+local function held(zkey, nodes, user, now, self, skip)
   local prefix = user .. '\\31'
   for _, e in ipairs(redis.call('ZRANGEBYLEX', zkey, '[' .. prefix, '[' .. prefix .. '\\255')) do
     local node = string.sub(e, #prefix + 1)
     if node == self then return true end
-    local exp = redis.call('ZSCORE', nodes, node)
-    if exp and tonumber(exp) > now then return true end
+    if node ~= skip then
+      local exp = redis.call('ZSCORE', nodes, node)
+      if exp and tonumber(exp) > now then return true end
+    end
   end
   return false
 end
 """
 
 # KEYS: channel nodes zset, channel info hash, node's set, nodes zset.
-# ARGV: user, node, info JSON, "<channel>\x1f<user>", node expiry (ms from now), key TTL (ms).
+# ARGV: user, node, info JSON, "<channel>\x1f<user>", node expiry (ms from now), key TTL (ms),
+#       "1" to call the user new unless *another* node holds them (a join whose first attempt
+#       may or may not have run; see ``RedisPresence._heal``).
 JOIN = (
     _NOW
     + _HELD
     + """
 redis.call('ZADD', KEYS[4], 'GT', now + tonumber(ARGV[5]), ARGV[2])
-local new = held(KEYS[1], KEYS[4], ARGV[1], now, ARGV[2]) and 0 or 1
+local new
+if ARGV[7] == '1' then
+  new = held(KEYS[1], KEYS[4], ARGV[1], now, nil, ARGV[2]) and 0 or 1
+else
+  new = held(KEYS[1], KEYS[4], ARGV[1], now, ARGV[2]) and 0 or 1
+end
 redis.call('ZADD', KEYS[1], 0, ARGV[1] .. '\\31' .. ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[4])
@@ -70,7 +85,8 @@ return new
 """
 )
 
-# KEYS: as JOIN. ARGV: user, node, "<channel>\x1f<user>".
+# KEYS: as JOIN. ARGV: user, node, "<channel>\x1f<user>", "1" to report the user gone even if
+# an earlier attempt (that may or may not have run) already removed them.
 LEAVE = (
     _NOW
     + _HELD
@@ -78,7 +94,9 @@ LEAVE = (
 redis.call('ZREM', KEYS[1], ARGV[1] .. '\\31' .. ARGV[2])
 redis.call('SREM', KEYS[3], ARGV[3])
 if held(KEYS[1], KEYS[4], ARGV[1], now, nil) then return 0 end
-return redis.call('HDEL', KEYS[2], ARGV[1])
+local gone = redis.call('HDEL', KEYS[2], ARGV[1])
+if ARGV[4] == '1' then return 1 end
+return gone
 """
 )
 
@@ -171,7 +189,9 @@ class RedisPresence:
         self.ttl = broadcasting_settings.PRESENCE_TTL
         self.interval = min(self.ttl / 4, broadcasting_settings.STATS_INTERVAL)
         self._scripts: dict[str, Any] = {}
-        self._unrecorded_leaves: set[tuple[str, str]] = set()  # (channel, user) Redis missed
+        # (channel, user) whose join, leave or member event Redis or the cluster may have missed
+        # while Redis was unreachable; settled by the next heartbeat that gets through.
+        self._unsettled: set[tuple[str, str]] = set()
         self._joining: set[tuple[str, str]] = set()  # joins on their way to Redis
         self._task: asyncio.Task | None = None
 
@@ -195,7 +215,9 @@ class RedisPresence:
     def _ms(self, seconds: float) -> int:
         return max(1, int(seconds * 1000))
 
-    async def _join_redis(self, channel: str, user_id: str, info: dict[str, Any]) -> bool:
+    async def _join_redis(
+        self, channel: str, user_id: str, info: dict[str, Any], retry: bool = False
+    ) -> bool:
         args = [
             user_id,
             self.node,
@@ -203,6 +225,7 @@ class RedisPresence:
             f"{channel}\x1f{user_id}",
             self._ms(self.ttl / 2),
             self._ms(self.ttl * 2),
+            "1" if retry else "0",
         ]
         return bool(await self._call("join", JOIN, self._member_keys(channel), args))
 
@@ -216,8 +239,9 @@ class RedisPresence:
         self._joining.add((channel, user_id))
         try:
             return await self._join_redis(channel, user_id, info)
-        except Exception as exc:  # noqa: BLE001 - Redis down: the heartbeat re-registers later
+        except Exception as exc:  # noqa: BLE001 - Redis down: the heartbeat settles it later
             logger.warning("presence join on %s not recorded in Redis: %r", channel, exc)
+            self._unsettled.add((channel, user_id))
             return True
         finally:
             self._joining.discard((channel, user_id))
@@ -230,11 +254,15 @@ class RedisPresence:
             return await self._leave_redis(channel, user_id)
         except Exception as exc:  # noqa: BLE001 - the heartbeat records it once Redis is back
             logger.warning("presence leave on %s not recorded in Redis: %r", channel, exc)
-            self._unrecorded_leaves.add((channel, user_id))
+            self._unsettled.add((channel, user_id))
             return True
 
-    async def _leave_redis(self, channel: str, user_id: str) -> bool:
-        args = [user_id, self.node, f"{channel}\x1f{user_id}"]
+    def unannounced(self, channel: str, user_id: str) -> None:
+        """The hub could not publish a member event (Redis unreachable): settle it on a later beat."""
+        self._unsettled.add((channel, user_id))
+
+    async def _leave_redis(self, channel: str, user_id: str, retry: bool = False) -> bool:
+        args = [user_id, self.node, f"{channel}\x1f{user_id}", "1" if retry else "0"]
         return bool(await self._call("leave", LEAVE, self._member_keys(channel), args))
 
     async def members(self, channel: str) -> list[dict[str, Any]]:
@@ -264,7 +292,9 @@ class RedisPresence:
         failing = False
         while True:
             try:
-                await self.beat()
+                # Back from an outage, other nodes missed their beats too: reap on the next beat,
+                # after they have had the chance to refresh, not now.
+                await self.beat(reap=not failing)
                 if failing:
                     logger.warning("presence heartbeat to Redis restored")
                 failing = False
@@ -276,8 +306,9 @@ class RedisPresence:
                 failing = True
             await asyncio.sleep(self.interval)
 
-    async def beat(self) -> None:
-        """Refresh this node, store its stats, re-register if forgotten, and reap dead nodes."""
+    async def beat(self, reap: bool = True) -> None:
+        """Refresh this node, store its stats, re-register if forgotten, settle what an outage left
+        open, and reap dead nodes."""
         k = self.keys
         report = self.hub.stats()
         series = getattr(self.hub, "series_export", None)
@@ -293,14 +324,10 @@ class RedisPresence:
         )
         if int(held) < self.local.count():
             await self._register_again()
-        for channel, user in list(self._unrecorded_leaves):
-            # A socket left while Redis was unreachable; unless the user came back meanwhile,
-            # record the departure now, and announce it if the cluster still showed them.
-            back = any(m["id"] == user for m in self.local.snapshot().get(channel, ()))
-            removed = not back and await self._leave_redis(channel, user)
-            self._unrecorded_leaves.discard((channel, user))
-            if removed:
-                await self.hub.announce(channel, "member_removed", {"id": user}, None)
+        if self._unsettled:
+            await self._settle()
+        if not reap:
+            return
         removed = await self._call("reap", REAP, [k.nodes], [k.prefix])
         if removed:
             messages = []
@@ -310,13 +337,37 @@ class RedisPresence:
             logger.info("reaped %d presence member(s) of dead node(s)", len(messages))
             await self.hub.relay(messages)
 
+    async def _settle(self) -> None:
+        # A join, leave or member event that failed while Redis was unreachable may or may not
+        # have reached Redis and the other nodes (a timed-out call can still run once a frozen
+        # Redis wakes up). Record the state as it is now and announce it again: a repeated member
+        # event is harmless, a missing one leaves a member list wrong until the next page load.
+        local = {
+            (channel, member["id"]): member
+            for channel, members in self.local.snapshot().items()
+            for member in members
+        }
+        for channel, user in list(self._unsettled):
+            if (channel, user) in self._joining:
+                continue  # a join on its way announces itself; settled on the next beat
+            member = local.get((channel, user))
+            if member is not None:  # still here: a member unless another node already showed them
+                announce = await self._join_redis(channel, user, member["info"], retry=True)
+                event, data = "member_added", member
+            else:  # gone: a departure unless another node still holds them
+                announce = await self._leave_redis(channel, user, retry=True)
+                event, data = "member_removed", {"id": user}
+            self._unsettled.discard((channel, user))
+            if announce:
+                await self.hub.announce(channel, event, data, None)
+
     async def _register_again(self) -> None:
         # Redis forgot this node (restart, or reaped during a long stall): put its members
         # back, announcing those the rest of the cluster no longer shows.
         for channel, members in self.local.snapshot().items():
             for member in members:
-                if (channel, member["id"]) in self._joining:
-                    continue
+                if (channel, member["id"]) in self._joining or (channel, member["id"]) in self._unsettled:
+                    continue  # announced by the join on its way, or by ``_settle`` next
                 if await self._join_redis(channel, member["id"], member["info"]):
                     await self.hub.announce(channel, "member_added", member, None)
 
