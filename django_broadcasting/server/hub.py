@@ -383,7 +383,18 @@ class Hub:
             "history": self.history.stats() if isinstance(self.history, MemoryHistory) else None,
             # e.g. the Redis link: {"connected", "reconnects", "channels", "last_error"}
             "transport_state": getattr(self.transport, "state", None),
+            # asyncio tasks alive on the server's loop (sockets' own included): a leak shows here.
+            "tasks": self._task_count(),
         }
+
+    def _task_count(self) -> int:
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return 0
+        try:
+            return len(asyncio.all_tasks(loop))
+        except RuntimeError:  # the set changed size while read from another thread: try once more
+            return len(asyncio.all_tasks(loop))
 
 
 _hub: Hub | None = None
