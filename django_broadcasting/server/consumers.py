@@ -116,8 +116,8 @@ class HubConsumer(AsyncConsumer):
             raise StopConsumer
         self.hub.add_connection(conn)
         if signals.connection_opened.has_listeners():
-            await signals.connection_opened.asend(
-                sender=type(self), socket_id=conn.socket_id, identity=conn.identity
+            await signals.asend_fast(
+                signals.connection_opened, sender=type(self), socket_id=conn.socket_id, identity=conn.identity
             )
         return conn
 
@@ -138,8 +138,8 @@ class HubConsumer(AsyncConsumer):
             return
         await self.hub.remove_connection(conn)
         if signals.connection_closed.has_listeners():
-            await signals.connection_closed.asend(
-                sender=type(self), socket_id=conn.socket_id, identity=conn.identity
+            await signals.asend_fast(
+                signals.connection_closed, sender=type(self), socket_id=conn.socket_id, identity=conn.identity
             )
 
     # -- client frames -------------------------------------------------------------------
@@ -170,11 +170,16 @@ class HubConsumer(AsyncConsumer):
         return conn._rate is not None and conn._rate[2] > broadcasting_settings.CLIENT_RATE_LIMIT
 
     # -- subscriptions -------------------------------------------------------------------
-    async def join(self, conn: Connection, name: str) -> tuple[Any, list[dict] | None]:
-        """Authorize and subscribe ``conn`` to ``name``; return (authorization, members)."""
+    async def join(self, conn: Connection, name: str, auth: Any = None) -> tuple[Any, list[dict] | None]:
+        """Authorize and subscribe ``conn`` to ``name``; return (authorization, members).
+
+        ``auth`` is the authorization of ``name`` made for this very subscription a moment ago
+        (the URL's channel, checked before the handshake completed), so it is not made twice.
+        """
         if len(conn.channels) >= broadcasting_settings.MAX_SUBSCRIPTIONS:
             raise ProtocolError(codes.ERR_4029_TOO_MANY_SUBSCRIPTIONS, channel=name)
-        auth = await aauthorize(conn.identity, name)
+        if auth is None:
+            auth = await aauthorize(conn.identity, name)
         members = None
         if auth.channel in conn.channels:
             if auth.kind is ChannelKind.PRESENCE:
@@ -188,13 +193,17 @@ class HubConsumer(AsyncConsumer):
         if auth.kind is ChannelKind.PRESENCE:
             members = await self.hub.members(auth.channel)
         if signals.subscribed.has_listeners():
-            await signals.subscribed.asend(sender=type(self), socket_id=conn.socket_id, channel=auth.channel)
+            await signals.asend_fast(
+                signals.subscribed, sender=type(self), socket_id=conn.socket_id, channel=auth.channel
+            )
         return auth, members
 
     async def leave(self, conn: Connection, channel: str) -> bool:
         left = await self.hub.unsubscribe(conn, channel)
         if left and signals.unsubscribed.has_listeners():
-            await signals.unsubscribed.asend(sender=type(self), socket_id=conn.socket_id, channel=channel)
+            await signals.asend_fast(
+                signals.unsubscribed, sender=type(self), socket_id=conn.socket_id, channel=channel
+            )
         return left
 
 
@@ -213,12 +222,13 @@ class BroadcastConsumer(HubConsumer):
 
     async def websocket_connect(self, message: dict) -> None:
         name = self.url_channel()
+        auth = None
         if name:
             # The URL's channel is checked before the handshake completes, so a refusal
             # is an HTTP 403, not an accepted-then-closed socket. The client sees only the
             # status, so the reason is logged at WARNING (shown by Python's default logging).
             try:
-                await aauthorize(self.identity, name)
+                auth = await aauthorize(self.identity, name)
             except (ChannelForbidden, InvalidChannelName, AuthenticationFailed) as exc:
                 logger.warning("WebSocket refused: channel %r: %s", name, getattr(exc, "detail", exc))
                 await self.refuse()
@@ -234,7 +244,7 @@ class BroadcastConsumer(HubConsumer):
             )
         )
         if name:
-            await self.action_subscribe(conn, {"action": "subscribe", "channel": name})
+            await self.action_subscribe(conn, {"action": "subscribe", "channel": name}, auth)
 
     async def websocket_receive(self, message: dict) -> None:
         conn = self.conn
@@ -272,10 +282,10 @@ class BroadcastConsumer(HubConsumer):
     async def action_ping(self, conn: Connection, body: dict) -> None:
         conn.push(frame("pong", body.get("data") if body.get("data") is not None else {}))
 
-    async def action_subscribe(self, conn: Connection, body: dict) -> None:
+    async def action_subscribe(self, conn: Connection, body: dict, auth: Any = None) -> None:
         name = require_str(body, "channel")
         try:
-            auth, members = await self.join(conn, name)
+            auth, members = await self.join(conn, name, auth)
         except ChannelForbidden as exc:
             raise ProtocolError(codes.ERR_4030_FORBIDDEN, exc.detail, name) from None
         except InvalidChannelName as exc:

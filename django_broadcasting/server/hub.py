@@ -17,11 +17,11 @@ import asyncio
 import json
 import logging
 import os
+import random
 import socket
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -154,7 +154,9 @@ class Hub:
     def new_socket_id(self) -> str:
         """Return a process-unique socket id of the Pusher form ``123.456``."""
         self._sockets += 1
-        return f"{os.getpid() % 1_000_000}{uuid.uuid4().int % 1000:03d}.{self._sockets}"
+        # The random digits tell processes with one pid apart (restarts, containers); they are no
+        # secret (a socket id never is), so no os.urandom call per socket.
+        return f"{os.getpid() % 1_000_000}{random.randrange(1000):03d}.{self._sockets}"
 
     # -- connections and subscriptions ---------------------------------------------------
     def add_connection(self, conn: Connection) -> None:
@@ -206,8 +208,12 @@ class Hub:
             if await self.presence.join(channel, user_id, info, conn.socket_id):
                 await self.announce(channel, MEMBER_ADDED, {"id": user_id, "info": info}, conn.socket_id)
                 if signals.member_joined.has_listeners():
-                    await signals.member_joined.asend(
-                        sender=Hub, channel=channel, user_id=user_id, member={"id": user_id, "info": info}
+                    await signals.asend_fast(
+                        signals.member_joined,
+                        sender=Hub,
+                        channel=channel,
+                        user_id=user_id,
+                        member={"id": user_id, "info": info},
                     )
 
     async def unsubscribe(self, conn: Connection, channel: str) -> bool:
@@ -224,8 +230,8 @@ class Hub:
         if user_id is not None and await self.presence.leave(channel, user_id, conn.socket_id):
             await self.announce(channel, MEMBER_REMOVED, {"id": user_id}, conn.socket_id)
             if signals.member_left.has_listeners():
-                await signals.member_left.asend(
-                    sender=Hub, channel=channel, user_id=user_id, member={"id": user_id}
+                await signals.asend_fast(
+                    signals.member_left, sender=Hub, channel=channel, user_id=user_id, member={"id": user_id}
                 )
         await self._sync_transport(channel)
         return True

@@ -191,7 +191,9 @@ class PusherConsumer(HubConsumer):
                 raise SubscriptionRefused(400, "Too many subscriptions on this connection.")
             await self.hub.subscribe(conn, canonical, member)
             if signals.subscribed.has_listeners():
-                await signals.subscribed.asend(sender=type(self), socket_id=conn.socket_id, channel=canonical)
+                await signals.asend_fast(
+                    signals.subscribed, sender=type(self), socket_id=conn.socket_id, channel=canonical
+                )
         if not presence:
             return {}
         members = await self.hub.members(canonical)
