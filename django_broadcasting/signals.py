@@ -18,6 +18,9 @@ Receivers may be sync or async functions (Django 5+ signals run both). The serve
 signals with ``asend_fast``: one async receiver is awaited directly, which is what Django's
 ``asend`` amounts to for it without the tasks its ``asyncio.gather`` creates (three per send, ~20%
 of a socket's connect-and-subscribe CPU when measured); anything else goes through ``asend``.
+The server guards each send with ``signal.receivers`` (any receiver connected at all): unlike
+``has_listeners()``, which only counts receivers connected for every sender, it lets receivers
+connected with ``sender=`` a consumer class be called.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ async def asend_fast(signal: Signal, sender: Any, **named: Any) -> list[tuple[An
     Sync receivers still run through ``asend`` (in a thread, via ``sync_to_async``), and several
     async receivers still run concurrently there.
     """
+    if not signal.receivers:  # what asend checks first; callers guard with it too (no call at all)
+        return []
     try:
         sync_receivers, async_receivers = signal._live_receivers(sender)
     except (AttributeError, TypeError, ValueError):  # another Django's internals: the public way

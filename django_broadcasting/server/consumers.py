@@ -115,7 +115,7 @@ class HubConsumer(AsyncConsumer):
             await conn.close(codes.CLOSE_4100_OVER_CAPACITY)
             raise StopConsumer
         self.hub.add_connection(conn)
-        if signals.connection_opened.has_listeners():
+        if signals.connection_opened.receivers:
             await signals.asend_fast(
                 signals.connection_opened, sender=type(self), socket_id=conn.socket_id, identity=conn.identity
             )
@@ -137,7 +137,7 @@ class HubConsumer(AsyncConsumer):
         if conn is None or conn.socket_id not in self.hub.connections:
             return
         await self.hub.remove_connection(conn)
-        if signals.connection_closed.has_listeners():
+        if signals.connection_closed.receivers:
             await signals.asend_fast(
                 signals.connection_closed, sender=type(self), socket_id=conn.socket_id, identity=conn.identity
             )
@@ -192,7 +192,7 @@ class HubConsumer(AsyncConsumer):
             raise ProtocolError(codes.ERR_4100_OVER_CAPACITY, exc.detail, name) from None
         if auth.kind is ChannelKind.PRESENCE:
             members = await self.hub.members(auth.channel)
-        if signals.subscribed.has_listeners():
+        if signals.subscribed.receivers:
             await signals.asend_fast(
                 signals.subscribed, sender=type(self), socket_id=conn.socket_id, channel=auth.channel
             )
@@ -200,7 +200,7 @@ class HubConsumer(AsyncConsumer):
 
     async def leave(self, conn: Connection, channel: str) -> bool:
         left = await self.hub.unsubscribe(conn, channel)
-        if left and signals.unsubscribed.has_listeners():
+        if left and signals.unsubscribed.receivers:
             await signals.asend_fast(
                 signals.unsubscribed, sender=type(self), socket_id=conn.socket_id, channel=channel
             )

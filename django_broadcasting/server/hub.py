@@ -207,7 +207,7 @@ class Hub:
             conn.scope_info.setdefault("presence", {})[channel] = user_id
             if await self.presence.join(channel, user_id, info, conn.socket_id):
                 await self.announce(channel, MEMBER_ADDED, {"id": user_id, "info": info}, conn.socket_id)
-                if signals.member_joined.has_listeners():
+                if signals.member_joined.receivers:
                     await signals.asend_fast(
                         signals.member_joined,
                         sender=Hub,
@@ -229,7 +229,7 @@ class Hub:
         user_id = conn.scope_info.get("presence", {}).pop(channel, None)
         if user_id is not None and await self.presence.leave(channel, user_id, conn.socket_id):
             await self.announce(channel, MEMBER_REMOVED, {"id": user_id}, conn.socket_id)
-            if signals.member_left.has_listeners():
+            if signals.member_left.receivers:
                 await signals.asend_fast(
                     signals.member_left, sender=Hub, channel=channel, user_id=user_id, member={"id": user_id}
                 )

@@ -190,7 +190,7 @@ class PusherConsumer(HubConsumer):
             if len(conn.channels) >= broadcasting_settings.MAX_SUBSCRIPTIONS:
                 raise SubscriptionRefused(400, "Too many subscriptions on this connection.")
             await self.hub.subscribe(conn, canonical, member)
-            if signals.subscribed.has_listeners():
+            if signals.subscribed.receivers:
                 await signals.asend_fast(
                     signals.subscribed, sender=type(self), socket_id=conn.socket_id, channel=canonical
                 )

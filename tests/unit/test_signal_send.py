@@ -93,3 +93,22 @@ def test_a_receiver_for_another_sender_is_not_called(signal: Signal) -> None:
 
     signal.connect(receiver, sender=A, weak=False)
     assert asyncio.run(asend_fast(signal, sender=B)) == []
+
+
+def test_the_server_calls_a_receiver_connected_for_its_consumer_class() -> None:
+    """A receiver connected with ``sender=BroadcastConsumer`` is called (``has_listeners()`` missed it)."""
+    from django_broadcasting import signals
+    from django_broadcasting.server.consumers import BroadcastConsumer
+
+    calls = []
+
+    async def receiver(sender, **kwargs):
+        calls.append((sender, kwargs["channel"]))
+
+    signals.subscribed.connect(receiver, sender=BroadcastConsumer, weak=False)
+    try:
+        assert signals.subscribed.receivers  # the server's guard
+        asyncio.run(asend_fast(signals.subscribed, sender=BroadcastConsumer, socket_id="1.1", channel="c"))
+    finally:
+        signals.subscribed.disconnect(receiver, sender=BroadcastConsumer)
+    assert calls == [(BroadcastConsumer, "c")]
