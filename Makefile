@@ -31,7 +31,7 @@ STAMP := $(VENV)/.installed
 PIP_FILTER := { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
 .PHONY: help install demo demo-users test pytest pytest-dj6 install-dj6 jstest services redis nginx \
-	node-deps chromium bench bench-smoke fuzz lint clean distclean
+	node-deps chromium bench bench-smoke fuzz soak lint clean distclean
 
 help:
 	@echo "make demo    serve example_project on http://127.0.0.1:$(PORT) (in-memory layer, no Redis)"
@@ -39,6 +39,7 @@ help:
 	@echo "             (Python 3.11) and on the newest Django 6 (Python 3.12+, $(DJ6_VENV))"
 	@echo "make install create $(VENV) and install the package with its dev extras"
 	@echo "make fuzz    fuzz live daphne and uvicorn servers with FUZZ_EXAMPLES generated inputs (100000)"
+	@echo "make soak    DURATION=5 (minutes) SOAK_SOCKETS=2000 SOAK_BACKEND=memory|redis: churn against a server"
 	@echo "make lint | bench | bench-smoke | clean | distclean"
 
 # ---------------------------------------------------------------------------------------------
@@ -198,6 +199,14 @@ bench: install
 
 bench-smoke: install
 	@if [ -d bench ]; then $(VPY) -m bench --smoke $(BENCH_ARGS); else echo "no bench/ package yet" >&2; exit 1; fi
+
+# Soak and churn (bench/soak.py): thousands of sockets joining, whispering and leaving for DURATION
+# minutes; prints RSS and its slope, and checks that nothing is lost and every figure comes back.
+DURATION ?= 5
+SOAK_SOCKETS ?= 2000
+SOAK_BACKEND ?= memory
+soak: install
+	$(VPY) -m bench.soak --duration $(DURATION) --sockets $(SOAK_SOCKETS) --backend $(SOAK_BACKEND) $(SOAK_ARGS)
 
 lint: install
 	$(VPY) -m ruff check django_broadcasting example_project tests $(wildcard bench)

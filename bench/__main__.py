@@ -4,6 +4,7 @@ python -m bench                 # full run (under 10 minutes on 2 cores), writes
 python -m bench --smoke         # seconds: tiny N, few broadcasts, prints only (CI keeps it from rotting)
 python -m bench --only S1,S2 --targets project-uvicorn,raw-websockets --no-write
 python -m bench --only S5       # ingress over many channels; rewrites only its own section
+python -m bench --only S6       # reconnect storm with recovery; rewrites only its own section
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from . import procs, report
 from .procs import LoadGen
 from .s1 import Cell, fmt_cell, run_s1
 from .s5 import run_s5
+from .s6 import run_s6
 from .scenarios import run_s2, run_s3, run_s4
 from .targets import ChannelsPeer, Project, RawWebsockets
 
@@ -57,7 +59,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes; seconds, not minutes; no docs written"
     )
-    parser.add_argument("--only", default="S1,S2,S3,S4,S5", help="scenarios to run (comma-separated)")
+    parser.add_argument("--only", default="S1,S2,S3,S4,S5,S6", help="scenarios to run (comma-separated)")
     parser.add_argument("--targets", default=",".join(ALL_TARGETS), help="S1 servers (comma-separated)")
     parser.add_argument("--sizes", default=None, help="S1 subscriber counts, e.g. 1000,5000,10000")
     parser.add_argument("--broadcasts", type=int, default=None, help="S1 broadcasts per size (default 20)")
@@ -104,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     cells: list[Cell] = []
     s5_cells: list[Cell] = []
     s5_seconds = 0.0
+    s6_cells: list[Cell] = []
+    s6_seconds = 0.0
     notes: list[str] = []
     redis = None
     loadgen = LoadGen(args.loadgens)
@@ -112,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             notes.append("S3, S5's Redis paths and the channels-redis peer not run: no redis-server on PATH.")
             scenarios.discard("S3")
             targets = [t for t in targets if t != "channels-redis"]
-        elif {"S3", "S5"} & scenarios or ("S1" in scenarios and "channels-redis" in targets):
+        elif {"S3", "S5", "S6"} & scenarios or ("S1" in scenarios and "channels-redis" in targets):
             redis = procs.redis_server().start()
         if "S1" in scenarios:
             print(f"S1 local fan-out: N={sizes}, {broadcasts} broadcasts of ~100 bytes", flush=True)
@@ -177,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
             print("S5 ingress: many channels, one subscriber each", flush=True)
             s5_cells = run_s5(loadgen, redis, smoke=smoke, profile=profile)
             s5_seconds = time.monotonic() - s5_started
+        if "S6" in scenarios:
+            s6_started = time.monotonic()
+            s6_cells = run_s6(loadgen, redis, smoke=smoke, profile=profile)
+            s6_seconds = time.monotonic() - s6_started
     finally:
         loadgen.stop()
         if redis is not None:
@@ -216,6 +224,19 @@ def main(argv: list[str] | None = None) -> int:
         if write:
             report.write(out, body, report.S5_BEGIN, report.S5_END)
             print(f"S5 written to {out}")
+    if s6_cells:
+        body = report.render_s6(
+            s6_cells,
+            mode="smoke" if smoke else "full",
+            seconds=s6_seconds,
+            notes=s6_notes(notes),
+            command="python -m bench" + ("" if cells or s5_cells else " --only S6"),
+        )
+        print()
+        print(body)
+        if write:
+            report.write(out, body, report.S6_BEGIN, report.S6_END)
+            print(f"S6 written to {out}")
     return 0
 
 
@@ -237,6 +258,27 @@ def s5_notes(notes: list[str]) -> list[str]:
         "server's CPU runs from the first publish to the last frame received.",
         "Lost: events accepted (HTTP 200, or the call returned) minus distinct events received by the "
         "sockets. Latency: time stamped by the client or publisher -> receipt, one clock.",
+    ]
+
+
+def s6_notes(notes: list[str]) -> list[str]:
+    """The notes under the S6 table."""
+    load = [n for n in notes if n.startswith(("Machine load", "S3, S5"))]
+    return load + [
+        "CPU per client: user + system CPU time (psutil) of the server process from the first connect to "
+        "the last client's answer (`subscribed`, `ready` for the raw server, `recovered` in the storm), "
+        "divided by the clients. The server is pinned to the first CPU, the load generators to the last; "
+        "each generator keeps up to 1,500 handshakes in flight.",
+        "The raw `websockets` server does the handshake and adds the socket to its broadcast set: no "
+        "channel name, no authorization, no JSON. This project parses the URL's channel, authorizes it, "
+        "registers the socket with the hub and answers `connected` and `subscribed`.",
+        "RSS/conn: growth of the server's resident memory from before the connects to 3 s after the last, "
+        "divided by the connections (idle, subscribed, no compression).",
+        "Storm: the `redis` driver with a private redis-server, so the history outlives the server "
+        "process. Clients hold `last_id`, the server is restarted (SIGTERM; uvicorn closes sockets with "
+        "1012), broadcasts go out while it is down, then every client reconnects at once and subscribes "
+        "with its `last_id` while a publisher keeps broadcasting (50/s) until the last `recovered` frame. "
+        "Lost = deliveries expected (every message after the client's last_id) - distinct deliveries.",
     ]
 
 

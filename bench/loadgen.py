@@ -77,6 +77,7 @@ class Client(asyncio.Protocol):
         "ready_fut",
         "closed_fut",
         "on_ready",
+        "first",
     )
 
     def __init__(self, worker: Worker, url: str, marker: bytes, counted: bool, compress: bool) -> None:
@@ -95,6 +96,7 @@ class Client(asyncio.Protocol):
         self.ready_fut: asyncio.Future = loop.create_future()
         self.closed_fut: asyncio.Future = loop.create_future()
         self.on_ready: Any = None
+        self.first: bytes | None = None  # a text frame sent as soon as the handshake completes
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -181,6 +183,8 @@ class Client(asyncio.Protocol):
                 self.ready_fut.set_exception(ConnectionError(f"handshake refused: {code}"))
             return
         self.open = True
+        if self.first is not None:
+            self.transport.write(mask_frame(1, self.first))
         for ext in proto.extensions:
             if getattr(ext, "name", "") == "permessage-deflate":
                 self.inflate = zlib.decompressobj(-15)
@@ -310,11 +314,13 @@ class Worker:
 
     # -- connecting --------------------------------------------------------------------------
     async def open_one(
-        self, url: str, marker: bytes, counted: bool, compress: bool, timeout: float
+        self, url: str, marker: bytes, counted: bool, compress: bool, timeout: float, first: str | None = None
     ) -> Client:
         loop = asyncio.get_running_loop()
         parts = urlsplit(url)
         client = Client(self, url, marker, counted, compress)
+        if first is not None:
+            client.first = first.encode()
         await asyncio.wait_for(loop.create_connection(lambda: client, parts.hostname, parts.port), timeout)
         self.clients.add(client)
         await asyncio.wait_for(client.ready_fut, timeout)
@@ -327,10 +333,12 @@ class Worker:
         sem = asyncio.Semaphore(concurrency)
         failures: list[str] = []
 
-        async def one(url: str) -> None:
+        async def one(url: str | tuple[str, str]) -> None:
+            # A (url, text) pair sends ``text`` right after the handshake (a subscribe with last_id).
+            url, first = url if isinstance(url, tuple) else (url, None)
             async with sem:
                 try:
-                    await self.open_one(url, marker, True, compress, 30.0)
+                    await self.open_one(url, marker, True, compress, 60.0, first)
                 except Exception as exc:  # counted and reported, the run goes on
                     failures.append(repr(exc))
 

@@ -185,6 +185,8 @@ def project_server(
             "BROADCAST_WEBSOCKET_HOST": "127.0.0.1",
             "BROADCAST_WEBSOCKET_PORT": str(port),
             "BROADCAST_LOG_LEVEL": "WARNING",
+            # Every load-generator socket comes from 127.0.0.1: the per-address limit is for public sites.
+            "BROADCAST_MAX_CONNECTIONS_PER_ADDRESS": "0",
             "DATABASE_PATH": str(Path(tempfile.gettempdir()) / "bench-db.sqlite3"),
             **(env or {}),
         }

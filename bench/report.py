@@ -22,6 +22,8 @@ BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 S5_BEGIN = "<!-- bench:s5:begin -->"
 S5_END = "<!-- bench:s5:end -->"
+S6_BEGIN = "<!-- bench:s6:begin -->"
+S6_END = "<!-- bench:s6:end -->"
 PACKAGES = (
     "django",
     "channels",
@@ -224,6 +226,45 @@ def render_s5(
                 "",
                 cell.extra["profile"],
             ]
+    parts += [f"- {note}" for note in notes]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def s6_table(cells: list[Cell]) -> str:
+    from .s6 import per_client_us
+
+    head = (
+        "| S6 phase | Server | N | Wall s | Server CPU s | CPU per client | RSS/conn KiB | Resubscribed "
+        "| Broadcasts | Lost | Note |"
+    )
+    lines = [head, "|" + "|".join(["---"] * (head.count("|") - 1)) + "|"]
+    for c in cells:
+        if c.scenario != "S6":
+            continue
+        us = per_client_us(c)
+        storm = c.extra.get("phase") == "storm"
+        lines.append(
+            f"| {'reconnect storm + recovery' if storm else 'connect + subscribe'} | {c.label} | {c.n:,} "
+            f"| {c.seconds:.2f} | {c.server_cpu:.2f} | {_f(us)} µs | {_f(c.rss_per_conn_kib, '.1f')} "
+            f"| {format(c.extra.get('ok', 0), ',') + ' / ' + format(c.n, ',') if storm else '–'} "
+            f"| {c.broadcasts if storm else '–'} | {c.lost if storm else '–'} | {c.note} |"
+        )
+    return "\n".join(lines)
+
+
+def render_s6(
+    cells: list[Cell], *, mode: str, seconds: float, notes: list[str], command: str = "python -m bench"
+) -> str:
+    """The S6 section: table, targets (both sides of each ratio), profile, notes."""
+    from .targets import s6_goals
+
+    parts = [*header(mode, seconds, command), s6_table(cells), ""]
+    goals = s6_goals(cells)
+    if goals:
+        parts += ["Targets (this project against the raw `websockets` server, same run):", *goals, ""]
+    for cell in cells:
+        if cell.scenario == "S6" and cell.extra.get("profile"):
+            parts += [f"Profile (py-spy) of {cell.extra['profile_of']}:", "", cell.extra["profile"]]
     parts += [f"- {note}" for note in notes]
     return "\n".join(parts).rstrip() + "\n"
 

@@ -249,3 +249,46 @@ def s5_goals(cells: list[Any]) -> list[str]:
             f"{'PASS' if lost == 0 and failed == 0 else 'FAIL'}"
         )
     return out
+
+
+# -- S6: handshake + subscribe against the raw websockets server ---------------------------------
+S6_CPU_RATIO = 1.5  # project CPU per client <= 1.5x raw
+S6_IDLE_KIB = 18.0  # RSS per idle connection
+
+
+def s6_goals(cells: list[Any]) -> list[str]:
+    """The S6 targets with both sides: CPU per client and RSS per connection, and the storm's outcome."""
+    from .s6 import per_client_us
+
+    rows = [c for c in cells if c.scenario == "S6"]
+    out = []
+    for n in sorted({c.n for c in rows if c.extra.get("phase") == "connect"}):
+        ours = next((c for c in rows if c.target == "project-uvicorn" and c.n == n), None)
+        raw = next((c for c in rows if c.target == "raw-websockets" and c.n == n), None)
+        if ours is None or raw is None:
+            continue
+        a, b = per_client_us(ours), per_client_us(raw)
+        if a is not None and b is not None:
+            r = a / b
+            out.append(
+                f"- handshake + subscribe CPU per client at N={n:,} <= {S6_CPU_RATIO}x raw: {a:,.0f} µs vs "
+                f"{b:,.0f} µs = {r:.2f}x {'PASS' if r <= S6_CPU_RATIO else 'FAIL'} (wall {ours.seconds:.2f} s "
+                f"vs {raw.seconds:.2f} s)"
+            )
+        else:
+            out.append(f"- handshake + subscribe CPU per client at N={n:,}: not measured")
+        if ours.rss_per_conn_kib is not None and raw.rss_per_conn_kib is not None:
+            kib = ours.rss_per_conn_kib
+            out.append(
+                f"- RSS per idle connection at N={n:,} <= {S6_IDLE_KIB:g} KiB: {kib:.1f} KiB (raw "
+                f"{raw.rss_per_conn_kib:.1f} KiB) {'PASS' if kib <= S6_IDLE_KIB else 'FAIL'}"
+            )
+    for c in rows:
+        if c.extra.get("phase") == "storm":
+            ok = c.extra.get("ok", 0) == c.n and c.lost == 0
+            out.append(
+                f"- reconnect storm: {c.extra.get('ok', 0):,} of {c.n:,} resubscribed with recovery, "
+                f"{c.broadcasts:,} broadcasts ({c.extra.get('missed', 0)} while down), {c.lost} lost "
+                f"{'PASS' if ok else 'FAIL'}"
+            )
+    return out

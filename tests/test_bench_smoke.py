@@ -48,7 +48,8 @@ def smoke_output(tmp_path_factory: pytest.TempPathFactory) -> str:
     out = tmp_path_factory.mktemp("bench") / "performance.md"
     out.write_text(
         "# Performance\n\nProse above the table.\n\n<!-- bench:begin -->\nold\n<!-- bench:end -->\n\n"
-        "Prose between.\n\n<!-- bench:s5:begin -->\nold S5\n<!-- bench:s5:end -->\n\nProse below.\n"
+        "Prose between.\n\n<!-- bench:s5:begin -->\nold S5\n<!-- bench:s5:end -->\n\n"
+        "<!-- bench:s6:begin -->\nold S6\n<!-- bench:s6:end -->\n\nProse below.\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BROADCAST_", "DJANGO_"))}
     result = subprocess.run(
@@ -67,6 +68,7 @@ def test_smoke_writes_the_table_between_the_markers(smoke_output: str) -> None:
     assert smoke_output.startswith("# Performance\n\nProse above the table.\n")
     assert smoke_output.rstrip().endswith("Prose below.")
     assert "\nold\n" not in smoke_output and "\nold S5\n" not in smoke_output
+    assert "\nold S6\n" not in smoke_output
     main, rest = smoke_output.split(report.END, 1)
     assert "| S5 path" not in main  # S5 has its own table, in its own block
     assert rest.index("Prose between.") < rest.index(report.S5_BEGIN) < rest.index("| S5 path")
@@ -151,7 +153,7 @@ def test_s5_redis_publisher_receiving_server_and_channels_peer_lose_nothing(smok
 
 
 def test_s5_targets_show_both_sides(smoke_output: str) -> None:
-    block = smoke_output.split(report.S5_BEGIN, 1)[1]
+    block = smoke_output.split(report.S5_BEGIN, 1)[1].split(report.S5_END, 1)[0]
     targets = [line for line in block.splitlines() if line.startswith("- ") and " <= " in line]
     assert len(targets) == 4, targets
     for line in targets:
@@ -161,6 +163,38 @@ def test_s5_targets_show_both_sides(smoke_output: str) -> None:
             line
         )
     assert re.search(r"every event delivered: [\d,]+ events, 0 lost, 0 requests failed PASS", block)
+
+
+def s6_rows(text: str) -> list[list[str]]:
+    block = text.split(report.S6_BEGIN, 1)[1].split(report.S6_END, 1)[0]
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in block.splitlines()
+        if line.startswith("| ") and not line.startswith("| S6 phase")
+    ]
+
+
+def test_s6_connect_against_raw_and_the_reconnect_storm_recovers_everything(smoke_output: str) -> None:
+    rows = s6_rows(smoke_output)
+    connects = [row for row in rows if row[0] == "connect + subscribe"]
+    servers = {row[1] for row in connects}
+    assert "raw websockets.broadcast()" in servers and "django-broadcasting on uvicorn" in servers, servers
+    for row in connects:
+        assert row[6] != "–", row  # RSS per connection measured
+        assert "failed" not in row[10], row
+    block = smoke_output.split(report.S6_BEGIN, 1)[1].split(report.S6_END, 1)[0]
+    for line in (line for line in block.splitlines() if line.startswith("- handshake + subscribe")):
+        # Both sides, whatever the verdict (no timing asserted), or "not measured" at toy sizes.
+        assert re.search(r"µs vs [\d,]+ µs = [\d.]+x (PASS|FAIL)", line) or line.endswith("not measured"), (
+            line
+        )
+    if shutil.which("redis-server") is None:
+        return
+    (storm,) = [row for row in rows if row[0] == "reconnect storm + recovery"]
+    n = storm[2]
+    assert storm[7] == f"{n} / {n}", storm  # every client resubscribed and got "recovered"
+    assert int(storm[8]) > 0 and storm[9] == "0", storm  # broadcasts while down and during; none lost
+    assert re.search(r"reconnect storm: [\d,]+ of [\d,]+ resubscribed with recovery, .* 0 lost PASS", block)
 
 
 def test_write_appends_markers_when_missing(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from asgiref.sync import markcoroutinefunction
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -260,6 +261,9 @@ class OriginCheck:
         return f"WebSocket refused (HTTP 403): {self.reason}"
 
 
+_NO_ORIGIN_ALLOWED = OriginCheck(True, NO_ORIGIN)  # immutable: one verdict serves every such handshake
+
+
 def check_origin(origin: str | None, scope: Scope | None = None) -> OriginCheck:
     """Apply the Origin policy to a handshake's ``Origin`` header value (``scope`` gives its Host).
 
@@ -270,7 +274,7 @@ def check_origin(origin: str | None, scope: Scope | None = None) -> OriginCheck:
     Without ``scope`` there is no same-origin row.
     """
     if origin is None and not broadcasting_settings.REQUIRE_ORIGIN:
-        return OriginCheck(True, NO_ORIGIN)  # the common non-browser case: nothing to compare
+        return _NO_ORIGIN_ALLOWED  # the common non-browser case: nothing to compare
     host = _request_host(scope) if scope is not None else None
     scheme = _request_scheme(scope) if scope is not None else "http"
     own_origin = f"{scheme}://{host}" if host is not None else None
@@ -377,16 +381,19 @@ class BroadcastAuthMiddleware:
 
         report_websocket_scheme()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    @markcoroutinefunction
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Returns the inner app's coroutine when the identity is known without I/O (a token, or
+        # none): no coroutine of this layer stays alive for the socket's lifetime.
         if scope["type"] != "websocket":
-            return await self.inner(scope, receive, send)
+            return self.inner(scope, receive, send)
 
         check = check_origin(_joined_header(scope, b"origin"), scope)
         if not check.allowed:
             logger.warning("%s", check.describe())
-            return await deny_handshake(receive, send, ORIGIN_FORBIDDEN_CODE)
+            return deny_handshake(receive, send, ORIGIN_FORBIDDEN_CODE)
 
-        offered = list(scope.get("subprotocols") or ())
+        offered = scope.get("subprotocols") or ()
         scope = dict(scope)
         scope[SCOPE_SUBPROTOCOL] = SUBPROTOCOL if SUBPROTOCOL in offered else None
 
@@ -397,18 +404,24 @@ class BroadcastAuthMiddleware:
             except AuthenticationFailed as exc:
                 logger.warning("WebSocket refused: %s", exc.detail)
                 code = TOKEN_EXPIRED_CODE if isinstance(exc, TokenExpired) else UNAUTHORIZED_CODE
-                return await deny_handshake(receive, send, code)
+                return deny_handshake(receive, send, code)
         elif broadcasting_settings.SESSION_AUTH and "session" in scope:
-            user = scope.get("user")
-            if user is not None and not _is_lazy(user):
-                # Already resolved by Channels' AuthMiddleware: reuse it.
-                identity = await database_sync_to_async(identity_for_user)(user)
-            else:
-                user, identity = await database_sync_to_async(_session_identity)(scope)
-                scope["user"] = user
+            return self._with_session(scope, receive, send)
         else:
             identity = ANONYMOUS
 
+        scope[SCOPE_IDENTITY] = identity
+        return self.inner(scope, receive, send)
+
+    async def _with_session(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The identity of the Django session user (a trip to the database thread), then the app."""
+        user = scope.get("user")
+        if user is not None and not _is_lazy(user):
+            # Already resolved by Channels' AuthMiddleware: reuse it.
+            identity = await database_sync_to_async(identity_for_user)(user)
+        else:
+            user, identity = await database_sync_to_async(_session_identity)(scope)
+            scope["user"] = user
         scope[SCOPE_IDENTITY] = identity
         return await self.inner(scope, receive, send)
 
@@ -433,12 +446,13 @@ class _SessionWhenNeeded:
         self.direct = BroadcastAuthMiddleware(inner)
         self.with_session = CookieMiddleware(SessionMiddleware(self.direct))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    @markcoroutinefunction
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] == "websocket" and (
             _header(scope, b"cookie") is None or token_from_scope(scope) is not None
         ):
-            return await self.direct(scope, receive, send)
-        return await self.with_session(scope, receive, send)
+            return self.direct(scope, receive, send)
+        return self.with_session(scope, receive, send)
 
 
 def BroadcastAuthMiddlewareStack(inner: ASGIApp) -> ASGIApp:  # noqa: N802 (Channels' naming)

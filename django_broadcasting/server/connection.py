@@ -296,6 +296,18 @@ class Connection:
                 return
             backlog.append(frame)
             return
+        write = self._write
+        if write is not None:
+            # The same direct write as broadcasts (connected, subscribed, pong...): uvicorn's
+            # send path costs more than the frame.
+            try:
+                written = write(wire_frame(frame))
+            except SlowClient:
+                self._overflow()
+                return
+            if written:
+                self.frames_out += 1
+                return
         self._send_now({"type": "websocket.send", "text": frame})
 
     def push_frame(self, frame: Frame) -> None:

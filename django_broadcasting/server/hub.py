@@ -17,11 +17,11 @@ import asyncio
 import json
 import logging
 import os
+import random
 import socket
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -165,7 +165,9 @@ class Hub:
     def new_socket_id(self) -> str:
         """Return a process-unique socket id of the Pusher form ``123.456``."""
         self._sockets += 1
-        return f"{os.getpid() % 1_000_000}{uuid.uuid4().int % 1000:03d}.{self._sockets}"
+        # The random digits tell processes with one pid apart (restarts, containers); they are no
+        # secret (a socket id never is), so no os.urandom call per socket.
+        return f"{os.getpid() % 1_000_000}{random.randrange(1000):03d}.{self._sockets}"
 
     # -- connections and subscriptions ---------------------------------------------------
     def add_connection(self, conn: Connection) -> None:
@@ -218,9 +220,13 @@ class Hub:
             conn.scope_info.setdefault("presence", {})[channel] = user_id
             if await self.presence.join(channel, user_id, info, conn.socket_id):
                 await self.announce(channel, MEMBER_ADDED, {"id": user_id, "info": info}, conn.socket_id)
-                if signals.member_joined.has_listeners():
-                    await signals.member_joined.asend(
-                        sender=Hub, channel=channel, user_id=user_id, member={"id": user_id, "info": info}
+                if signals.member_joined.receivers:
+                    await signals.asend_fast(
+                        signals.member_joined,
+                        sender=Hub,
+                        channel=channel,
+                        user_id=user_id,
+                        member={"id": user_id, "info": info},
                     )
 
     async def unsubscribe(self, conn: Connection, channel: str) -> bool:
@@ -238,9 +244,9 @@ class Hub:
         user_id = conn.scope_info.get("presence", {}).pop(channel, None)
         if user_id is not None and await self.presence.leave(channel, user_id, conn.socket_id):
             await self.announce(channel, MEMBER_REMOVED, {"id": user_id}, conn.socket_id)
-            if signals.member_left.has_listeners():
-                await signals.member_left.asend(
-                    sender=Hub, channel=channel, user_id=user_id, member={"id": user_id}
+            if signals.member_left.receivers:
+                await signals.asend_fast(
+                    signals.member_left, sender=Hub, channel=channel, user_id=user_id, member={"id": user_id}
                 )
         await self._sync_transport(channel)
         return True
@@ -459,7 +465,18 @@ class Hub:
             "history": self.history.stats() if isinstance(self.history, MemoryHistory) else None,
             # e.g. the Redis link: {"connected", "reconnects", "channels", "last_error"}
             "transport_state": self.transport.state if self.transport is not None else None,
+            # asyncio tasks alive on the server's loop (sockets' own included): a leak shows here.
+            "tasks": self._task_count(),
         }
+
+    def _task_count(self) -> int:
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return 0
+        try:
+            return len(asyncio.all_tasks(loop))
+        except RuntimeError:  # the set changed size while read from another thread: try once more
+            return len(asyncio.all_tasks(loop))
 
 
 _hub: Hub | None = None

@@ -7,7 +7,10 @@ WebSocket and each consumer closes its socket with 1012 when daphne cancels it a
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
+
+from asgiref.sync import markcoroutinefunction
 
 from .announce import serve_at, serving_started, when_daphne_serves
 from .codes import WS_1012_SERVICE_RESTART
@@ -25,13 +28,19 @@ class LifespanApp:
         mark_serving()
         when_daphne_serves()  # record our address once daphne listens (see announce.py)
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    @markcoroutinefunction  # an ASGI 3 app to servers that look (uvicorn, asgiref)
+    def __call__(self, scope: dict, receive: Any, send: Any) -> Awaitable[None]:
         if scope["type"] != "lifespan":
             if not self._recorded and scope.get("server"):
                 # Tell publishers on this machine where we listen, and keep telling (see announce.py).
                 self._recorded = True
                 serve_at(*scope["server"][:2])
-            return await self.app(scope, receive, send)
+            # The inner app's coroutine itself, not one awaiting it: a WebSocket lives as long as
+            # its coroutine chain, and every link costs memory for the socket's lifetime.
+            return self.app(scope, receive, send)
+        return self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
