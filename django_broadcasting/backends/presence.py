@@ -32,6 +32,10 @@ class PresenceStore(Protocol):
 
     async def start(self) -> None: ...
     async def aclose(self) -> None: ...
+    def unannounced(self, channel: str, user_id: str) -> None:
+        """A member event of ``user_id`` could not be published: settle it later (cluster stores)."""
+        ...
+
     async def join(self, channel: str, user_id: str, info: dict[str, Any], socket_id: str) -> bool: ...
     async def leave(self, channel: str, user_id: str, socket_id: str) -> bool: ...
     async def members(self, channel: str) -> list[dict[str, Any]]: ...
@@ -52,6 +56,9 @@ class LocalPresence:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+    def unannounced(self, channel: str, user_id: str) -> None:
+        """Nothing to settle: local member events cannot fail."""
 
     async def join(self, channel: str, user_id: str, info: dict[str, Any], socket_id: str) -> bool:
         """Add ``socket_id`` for ``user_id``; return True when the user was not a member yet."""

@@ -295,9 +295,8 @@ class Hub:
                 await self.relay([message])
             except BroadcastError as exc:  # the transport is down: the join itself succeeded
                 logger.warning("could not announce %s on %s: %s", event, channel, exc)
-                unannounced = getattr(self.presence, "unannounced", None)
-                if unannounced is not None and "id" in data:  # announced again once Redis is back
-                    unannounced(channel, str(data["id"]))
+                if "id" in data:  # announced again once Redis is back
+                    self.presence.unannounced(channel, str(data["id"]))
         else:
             self._local(message)
 
