@@ -76,6 +76,36 @@ def test_non_staff_gets_the_admin_login(browser, site, shots):
         context.close()
 
 
+def _luminance(css_color: str) -> float:
+    r, g, b = (int(x) for x in re.findall(r"\d+", css_color)[:3])
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+def test_pages_follow_the_admins_dark_mode(browser, site, shots):
+    """The charts, cards and console use the admin's colour variables: dark in dark mode."""
+    context = browser.new_context(
+        base_url=site.url(""), viewport={"width": 1280, "height": 900}, color_scheme="dark"
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = context.new_page()
+        shots.pages.append(page)
+        page.goto(site.url("/admin/login/?next=/admin/"))
+        page.fill("input[name=username]", "carol")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("input[type=submit]")
+        page.wait_for_url(re.compile(r"/admin/$"))
+        for path, selector in ((PAGE, ".bc-chart h3"), ("/admin/django_broadcasting/console/", "#content")):
+            page.goto(site.url(path))
+            page.wait_for_selector(selector)
+            background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            text = page.evaluate(f"getComputedStyle(document.querySelector({selector!r})).color")
+            assert _luminance(background) < 0.3 < _luminance(text), (path, background, text)
+            shots(page, "dark-" + path.strip("/").replace("/", "-"))
+    finally:
+        context.close()
+
+
 @pytest.fixture(autouse=True)
 def _close_contexts(browser):
     yield
