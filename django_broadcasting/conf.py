@@ -91,6 +91,18 @@ def _str_list(value: Any) -> tuple[str, ...]:
     raise ValueError("expected a list of strings (or a comma-separated string)")
 
 
+def _host_ports(value: Any) -> tuple[str, ...]:
+    """A list of ``host:port`` addresses (a list, or a comma-separated string)."""
+    out = []
+    for item in _str_list(value):
+        host, sep, port = item.rpartition(":")
+        host = host.strip().removeprefix("[").removesuffix("]")
+        if not sep or not host or not port.strip().isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"expected host:port addresses, got {item!r}")
+        out.append(f"{host}:{int(port)}")
+    return tuple(out)
+
+
 def _mapping(value: Any) -> dict:
     if not isinstance(value, Mapping):
         raise ValueError("expected a dict")
@@ -154,6 +166,8 @@ OPTIONS: dict[str, Option] = {
     "REDIS_URL": Option(None, _optional_str, "BROADCAST_REDIS_URL"),
     "REDIS_SOCKET_TIMEOUT": Option(10.0, _float(0.1), "BROADCAST_REDIS_SOCKET_TIMEOUT"),
     "REDIS_MAX_CONNECTIONS": Option(200, _int(1), "BROADCAST_REDIS_MAX_CONNECTIONS"),
+    # Redis Cluster: seed nodes; when set, the redis backend runs on the cluster (backends/redis/cluster.py)
+    "REDIS_CLUSTER_NODES": Option((), _host_ports, "BROADCAST_REDIS_CLUSTER_NODES"),
     "CHANNELS_PREFIX": Option("", _str, "BROADCAST_CHANNELS_PREFIX"),
     # Authentication
     "JWT_SECRET": Option(None, _optional_str, "JWT_SECRET"),

@@ -64,6 +64,10 @@ redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[2])
 return id
 """
 PUBLISH_SHA = hashlib.sha1(PUBLISH_SCRIPT.encode()).hexdigest()
+# Redis Cluster (cluster.py): the same script with sharded pub/sub; every name it touches shares
+# the channel's hash tag, so it runs on the one shard that owns the channel.
+CLUSTER_PUBLISH_SCRIPT = PUBLISH_SCRIPT.replace("redis.call('PUBLISH'", "redis.call('SPUBLISH'")
+CLUSTER_PUBLISH_SHA = hashlib.sha1(CLUSTER_PUBLISH_SCRIPT.encode()).hexdigest()
 
 
 class RedisKeys:
@@ -172,7 +176,7 @@ class RedisBackend(Backend):
         super().__init__(alias, options)
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
         self._lock = threading.Lock()
-        self._sha = PUBLISH_SHA
+        self._sha_value: str | None = None
         self._thread_local = threading.local()
 
     # -- configuration -------------------------------------------------------------------
@@ -182,7 +186,44 @@ class RedisBackend(Backend):
 
     @cached_property
     def keys(self) -> RedisKeys:
+        if self.cluster_nodes:  # Redis Cluster: hash-tagged names (cluster.py)
+            from .cluster import ClusterKeys
+
+            return ClusterKeys(self.prefix)
         return RedisKeys(self.prefix)
+
+    # -- Redis Cluster (cluster.py) --------------------------------------------------------
+    @cached_property
+    def cluster_nodes(self) -> tuple[str, ...]:
+        """Seed nodes of a Redis Cluster (``REDIS_CLUSTER_NODES``); empty for a standalone Redis."""
+        nodes = self.options.get("cluster_nodes")
+        if nodes is None:
+            return broadcasting_settings.REDIS_CLUSTER_NODES
+        from ...conf import _host_ports
+
+        try:
+            return _host_ports(nodes)
+        except ValueError as exc:
+            raise BroadcastingImproperlyConfigured(f"OPTIONS['cluster_nodes']: {exc}") from None
+
+    @property
+    def publish_script(self) -> str:
+        return CLUSTER_PUBLISH_SCRIPT if self.cluster_nodes else PUBLISH_SCRIPT
+
+    @property
+    def publish_command(self) -> str:
+        """The pub/sub command of a message without history: sharded on a cluster."""
+        return "SPUBLISH" if self.cluster_nodes else "PUBLISH"
+
+    @property
+    def _sha(self) -> str:
+        if self._sha_value is None:
+            self._sha_value = CLUSTER_PUBLISH_SHA if self.cluster_nodes else PUBLISH_SHA
+        return self._sha_value
+
+    @_sha.setter
+    def _sha(self, value: str) -> None:
+        self._sha_value = value
 
     @property
     def socket_timeout(self) -> float:
@@ -230,13 +271,23 @@ class RedisBackend(Backend):
             "db": int(self.options.get("db", broadcasting_settings.REDIS_DATABASE)),
         }
 
-    def new_connection(self) -> Any:
-        """A single asyncio connection outside any pool (the server's pub/sub reader uses one)."""
+    def new_connection(self, address: tuple[str, int] | None = None) -> Any:
+        """A single asyncio connection outside any pool (the server's pub/sub reader uses one).
+
+        ``address`` (host, port) overrides where it goes: a cluster node.
+        """
         kwargs = self.connection_kwargs()
         connection_class = kwargs.pop("connection_class")
+        if address is not None:
+            kwargs.pop("path", None)
+            kwargs["host"], kwargs["port"], kwargs["db"] = address[0], address[1], 0
         return connection_class(**kwargs)
 
     def _make_client(self) -> Any:
+        if self.cluster_nodes:  # Redis Cluster (cluster.py)
+            from .cluster import make_async_client
+
+            return make_async_client(self)
         from redis.asyncio import BlockingConnectionPool, Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
@@ -275,10 +326,12 @@ class RedisBackend(Backend):
                 with self._lock:
                     client = self._clients.pop(loop, None)
                 if client is not None:
-                    await client.aclose(close_connection_pool=True)
+                    await _close_client(client)
 
     @cached_property
     def _location(self) -> str:
+        if self.cluster_nodes:
+            return ",".join(self.cluster_nodes)
         kwargs = self.connection_kwargs()
         if "path" in kwargs:
             return f"unix:{kwargs['path']}"
@@ -289,6 +342,8 @@ class RedisBackend(Backend):
         return self._location
 
     def describe(self) -> str:
+        if self.cluster_nodes:
+            return f"Redis Cluster at {self._location}"
         return f"Redis at {self._location}"
 
     # -- publish side ----------------------------------------------------------------------
@@ -348,7 +403,7 @@ class RedisBackend(Backend):
                      m.transport_json, size, ttl, epoch)
                 )  # fmt: skip
             else:
-                commands.append(("PUBLISH", keys.pubsub(m.channel), " " + m.transport_json))
+                commands.append((self.publish_command, keys.pubsub(m.channel), " " + m.transport_json))
         return commands
 
     def _with_sha(self, commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -373,12 +428,16 @@ class RedisBackend(Backend):
             todo = _collect(todo, replies, results, attempt)
             if not todo:
                 break
-            self._sha = _text(await client.script_load(PUBLISH_SCRIPT))
+            self._sha = _text(await client.script_load(self.publish_script))
         return [r if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]
 
     def _run_sync(self, messages: Sequence[Message]) -> list[str | None]:
         # The blocking twin of ``_run_async``: the same commands in one round trip, the same
         # reload of a script Redis forgot.
+        if self.cluster_nodes:  # Redis Cluster: routed by slot (cluster.py)
+            from .cluster import run_sync
+
+            return run_sync(self, messages)
         commands = self._commands(messages)
         results: list[Any] = [None] * len(commands)
         todo = list(range(len(commands)))
@@ -436,11 +495,19 @@ class RedisBackend(Backend):
 
     # -- subscribe side --------------------------------------------------------------------
     def create_transport(self) -> RedisTransport:
+        if self.cluster_nodes:  # Redis Cluster: one sharded pub/sub link per shard
+            from .cluster_transport import ClusterTransport
+
+            return ClusterTransport(self)
         from .transport import RedisTransport
 
         return RedisTransport(self)
 
     def create_presence(self, host: PresenceHost) -> RedisPresence:
+        if self.cluster_nodes:  # Redis Cluster: per-slot scripts (cluster_presence.py)
+            from .cluster_presence import ClusterPresence
+
+            return ClusterPresence(self, host)
         from .presence import RedisPresence
 
         return RedisPresence(self, host)
@@ -493,7 +560,7 @@ class RedisBackend(Backend):
         with self._lock:
             client = self._clients.pop(loop, None)
         if client is not None:
-            await client.aclose(close_connection_pool=True)
+            await _close_client(client)
 
 
 _EVALSHA = object()  # marks the history script in ``_commands`` until the current SHA is filled in
@@ -512,6 +579,13 @@ def _collect(todo: list[int], replies: list[Any], results: list[Any], attempt: i
         else:
             results[index] = _text(reply)
     return retry
+
+
+async def _close_client(client: Any) -> None:
+    try:
+        await client.aclose(close_connection_pool=True)
+    except TypeError:  # a RedisCluster client closes its node pools with itself
+        await client.aclose()
 
 
 def _text(value: Any) -> str | None:

@@ -1,0 +1,434 @@
+"""``ClusterTransport``: sharded pub/sub on a Redis Cluster, one connection per shard in use.
+
+A server process subscribes with ``SSUBSCRIBE {prefix}{<channel>}`` on the primary that owns the
+channel's slot (the shard channel carries the channel as its hash tag, like the channel's history
+keys, see ``cluster.py``). It keeps one pub/sub connection per shard that owns at least one of its
+channels: opened with the first such channel, closed after the last one leaves. The receiving
+path is the standalone transport's (``transport.py``): hiredis parses what arrived in one go,
+and each ``smessage`` goes straight to the hub.
+
+Topology changes, all handled the same way (the channel is *lost*, then *repaired*):
+
+- a slot moves (resharding): the old owner ends our subscription with an unsolicited
+  ``sunsubscribe``; an ``SSUBSCRIBE`` sent to a node that does not own the slot is answered
+  ``-MOVED``;
+- a primary fails or hands over (``CLUSTER FAILOVER``): its connection drops, or it turns
+  replica and unsubscribes us.
+
+A lost channel is subscribed again at the owner named by a fresh ``CLUSTER SLOTS`` (retried with
+capped, jittered backoff while the cluster elects a new primary), and caught up from its history
+exactly as the standalone transport does after a reconnect: live messages wait in a buffer while
+the missed ones are read back, then both are delivered in order without duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+from .cluster import key_slot, parse_address
+from .transport import _MAX_BACKOFF, RedisTransport, _disconnect, hiredis
+
+if TYPE_CHECKING:
+    from . import RedisBackend
+
+logger = logging.getLogger("django_broadcasting.server")
+
+Address = tuple[str, int]
+_SLOTS = 16384
+
+
+class ClusterTransport(RedisTransport):
+    """Receive broadcasts through sharded pub/sub: one subscription per channel per process."""
+
+    def __init__(self, driver: RedisBackend) -> None:
+        super().__init__(driver)
+        self._owners: list[Address | None] = []  # slot -> primary, from CLUSTER SLOTS
+        self._links: dict[Address, ShardLink] = {}
+        self._route: dict[str, ShardLink] = {}  # channel -> the link it is subscribed on
+        self._lost: set[str] = set()  # wanted channels without a subscription (to repair)
+        self._link_lock = asyncio.Lock()
+        self._refresh_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self.moves = 0  # subscriptions moved to another shard (resharding, failover)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return {
+            **super().state,
+            "connected": bool(self._owners) and not self._lost,
+            "shards": len(self._links),
+            "moves": self.moves,
+        }
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self, on_message: Any) -> None:
+        self._on_message = on_message
+        self._task = asyncio.get_running_loop().create_task(self._repair_loop())
+        try:
+            await asyncio.wait_for(self._refresh(), timeout=min(2.0, self.driver.socket_timeout))
+            self.connected = True
+        except Exception as exc:  # noqa: BLE001 - a cluster that is down must not hold the server up
+            self.last_error = repr(exc)
+            logger.warning("Redis Cluster not reachable yet (%r); retrying in the background", exc)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        links, self._links = list(self._links.values()), {}
+        self._route.clear()
+        for link in links:
+            await link.close()
+        self.connected = False
+
+    # -- subscriptions -------------------------------------------------------------------
+    async def subscribe(self, channel: str) -> None:
+        """SSUBSCRIBE ``channel`` on the shard that owns it; wait for the confirmation (bounded)."""
+        self.wanted.add(channel)
+        try:
+            link = await self._link_for(channel)
+            ok = await link.ssubscribe([channel])
+        except Exception as exc:  # noqa: BLE001 - the repair loop subscribes it
+            ok, self.last_error = [], repr(exc)
+        if channel not in ok:
+            if channel in self.wanted:
+                self._wanted_at.setdefault(channel, time.time())
+                self._lose([channel])
+            return
+        if channel not in self.wanted:  # left while the SSUBSCRIBE was on its way
+            await self._drop(channel)
+            return
+        self._route[channel] = link
+        history = self.history
+        if history is not None and channel not in self._last:
+            try:  # where this process joined the history, should the link drop before a message
+                head = await history.head(channel)
+            except Exception:  # noqa: BLE001 - only a catch-up aid
+                head = None
+            if head is not None and channel in self.wanted:
+                self._floor.setdefault(channel, head)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self.wanted.discard(channel)
+        self._last.pop(channel, None)
+        self._floor.pop(channel, None)
+        self._wanted_at.pop(channel, None)
+        self._buffers.pop(channel, None)
+        self._lost.discard(channel)
+        await self._drop(channel)
+
+    async def _drop(self, channel: str) -> None:
+        link = self._route.pop(channel, None)
+        if link is None:
+            return
+        await link.sunsubscribe(channel)
+        if not link.channels and self._links.get(link.address) is link:
+            del self._links[link.address]  # the last channel of this shard: close its connection
+            await link.close()
+
+    # -- topology ------------------------------------------------------------------------
+    def _slot(self, channel: str) -> int:
+        return key_slot(self.keys.pubsub(channel))
+
+    async def _refresh(self) -> None:
+        """Read the slot map (``CLUSTER SLOTS``) from any node that answers."""
+        async with self._refresh_lock:
+            known = [*self._links, *{a for a in self._owners if a is not None}]
+            candidates = list(dict.fromkeys([*known, *(parse_address(a) for a in self.driver.cluster_nodes)]))
+            random.shuffle(candidates)
+            error: Exception | None = None
+            for address in candidates:
+                conn = self.driver.new_connection(address)
+                try:
+                    await conn.connect()
+                    await conn.send_command("CLUSTER", "SLOTS", check_health=False)
+                    reply = await conn.read_response()
+                except Exception as exc:  # noqa: BLE001 - try the next node
+                    error = exc
+                    continue
+                finally:
+                    await _disconnect(conn)
+                owners: list[Address | None] = [None] * _SLOTS
+                for entry in reply:
+                    start, end, primary = int(entry[0]), int(entry[1]), entry[2]
+                    host = primary[0].decode() if isinstance(primary[0], bytes) else str(primary[0])
+                    owner = (host or address[0], int(primary[1]))
+                    owners[start : end + 1] = [owner] * (end - start + 1)
+                self._owners = owners
+                return
+            raise ConnectionError(f"no Redis Cluster node answered CLUSTER SLOTS: {error!r}")
+
+    async def _link_for(self, channel: str) -> ShardLink:
+        if not self._owners:
+            await self._refresh()
+        owner = self._owners[self._slot(channel)]
+        if owner is None:  # a slot no primary serves (a failover in progress)
+            await self._refresh()
+            owner = self._owners[self._slot(channel)]
+            if owner is None:
+                raise ConnectionError(f"no primary serves the slot of {channel!r}")
+        async with self._link_lock:
+            link = self._links.get(owner)
+            if link is None or link.closed:
+                link = ShardLink(self, owner)
+                await link.open()
+                self._links[owner] = link
+        return link
+
+    # -- losing and repairing subscriptions ----------------------------------------------
+    def _lose(self, channels: list[str], reason: str = "") -> None:
+        """These channels have no subscription any more: subscribe them again, then catch up."""
+        lost = [c for c in channels if c in self.wanted]
+        for channel in lost:
+            self._route.pop(channel, None)
+            if channel not in self._last and channel not in self._floor:
+                self._wanted_at.setdefault(channel, time.time())
+        if lost:
+            if reason:
+                logger.warning("sharded subscription(s) lost (%s): %d channel(s)", reason, len(lost))
+            self._lost.update(lost)
+            self._wake.set()
+
+    def link_lost(self, link: ShardLink, exc: BaseException) -> None:
+        """A shard's connection ended (the primary failed, or went silent)."""
+        if self._links.get(link.address) is link:
+            del self._links[link.address]
+        self.last_error = repr(exc)
+        self._lose(sorted(link.channels), f"connection to {link.address[0]}:{link.address[1]}: {exc!r}")
+
+    def moved(self, link: ShardLink, channels: list[str], reason: str) -> None:
+        """The owner ended or refused these subscriptions (slot moved): resubscribe elsewhere."""
+        self._owners = []  # stale: the next repair reads the slot map again
+        for channel in channels:
+            link.channels.discard(channel)
+        self._lose(channels, reason)
+
+    async def _repair_loop(self) -> None:
+        backoff = 0.05
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._lost:
+                try:
+                    await self._repair()
+                    backoff = 0.05
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - keep trying; the cluster may be electing
+                    self.last_error = repr(exc)
+                    logger.debug("sharded resubscribe failed: %r", exc)
+                if self._lost:
+                    await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
+                    backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    async def _repair(self) -> None:
+        await self._refresh()
+        todo = sorted(c for c in self._lost if c in self.wanted)
+        self._lost.clear()
+        by_owner: dict[Address, list[str]] = {}
+        for channel in todo:
+            owner = self._owners[self._slot(channel)]
+            if owner is None:
+                self._lost.add(channel)
+            else:
+                by_owner.setdefault(owner, []).append(channel)
+        for owner, channels in by_owner.items():
+            try:
+                link = await self._link_for(channels[0])
+            except Exception:
+                self._lost.update(channels)
+                raise
+            for channel in channels:  # live messages wait until the history is read
+                self._buffers.setdefault(channel, [])
+            confirmed = await link.ssubscribe(channels)
+            done = [c for c in channels if c in confirmed and c in self.wanted]
+            for channel in done:
+                self._route[channel] = link
+            self._lost.update(c for c in channels if c not in confirmed and c in self.wanted)
+            if done:
+                self.moves += 1
+                self.reconnects += 1
+                logger.warning(
+                    "resubscribed %d channel(s) on %s:%d; catching up", len(done), *link.address
+                )
+                await self._catch_up(done, [])
+        for address, link in list(self._links.items()):  # shards this process no longer needs
+            if not link.channels:
+                del self._links[address]
+                await link.close()
+        self.connected = not self._lost
+
+
+class ShardLink:
+    """One pub/sub connection to one primary, carrying the shard channels this process needs there."""
+
+    def __init__(self, transport: ClusterTransport, address: Address) -> None:
+        self.transport = transport
+        self.address = address
+        self.channels: set[str] = set()
+        self.closed = False
+        self._names: dict[bytes, str] = {}  # shard channel name -> channel
+        self._pending: list[tuple[bytes, asyncio.Future]] = []  # SSUBSCRIBEs awaiting their reply
+        self._leaving: dict[bytes, int] = {}  # SUNSUBSCRIBEs we sent, not yet confirmed
+        self._conn: Any = None
+        self._task: asyncio.Task | None = None
+        self._last_rx = 0.0
+        self._silent = False
+
+    async def open(self) -> None:
+        conn = self.transport.driver.new_connection(self.address)
+        await conn.connect()
+        self._conn = conn
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        self.closed = True
+        if self._task is not None:
+            self._task.cancel()
+        if self._conn is not None:
+            await _disconnect(self._conn)
+        self._fail_pending()
+
+    def _fail_pending(self) -> None:
+        for _, future in self._pending:
+            if not future.done():
+                future.set_result(False)
+        self._pending.clear()
+
+    async def ssubscribe(self, channels: list[str]) -> set[str]:
+        """SSUBSCRIBE each channel (one command per channel: their slots may differ); return
+        those the node confirmed within the socket timeout."""
+        keys = self.transport.keys
+        loop = asyncio.get_running_loop()
+        waiting = []
+        for channel in channels:
+            name = keys.pubsub(channel).encode()
+            self._names[name] = channel
+            self.channels.add(channel)
+            future = loop.create_future()
+            self._pending.append((name, future))
+            waiting.append((channel, future))
+        await self._conn.send_packed_command(
+            self._conn.pack_commands([("SSUBSCRIBE", self.transport.keys.pubsub(c)) for c in channels]),
+            check_health=False,
+        )
+        await asyncio.wait([f for _, f in waiting], timeout=self.transport.driver.socket_timeout)
+        confirmed = {c for c, f in waiting if f.done() and f.result() is True}
+        for channel in channels:
+            if channel not in confirmed:
+                self.channels.discard(channel)
+        return confirmed
+
+    async def sunsubscribe(self, channel: str) -> None:
+        self.channels.discard(channel)
+        name = self.transport.keys.pubsub(channel).encode()
+        self._leaving[name] = self._leaving.get(name, 0) + 1
+        try:
+            await self._conn.send_command("SUNSUBSCRIBE", name, check_health=False)
+        except Exception as exc:  # noqa: BLE001 - the connection is failing; it closes anyway
+            logger.debug("SUNSUBSCRIBE %s failed: %r", channel, exc)
+
+    # -- reading -------------------------------------------------------------------------
+    async def _run(self) -> None:
+        try:
+            await self._read()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure: the channels move or reconnect
+            if not self.closed:
+                self.closed = True
+                self._fail_pending()
+                await _disconnect(self._conn)
+                self.transport.link_lost(self, exc)
+
+    async def _read(self) -> None:
+        interval = min(5.0, self.transport.driver.socket_timeout / 2)
+        stream = getattr(self._conn, "_reader", None)
+        if hiredis is None or not isinstance(stream, asyncio.StreamReader):
+            return await self._read_responses(interval)
+        parser = hiredis.Reader()
+        self._last_rx = time.monotonic()
+        watchdog = asyncio.get_running_loop().create_task(self._watch(stream, interval))
+        try:
+            while True:
+                data = await stream.read(65536)
+                if not data:
+                    raise ConnectionError("went silent" if self._silent else "closed by the node")
+                self._last_rx = time.monotonic()
+                parser.feed(data)
+                while (reply := parser.gets()) is not False:
+                    self._reply(reply)
+        finally:
+            watchdog.cancel()
+
+    async def _watch(self, stream: asyncio.StreamReader, interval: float) -> None:
+        self._silent = False
+        while True:
+            await asyncio.sleep(interval)
+            quiet = time.monotonic() - self._last_rx
+            if quiet > 2 * interval:
+                self._silent = True
+                stream.feed_eof()
+                return
+            if quiet >= interval:
+                try:
+                    await self._conn.send_command("PING", check_health=False)
+                except Exception:  # noqa: BLE001 - the read fails too
+                    stream.feed_eof()
+                    return
+
+    async def _read_responses(self, interval: float) -> None:
+        from redis.exceptions import ResponseError
+
+        last_rx = time.monotonic()
+        while True:
+            try:
+                response = await self._conn.read_response(
+                    timeout=interval, disconnect_on_error=False, push_request=True
+                )
+            except ResponseError as exc:
+                response = exc
+            if response is None:
+                if time.monotonic() - last_rx > 2 * interval:
+                    raise ConnectionError("went silent")
+                await self._conn.send_command("PING", check_health=False)
+                continue
+            last_rx = time.monotonic()
+            self._reply(response)
+
+    def _reply(self, response: Any) -> None:
+        if isinstance(response, Exception):  # -MOVED / -ASK / -CLUSTERDOWN for an SSUBSCRIBE
+            if self._pending:
+                name, future = self._pending.pop(0)
+                if not future.done():
+                    future.set_result(False)
+                self.transport.moved(self, [self._names.get(name, "")], f"{response}")
+            else:
+                logger.warning("Redis Cluster pub/sub error reply: %s", response)
+            return
+        if not isinstance(response, list) or not response:
+            return
+        kind = response[0]
+        if kind == b"smessage":
+            self.transport._message(response[2])
+        elif kind == b"ssubscribe":
+            for index, (name, future) in enumerate(self._pending):
+                if name == response[1]:
+                    del self._pending[index]
+                    if not future.done():
+                        future.set_result(True)
+                    break
+        elif kind == b"sunsubscribe":
+            name = response[1]
+            if self._leaving.get(name):
+                self._leaving[name] -= 1
+                if not self._leaving[name]:
+                    del self._leaving[name]
+                return
+            channel = self._names.get(name)
+            if channel is not None and channel in self.channels:
+                # Not asked for: the node no longer serves the slot (moved, or failed over).
+                self.transport.moved(self, [channel], f"slot moved away from {self.address[0]}:{self.address[1]}")
