@@ -19,7 +19,29 @@ from typing import Any
 
 import redis
 
-from tests.servers import free_port, port_open, wait_for
+from tests.servers import port_open, wait_for
+
+
+def free_cluster_port() -> int:
+    """A free loopback port whose cluster bus port (port + 10000) is free too."""
+    import random
+    import socket
+
+    for _ in range(200):
+        port = random.randint(20000, 45000)
+        sockets = []
+        try:
+            for p in (port, port + 10000):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no free port pair for a cluster node")
 
 
 class LocalCluster:
@@ -41,7 +63,7 @@ class LocalCluster:
         count = self.primaries * (1 + self.replicas)
         try:
             for _ in range(count):
-                self.start_node(free_port())
+                self.start_node(free_cluster_port())
             addresses = [f"127.0.0.1:{p}" for p in self.ports]
             subprocess.run(
                 ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", str(self.replicas),
@@ -172,9 +194,7 @@ class LocalCluster:
     def move_slot(self, slot: int, target_port: int) -> None:
         """Move one slot (and its keys) to ``target_port``: the resharding steps redis-cli runs."""
         port = self.live_ports()[0]
-        source_port = next(
-            int(p[1]) for s, e, p, *_ in self.slots(port) if int(s) <= slot <= int(e)
-        )
+        source_port = next(int(p[1]) for s, e, p, *_ in self.slots(port) if int(s) <= slot <= int(e))
         if source_port == target_port:
             return
         source_id, target_id = self.node_id(source_port), self.node_id(target_port)

@@ -263,9 +263,7 @@ class ClusterPresence(RedisPresence):
                 )
                 if removed:
                     messages.append(Message(channel, "member_removed", {"id": user}))
-            await self._call(
-                "forget", FORGET, [k.nodes, k.node_presence(node), k.node_stats(node)], [node]
-            )
+            await self._call("forget", FORGET, [k.nodes, k.node_presence(node), k.node_stats(node)], [node])
         if messages:
             logger.info("reaped %d presence member(s) of dead node(s)", len(messages))
             await self.hub.relay(messages)

@@ -235,7 +235,7 @@ class ClusterTransport(RedisTransport):
                 self._lost.add(channel)
             else:
                 by_owner.setdefault(owner, []).append(channel)
-        for owner, channels in by_owner.items():
+        for channels in by_owner.values():
             try:
                 link = await self._link_for(channels[0])
             except Exception:
@@ -251,9 +251,7 @@ class ClusterTransport(RedisTransport):
             if done:
                 self.moves += 1
                 self.reconnects += 1
-                logger.warning(
-                    "resubscribed %d channel(s) on %s:%d; catching up", len(done), *link.address
-                )
+                logger.warning("resubscribed %d channel(s) on %s:%d; catching up", len(done), *link.address)
                 await self._catch_up(done, [])
         for address, link in list(self._links.items()):  # shards this process no longer needs
             if not link.channels:
@@ -431,4 +429,6 @@ class ShardLink:
             channel = self._names.get(name)
             if channel is not None and channel in self.channels:
                 # Not asked for: the node no longer serves the slot (moved, or failed over).
-                self.transport.moved(self, [channel], f"slot moved away from {self.address[0]}:{self.address[1]}")
+                self.transport.moved(
+                    self, [channel], f"slot moved away from {self.address[0]}:{self.address[1]}"
+                )

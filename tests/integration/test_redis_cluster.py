@@ -1,0 +1,277 @@
+"""The ``redis`` backend on a real Redis Cluster (3 primaries, ``redis-cli --cluster create``).
+
+Two server processes (uvicorn and daphne) and a publisher process, all configured with
+``BROADCAST_REDIS_CLUSTER_NODES``: every message reaches every subscriber exactly once, each
+broadcast is one ``SPUBLISH`` on the one shard that owns its channel (counted by each node's
+``INFO commandstats``); presence and stats span the cluster; a channel whose slot moves to
+another primary while messages flow keeps receiving all of them; and (with replicas) a primary
+failover inside the cluster is survived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+
+import pytest
+
+from django_broadcasting.backends.redis.cluster import key_slot
+from tests.integration.cluster_support import LocalCluster
+from tests.integration.redis_support import parse_results, run_publisher, start_publisher, wait_until
+from tests.integration.wsclient import connect, expect, make_token
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PREFIX = "clt:"
+
+
+def _require_tools() -> None:
+    missing = [t for t in ("redis-server", "redis-cli") if shutil.which(t) is None]
+    if missing:
+        if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
+            pytest.fail(f"{', '.join(missing)} required under CI=true", pytrace=False)
+        pytest.skip(f"{', '.join(missing)} not installed")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    _require_tools()
+    with LocalCluster(primaries=3) as running:
+        yield running
+
+
+def cluster_env(cluster: LocalCluster, **extra) -> dict[str, str]:
+    env = {
+        "BROADCAST_DRIVER": "redis",
+        "BROADCAST_REDIS_CLUSTER_NODES": cluster.seeds,
+        "BROADCAST_CHANNELS_PREFIX": PREFIX,
+    }
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def shard_channel(channel: str) -> str:
+    return f"{PREFIX}{{{channel}}}"
+
+
+class Inbox:
+    """Record the ``n`` of every ``tick`` frame per socket, in the background."""
+
+    def __init__(self, sockets):
+        self.sockets = sockets
+        self.got: list[list[int]] = [[] for _ in sockets]
+        self.events: list[list[str]] = [[] for _ in sockets]
+        self.tasks = [asyncio.ensure_future(self._read(i, ws)) for i, ws in enumerate(sockets)]
+
+    async def _read(self, index, ws):
+        while True:
+            frame = json.loads(await ws.recv())
+            self.events[index].append(frame.get("event"))
+            if frame.get("event") == "tick":
+                self.got[index].append(frame["data"]["n"])
+
+    def complete(self, expected: list[int]) -> bool:
+        return all(set(expected) <= set(g) for g in self.got)
+
+    async def close(self):
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
+
+
+async def subscribe_many(servers, channel: str, per_server: int) -> list:
+    sockets = []
+    for server in servers:
+        for _ in range(per_server):
+            ws = await connect(server.ws_url(f"/ws?channel={channel}"), max_queue=None)
+            await expect(ws, "subscribed", timeout=30)
+            sockets.append(ws)
+    return sockets
+
+
+def channels_on_distinct_shards(cluster: LocalCluster, count: int) -> list[str]:
+    """Channel names whose slots belong to ``count`` different primaries."""
+    found: dict[int, str] = {}
+    for i in range(1000):
+        name = f"orders.{i}"
+        found.setdefault(cluster.owner(shard_channel(name)), name)
+        if len(found) == count:
+            return list(found.values())
+    raise AssertionError("could not spread channels over the shards")
+
+
+async def test_one_spublish_per_broadcast_on_one_shard_exactly_once(server_factory, cluster):
+    env = cluster_env(cluster)
+    servers = [server_factory("uvicorn", env=env), server_factory("daphne", env=env)]
+    first, second = channels_on_distinct_shards(cluster, 2)
+    broadcasts = 20
+    for channel in (first, second):
+        sockets = await subscribe_many(servers, channel, 5)
+        inbox = Inbox(sockets)
+        try:
+            owner = cluster.owner(shard_channel(channel))
+            cluster.reset_stats()
+            results = await asyncio.to_thread(run_publisher, env, channel, broadcasts)
+            assert [r.get("error") for r in results] == [None] * broadcasts, results
+            expected = list(range(broadcasts))
+            await wait_until(
+                lambda inbox=inbox, expected=expected: inbox.complete(expected),
+                30,
+                f"every socket to get every broadcast on {channel}",
+            )
+            await asyncio.sleep(0.3)  # a negative check: duplicates, if any, have time to arrive
+            assert inbox.got == [expected] * len(sockets)  # exactly once each, in order
+            stats = {port: cluster.commandstats(port) for port in cluster.primaries_now()}
+            spublish = {port: s.get("spublish", 0) for port, s in stats.items()}
+            assert spublish == {port: (broadcasts if port == owner else 0) for port in stats}, spublish
+            assert all(s.get("publish", 0) == 0 for s in stats.values()), stats  # no classic PUBLISH
+            # The owner ran one EVALSHA per broadcast (history + SPUBLISH), plus heartbeats at most.
+            assert broadcasts <= stats[owner].get("evalsha", 0) <= broadcasts + 10, stats[owner]
+        finally:
+            await inbox.close()
+
+
+async def test_history_keys_share_the_channel_slot(cluster):
+    from redis.cluster import RedisCluster
+
+    env = cluster_env(cluster)
+    await asyncio.to_thread(run_publisher, env, "placed.1", 3)
+    client = RedisCluster(host="127.0.0.1", port=cluster.ports[0])
+    try:
+        keys = sorted(
+            k.decode() for k in client.keys(f"{PREFIX}bc:{{placed.1}}:*", target_nodes=RedisCluster.ALL_NODES)
+        )
+        assert keys == [f"{PREFIX}bc:{{placed.1}}:history", f"{PREFIX}bc:{{placed.1}}:offset"]
+        slots = {key_slot(k) for k in [*keys, shard_channel("placed.1")]}
+        assert slots == {key_slot("placed.1")}
+        assert client.xlen(keys[0]) == 3
+    finally:
+        client.close()
+
+
+async def test_presence_and_stats_span_the_cluster(server_factory, cluster):
+    env = cluster_env(cluster, BROADCAST_PRESENCE_TTL=3, BROADCAST_STATS_INTERVAL=0.3)
+    a, b = server_factory("daphne", env=env), server_factory("uvicorn", env=env)
+    channel = "presence.room.7"
+    sockets = []
+    try:
+        alice = await connect(a.ws_url(f"/ws?channel={channel}&auth_token={make_token(1)}"))
+        ack = await expect(alice, "subscribed")
+        assert [m["id"] for m in ack["data"]["members"]] == ["1"]
+        bob = await connect(b.ws_url(f"/ws?channel={channel}&auth_token={make_token(2)}"))
+        sockets += [alice, bob]
+        ack = await expect(bob, "subscribed")
+        assert sorted(m["id"] for m in ack["data"]["members"]) == ["1", "2"]
+        added = await expect(alice, "member_added")
+        assert added["data"]["id"] == "2"
+        await bob.close()
+        removed = await expect(alice, "member_removed")
+        assert removed["data"]["id"] == "2"
+
+        def both_nodes_report() -> bool:
+            from tests.servers import run_manage
+
+            out = run_manage("broadcast", "stats", "--json", env=env)
+            report = json.loads(out[out.index("{") :])
+            return report.get("node_count") == 2
+
+        await wait_until(
+            lambda: asyncio.to_thread(both_nodes_report), 20, "both nodes in the cluster stats", 0.5
+        )
+    finally:
+        for ws in sockets:
+            await ws.close()
+
+
+async def test_delivery_continues_while_the_channel_slot_moves(server_factory, cluster):
+    env = cluster_env(cluster)
+    servers = [server_factory("uvicorn", env=env), server_factory("daphne", env=env)]
+    channel = "reshard.1"
+    sockets = await subscribe_many(servers, channel, 3)
+    inbox = Inbox(sockets)
+    broadcasts = 120
+    publisher = start_publisher(env, channel, broadcasts, interval=0.02)
+    try:
+        await wait_until(lambda: min(len(g) for g in inbox.got) >= 20, 30, "the first broadcasts")
+        slot = key_slot(channel)
+        source = cluster.owner(shard_channel(channel))
+        target = next(p for p in cluster.primaries_now() if p != source)
+        await asyncio.to_thread(cluster.move_slot, slot, target)
+        assert cluster.owner(shard_channel(channel)) == target
+        stdout, stderr = await asyncio.to_thread(publisher.communicate, timeout=90)
+        assert publisher.returncode == 0, stderr
+        results = parse_results(stdout)
+        acknowledged = [r["n"] for r in results if r.get("id")]
+        assert len(acknowledged) >= broadcasts - 5, results  # a redirect is followed, not failed
+        await wait_until(
+            lambda: inbox.complete(acknowledged), 30, "every acknowledged broadcast after the move"
+        )
+        await asyncio.sleep(0.3)
+        for got in inbox.got:
+            assert len(got) == len(set(got)), "a broadcast arrived twice"
+            assert got == sorted(got), "out of order"
+        # The servers now listen at the new owner: a broadcast after the move arrives live there.
+        cluster.reset_stats()
+        await asyncio.to_thread(run_publisher, env, channel, 1, event="late")
+        await wait_until(lambda: all("late" in e for e in inbox.events), 10, "a broadcast after the move")
+        assert cluster.commandstats(target).get("spublish", 0) == 1
+        assert cluster.commandstats(source).get("spublish", 0) == 0
+    finally:
+        if publisher.poll() is None:
+            publisher.kill()
+            publisher.wait(10)
+        await inbox.close()
+
+
+@pytest.fixture
+def cluster_with_replicas():
+    _require_tools()
+    with LocalCluster(primaries=3, replicas=1) as running:
+        yield running
+
+
+async def test_delivery_resumes_after_a_primary_failover(server_factory, cluster_with_replicas):
+    cluster = cluster_with_replicas
+    env = cluster_env(cluster)
+    servers = [server_factory("uvicorn", env=env), server_factory("daphne", env=env)]
+    channel = "failover.1"
+    sockets = await subscribe_many(servers, channel, 3)
+    inbox = Inbox(sockets)
+    broadcasts = 150
+    publisher = start_publisher(env, channel, broadcasts, interval=0.02)
+    try:
+        await wait_until(lambda: min(len(g) for g in inbox.got) >= 20, 30, "the first broadcasts")
+        old = cluster.owner(shard_channel(channel))
+        replica = cluster.replica_of(old)
+
+        def failover() -> None:
+            cluster.call(replica, "CLUSTER", "FAILOVER")
+            cluster.wait_ok(30)
+
+        await asyncio.to_thread(failover)
+        await wait_until(
+            lambda: cluster.owner(shard_channel(channel)) == replica, 30, "the replica to take over"
+        )
+        stdout, stderr = await asyncio.to_thread(publisher.communicate, timeout=90)
+        assert publisher.returncode == 0, stderr
+        results = parse_results(stdout)
+        acknowledged = [r["n"] for r in results if r.get("id")]
+        assert acknowledged and acknowledged[-1] == broadcasts - 1, results  # publishing resumed
+        await wait_until(
+            lambda: inbox.complete(acknowledged), 30, "every acknowledged broadcast after the failover"
+        )
+        await asyncio.sleep(0.3)
+        for got in inbox.got:
+            assert len(got) == len(set(got)), "a broadcast arrived twice"
+            assert got == sorted(got), "out of order"
+        cluster.reset_stats()
+        await asyncio.to_thread(run_publisher, env, channel, 1, event="late")
+        await wait_until(lambda: all("late" in e for e in inbox.events), 10, "a broadcast after the failover")
+        assert cluster.commandstats(replica).get("spublish", 0) == 1
+    finally:
+        if publisher.poll() is None:
+            publisher.kill()
+            publisher.wait(10)
+        await inbox.close()
