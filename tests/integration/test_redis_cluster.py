@@ -18,6 +18,7 @@ import shutil
 import pytest
 
 from django_broadcasting.backends.redis.cluster import key_slot
+from django_broadcasting.server.cluster import acluster_stats
 from tests.integration.cluster_support import LocalCluster
 from tests.integration.redis_support import parse_results, run_publisher, start_publisher, wait_until
 from tests.integration.wsclient import connect, expect, make_token
@@ -151,10 +152,10 @@ async def test_history_keys_share_the_channel_slot(cluster):
         client.close()
 
 
-async def test_presence_and_stats_span_the_cluster(server_factory, cluster):
+async def test_presence_and_stats_span_the_cluster(server_factory, cluster, settings):
     env = cluster_env(cluster, BROADCAST_PRESENCE_TTL=3, BROADCAST_STATS_INTERVAL=0.3)
     a, b = server_factory("daphne", env=env), server_factory("uvicorn", env=env)
-    channel = "presence.room.7"
+    channel = "presence.chat.7"
     sockets = []
     try:
         alice = await connect(a.ws_url(f"/ws?channel={channel}&auth_token={make_token(1)}"))
@@ -170,16 +171,21 @@ async def test_presence_and_stats_span_the_cluster(server_factory, cluster):
         removed = await expect(alice, "member_removed")
         assert removed["data"]["id"] == "2"
 
-        def both_nodes_report() -> bool:
-            from tests.servers import run_manage
+        # Any process reads every node's report (settings given as a list this time).
+        settings.BROADCASTING = {
+            "DEFAULT_DRIVER": "redis",
+            "REDIS_CLUSTER_NODES": [f"127.0.0.1:{p}" for p in cluster.ports],
+            "CHANNELS_PREFIX": PREFIX,
+        }
 
-            out = run_manage("broadcast", "stats", "--json", env=env)
-            report = json.loads(out[out.index("{") :])
-            return report.get("node_count") == 2
+        async def both_nodes_report() -> bool:
+            report = await acluster_stats()
+            return report["node_count"] == 2 and report["totals"]["connections"] == 1
 
-        await wait_until(
-            lambda: asyncio.to_thread(both_nodes_report), 20, "both nodes in the cluster stats", 0.5
-        )
+        await wait_until(both_nodes_report, 20, "both nodes in the cluster stats")
+        report = await acluster_stats()
+        assert sorted(n["pid"] for n in report["nodes"]) == sorted([a.pid, b.pid])
+        assert {n["transport"] for n in report["nodes"]} == {"ClusterTransport"}
     finally:
         for ws in sockets:
             await ws.close()
@@ -218,6 +224,8 @@ async def test_delivery_continues_while_the_channel_slot_moves(server_factory, c
         await wait_until(lambda: all("late" in e for e in inbox.events), 10, "a broadcast after the move")
         assert cluster.commandstats(target).get("spublish", 0) == 1
         assert cluster.commandstats(source).get("spublish", 0) == 0
+        for server in servers:  # each server moved its subscription (and caught up from history)
+            assert f"resubscribed 1 channel(s) on 127.0.0.1:{target}" in server.log_text()
     finally:
         if publisher.poll() is None:
             publisher.kill()
@@ -232,14 +240,15 @@ def cluster_with_replicas():
         yield running
 
 
-async def test_delivery_resumes_after_a_primary_failover(server_factory, cluster_with_replicas):
+@pytest.mark.parametrize("how", ["cluster-failover", "kill-primary"])
+async def test_delivery_resumes_after_a_primary_failover(server_factory, cluster_with_replicas, how):
     cluster = cluster_with_replicas
     env = cluster_env(cluster)
     servers = [server_factory("uvicorn", env=env), server_factory("daphne", env=env)]
     channel = "failover.1"
     sockets = await subscribe_many(servers, channel, 3)
     inbox = Inbox(sockets)
-    broadcasts = 150
+    broadcasts = 250
     publisher = start_publisher(env, channel, broadcasts, interval=0.02)
     try:
         await wait_until(lambda: min(len(g) for g in inbox.got) >= 20, 30, "the first broadcasts")
@@ -247,7 +256,10 @@ async def test_delivery_resumes_after_a_primary_failover(server_factory, cluster
         replica = cluster.replica_of(old)
 
         def failover() -> None:
-            cluster.call(replica, "CLUSTER", "FAILOVER")
+            if how == "kill-primary":  # SIGKILL: the replica is promoted after the node timeout
+                cluster.kill(old)
+            else:  # a coordinated hand-over, as for maintenance
+                cluster.call(replica, "CLUSTER", "FAILOVER")
             cluster.wait_ok(30)
 
         await asyncio.to_thread(failover)
@@ -270,6 +282,8 @@ async def test_delivery_resumes_after_a_primary_failover(server_factory, cluster
         await asyncio.to_thread(run_publisher, env, channel, 1, event="late")
         await wait_until(lambda: all("late" in e for e in inbox.events), 10, "a broadcast after the failover")
         assert cluster.commandstats(replica).get("spublish", 0) == 1
+        for server in servers:
+            assert f"resubscribed 1 channel(s) on 127.0.0.1:{replica}" in server.log_text()
     finally:
         if publisher.poll() is None:
             publisher.kill()

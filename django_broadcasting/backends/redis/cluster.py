@@ -114,10 +114,21 @@ def make_async_client(backend: RedisBackend) -> Any:
     return RedisCluster(
         startup_nodes=[ClusterNode(*parse_address(a)) for a in backend.cluster_nodes],
         max_connections=backend.max_connections,
-        # A failover or a slot move: refresh the slot map and try again a few times, quickly.
-        cluster_error_retry_attempts=3,
+        retry=_retry(asyncio=True),
         **client_kwargs(backend),
     )
+
+
+def _retry(asyncio: bool) -> Any:
+    # A failover or a slot move: refresh the slot map and try again a few times, quickly (a
+    # publisher sees TransportError after about a second, not a hang).
+    from redis.backoff import ExponentialWithJitterBackoff
+
+    if asyncio:
+        from redis.asyncio.retry import Retry
+    else:
+        from redis.retry import Retry
+    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3)
 
 
 _sync_clients = threading.local()
@@ -132,7 +143,7 @@ def _sync_client(backend: RedisBackend) -> Any:
     if client is None or getattr(_sync_clients, "key", None) != key:
         client = RedisCluster(
             startup_nodes=[ClusterNode(*parse_address(a)) for a in backend.cluster_nodes],
-            cluster_error_retry_attempts=3,
+            retry=_retry(asyncio=False),
             **client_kwargs(backend),
         )
         _sync_clients.client, _sync_clients.key = client, key
