@@ -59,7 +59,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes; seconds, not minutes; no docs written"
     )
-    parser.add_argument("--only", default="S1,S2,S3,S4,S5,S6", help="scenarios to run (comma-separated)")
+    parser.add_argument("--only", default="S1,S2,S3,S3C,S4,S5,S6", help="scenarios to run (comma-separated)")
     parser.add_argument("--targets", default=",".join(ALL_TARGETS), help="S1 servers (comma-separated)")
     parser.add_argument("--sizes", default=None, help="S1 subscriber counts, e.g. 1000,5000,10000")
     parser.add_argument("--broadcasts", type=int, default=None, help="S1 broadcasts per size (default 20)")
@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     s5_seconds = 0.0
     s6_cells: list[Cell] = []
     s6_seconds = 0.0
+    s3c_cells: list = []
+    s3c_seconds = 0.0
     notes: list[str] = []
     redis = None
     loadgen = LoadGen(args.loadgens)
@@ -115,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         if not shutil.which("redis-server"):
             notes.append("S3, S5's Redis paths and the channels-redis peer not run: no redis-server on PATH.")
             scenarios.discard("S3")
+            scenarios.discard("S3C")
             targets = [t for t in targets if t != "channels-redis"]
         elif {"S3", "S5", "S6"} & scenarios or ("S1" in scenarios and "channels-redis" in targets):
             redis = procs.redis_server().start()
@@ -169,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
             cell = run_s3(loadgen, redis, n, broadcasts=broadcasts, budget=budget * 2)
             print(f"   -> {fmt_cell(cell)}", flush=True)
             cells.append(cell)
+        if "S3C" in scenarios:  # S3 on a Redis Cluster of 3 primaries (bench/s3c.py)
+            from .s3c import run_s3c
+
+            print("S3c cross-process on a Redis Cluster of 3: 1-4 servers, 1-12 channels", flush=True)
+            s3c_cells, s3c_seconds = run_s3c(loadgen, smoke=smoke)
         if "S4" in scenarios:
             stable = 20 if smoke else 200
             duration = 1.5 if smoke else 10.0
@@ -203,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     write = not args.no_write and (args.out is not None or not smoke)
     if cells:
         body = report.render(
-            cells, mode="smoke" if smoke else "full", seconds=seconds - s5_seconds, notes=notes
+            cells, mode="smoke" if smoke else "full", seconds=seconds - s5_seconds - s3c_seconds, notes=notes
         )
         print()
         print(body)
@@ -224,6 +232,15 @@ def main(argv: list[str] | None = None) -> int:
         if write:
             report.write(out, body, report.S5_BEGIN, report.S5_END)
             print(f"S5 written to {out}")
+    if s3c_cells:
+        from . import s3c
+
+        body = s3c.render(s3c_cells, mode="smoke" if smoke else "full", seconds=s3c_seconds)
+        print()
+        print(body)
+        if write:
+            report.write(out, body, s3c.BEGIN, s3c.END)
+            print(f"S3c written to {out}")
     if s6_cells:
         body = report.render_s6(
             s6_cells,

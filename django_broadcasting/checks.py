@@ -158,6 +158,8 @@ def _check_jwt_secret() -> list[CheckMessage]:
 def _check_redis() -> list[CheckMessage]:
     if not (_uses_backend("redis") or broadcasting_settings.REDIS_ENABLED):
         return []
+    if broadcasting_settings.REDIS_CLUSTER_NODES:  # Redis Cluster: the seed nodes are the address
+        return []
     url = broadcasting_settings.REDIS_URL
     if url:
         if not url.startswith(_REDIS_SCHEMES):
