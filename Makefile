@@ -31,7 +31,7 @@ STAMP := $(VENV)/.installed
 PIP_FILTER := { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
 .PHONY: help install demo demo-users test pytest pytest-dj6 install-dj6 jstest services redis nginx \
-	node-deps chromium bench bench-smoke fuzz soak lint clean distclean
+	node-deps chromium bench bench-smoke fuzz soak lint clean distclean test-cluster
 
 help:
 	@echo "make demo    serve example_project on http://127.0.0.1:$(PORT) (in-memory layer, no Redis)"
@@ -89,6 +89,11 @@ demo-users: install
 
 # ---------------------------------------------------------------------------------------------
 # Test: Python (unit, integration with real daphne/uvicorn + Redis, e2e with Chromium) and JS.
+# The Redis Cluster tests alone: they start their own cluster (redis-server --cluster-enabled yes,
+# redis-cli --cluster create) on free loopback ports. `make test` runs them with the rest of the suite.
+test-cluster: install
+	@$(VPY) -m pytest tests/integration/test_redis_cluster.py -q $(PYTEST_ARGS)
+
 # Both runners always run; the target fails when either fails. pytest's "no tests" (5) is a failure.
 test: install services
 	@rc=0; \

@@ -28,6 +28,8 @@ from .targets import Project
 BEGIN = "<!-- bench:s3c:begin -->"
 END = "<!-- bench:s3c:end -->"
 PREFIX = "bench:"
+#: CPU and wall seconds per sync publish: {"standalone": (cpu, wall), "cluster": (cpu, wall)}.
+PUBLISHER_COST: dict[str, tuple[float, float]] = {}
 
 
 @dataclass
@@ -170,6 +172,20 @@ def run_cell(
     return cell
 
 
+def publisher_cost(env: dict[str, str], count: int) -> tuple[float, float]:
+    """(CPU, wall) seconds per sync ``broadcast_to_channel()`` from a plain process (12 channels)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.s3c_publisher", str(count), "12"],
+        cwd=procs.REPO,
+        env=procs.base_env({"DJANGO_SETTINGS_MODULE": "example_project.settings", **env}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout.split()
+    return float(out[0]), float(out[1])
+
+
 def run_s3c(loadgen: LoadGen, *, smoke: bool) -> tuple[list[ClusterCell], float]:
     from tests.integration.cluster_support import LocalCluster
 
@@ -179,6 +195,7 @@ def run_s3c(loadgen: LoadGen, *, smoke: bool) -> tuple[list[ClusterCell], float]
     sockets = 30 if smoke else 1200
     rounds = 3 if smoke else 20
     cells: list[ClusterCell] = []
+    PUBLISHER_COST.clear()
     cluster = LocalCluster(primaries=3).start()
     try:
         names = spread_channels(cluster, max(channel_counts))
@@ -187,6 +204,22 @@ def run_s3c(loadgen: LoadGen, *, smoke: bool) -> tuple[list[ClusterCell], float]
             "BROADCAST_REDIS_CLUSTER_NODES": cluster.seeds,
             "BROADCAST_CHANNELS_PREFIX": PREFIX,
         }
+        calls = 300 if smoke else 5000
+        PUBLISHER_COST["cluster"] = publisher_cost(env, calls)
+        standalone = procs.redis_server().start()
+        try:
+            PUBLISHER_COST["standalone"] = publisher_cost(
+                {"BROADCAST_DRIVER": "redis", "BROADCAST_REDIS_URL": f"redis://127.0.0.1:{standalone.port}/0",
+                 "BROADCAST_CHANNELS_PREFIX": PREFIX},
+                calls,
+            )  # fmt: skip
+        finally:
+            standalone.stop()
+        print(
+            "   S3c publisher: "
+            + ", ".join(f"{k} {v[0] * 1e6:.0f} µs CPU/call" for k, v in PUBLISHER_COST.items()),
+            flush=True,
+        )
         seq0 = 0
         for count in server_counts:
             servers = [Project("uvicorn", env=env) for _ in range(count)]
@@ -251,4 +284,14 @@ def render(cells: list[ClusterCell], *, mode: str, seconds: float) -> str:
         "- Shard subscribers: `PUBSUB SHARDNUMSUB` of a channel on its owner, one per server process with "
         "sockets on it. Pub/sub links: each server holds one connection per shard that owns one of its channels.",
     ]
+    if PUBLISHER_COST:
+        costs = "; ".join(
+            f"{name}: {cpu * 1e6:.0f} µs CPU, {wall * 1e6:.0f} µs wall per call"
+            for name, (cpu, wall) in PUBLISHER_COST.items()
+        )
+        parts.append(
+            "- Publisher cost, a plain sync process calling `broadcast_to_channel()` in a loop over 12 channels "
+            f"(`bench/s3c_publisher.py`), same run: {costs} (standalone: a private `redis-server`). The cluster "
+            "client (redis-py `RedisCluster`) computes the slot and picks the node's connection on every call."
+        )
     return "\n".join(parts).rstrip() + "\n"
