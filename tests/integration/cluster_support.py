@@ -71,6 +71,8 @@ class LocalCluster:
                 check=True, capture_output=True, timeout=timeout,
             )  # fmt: skip
             self.wait_ok(timeout)
+            if self.replicas:
+                self.wait_replicas_synced(timeout)
         except BaseException:
             self.stop()
             raise
@@ -84,7 +86,8 @@ class LocalCluster:
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
              "--cluster-config-file", str(node_dir / "nodes.conf"),
              "--cluster-node-timeout", str(self.node_timeout_ms), "--dir", str(node_dir),
-             "--save", "", "--appendonly", "no"],
+             "--cluster-replica-validity-factor", "0",
+             "--save", "", "--appendonly", "no", "--logfile", str(node_dir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         self.processes[port] = process
@@ -147,6 +150,22 @@ class LocalCluster:
                 return False
 
         wait_for(ok, timeout, interval=0.1, message="cluster_state:ok on every node")
+
+    def wait_replicas_synced(self, timeout: float = 60) -> None:
+        """Wait until every replica finished its first sync (a replica that never synced will
+        not stand for election when its primary fails)."""
+
+        def synced() -> bool:
+            try:
+                roles = [self.node(p).info("replication") for p in self.live_ports()]
+            except redis.RedisError:
+                return False
+            replicas = [r for r in roles if r.get("role") == "slave"]
+            return len(replicas) == self.primaries * self.replicas and all(
+                r.get("master_link_status") == "up" for r in replicas
+            )
+
+        wait_for(synced, timeout, interval=0.1, message="every replica in sync with its primary")
 
     def slots(self, port: int) -> list[Any]:
         return self.call(port, "CLUSTER", "SLOTS")

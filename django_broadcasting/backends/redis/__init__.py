@@ -463,8 +463,8 @@ class RedisBackend(Backend):
             local.pid = os.getpid()
         return conn
 
-    def _round_trip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Send ``commands`` at once on this thread's connection and read every reply.
+    def _round_trip(self, commands: list[tuple[Any, ...]], conn: Any = None) -> list[Any]:
+        """Send ``commands`` at once on this thread's connection (or ``conn``) and read every reply.
 
         Error replies come back as exception values. A socket that Redis closed while it sat idle
         (a restart) is noticed before sending and replaced; a failure after the commands went out
@@ -472,7 +472,8 @@ class RedisBackend(Backend):
         """
         from redis.exceptions import ResponseError
 
-        conn = self._sync_connection()
+        if conn is None:
+            conn = self._sync_connection()
         if conn._sock is not None:
             try:
                 stale = conn.can_read(timeout=0)  # EOF or stray bytes on an idle connection

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +35,18 @@ if TYPE_CHECKING:
     from ...messages import Message
     from . import RedisBackend
 
-__all__ = ["ClusterKeys", "NODES_TAG", "key_slot", "make_async_client", "parse_address", "run_sync"]
+__all__ = [
+    "ClusterKeys",
+    "NODES_TAG",
+    "SyncRouter",
+    "key_slot",
+    "make_async_client",
+    "parse_address",
+    "parse_slots",
+    "run_sync",
+]
 
+SLOTS = 16384
 #: The hash tag of the node-level keys (registry, node presence sets, node stats).
 NODES_TAG = "{~nodes}"
 
@@ -114,72 +125,176 @@ def make_async_client(backend: RedisBackend) -> Any:
     return RedisCluster(
         startup_nodes=[ClusterNode(*parse_address(a)) for a in backend.cluster_nodes],
         max_connections=backend.max_connections,
-        retry=_retry(asyncio=True),
+        retry=_retry(),
         **client_kwargs(backend),
     )
 
 
-def _retry(asyncio: bool) -> Any:
+def _retry() -> Any:
     # A failover or a slot move: refresh the slot map and try again a few times, quickly (a
     # publisher sees TransportError after about a second, not a hang).
+    from redis.asyncio.retry import Retry
     from redis.backoff import ExponentialWithJitterBackoff
 
-    if asyncio:
-        from redis.asyncio.retry import Retry
-    else:
-        from redis.retry import Retry
     return Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3)
 
 
-_sync_clients = threading.local()
+def parse_slots(reply: Any, asked: tuple[str, int]) -> list[tuple[str, int] | None]:
+    """A ``CLUSTER SLOTS`` reply as a list: slot -> (host, port) of its primary (None: unserved)."""
+    owners: list[tuple[str, int] | None] = [None] * SLOTS
+    for entry in reply:
+        start, end, primary = int(entry[0]), int(entry[1]), entry[2]
+        host = primary[0].decode() if isinstance(primary[0], bytes) else str(primary[0])
+        owner = (host or asked[0], int(primary[1]))
+        owners[start : end + 1] = [owner] * (end - start + 1)
+    return owners
 
 
-def _sync_client(backend: RedisBackend) -> Any:
-    """This thread's blocking ``RedisCluster`` (made again after a fork or a new backend)."""
-    from redis.cluster import ClusterNode, RedisCluster
+def command_slot(command: tuple[Any, ...]) -> int:
+    """The slot of a publish command: ``EVALSHA sha numkeys key ...`` or ``SPUBLISH channel msg``."""
+    return key_slot(command[3] if command[0] == "EVALSHA" else command[1])
 
+
+class SyncRouter:
+    """A sync publisher's way into the cluster: the slot map and one blocking connection per primary.
+
+    Commands are grouped by the primary that owns their slot and sent to each in one round trip,
+    as the standalone publisher does on its single connection: no per-call slot-map lookups of a
+    general-purpose cluster client. ``MOVED`` refreshes the map, ``ASK`` is followed with
+    ``ASKING``, ``TRYAGAIN``/``CLUSTERDOWN`` and a node that refuses connections (a failover in
+    progress) are retried for about a second; these commands never ran, so retrying cannot publish
+    twice. A connection that fails after the commands went out raises: the outcome is unknown.
+    """
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self.backend = backend
+        self.owners: list[tuple[str, int] | None] = []
+        self.conns: dict[tuple[str, int], Any] = {}
+
+    def connection(self, address: tuple[str, int]) -> Any:
+        conn = self.conns.get(address)
+        if conn is None:
+            kwargs = self.backend.connection_kwargs(sync=True)
+            connection_class = kwargs.pop("connection_class")
+            kwargs.pop("path", None)
+            kwargs["host"], kwargs["port"], kwargs["db"] = address[0], address[1], 0
+            conn = self.conns[address] = connection_class(**kwargs)
+        return conn
+
+    def refresh(self) -> None:
+        seeds = [parse_address(a) for a in self.backend.cluster_nodes]
+        error: Exception | None = None
+        for address in dict.fromkeys([*self.conns, *seeds]):
+            conn = self.connection(address)
+            try:
+                conn.send_command("CLUSTER", "SLOTS", check_health=False)
+                self.owners = parse_slots(conn.read_response(), address)
+                return
+            except Exception as exc:  # noqa: BLE001 - try the next node
+                conn.disconnect()
+                error = exc
+        raise ConnectionError(f"no Redis Cluster node answered CLUSTER SLOTS: {error}")
+
+    def run(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` to their primaries; one reply per command (error replies as values)."""
+        from redis.exceptions import AskError, ClusterDownError, MovedError, TryAgainError
+
+        if not self.owners:
+            self.refresh()
+        replies: list[Any] = [None] * len(commands)
+        todo = list(range(len(commands)))
+        asking: dict[int, tuple[str, int]] = {}
+        error: Exception | str = "redirected too often"
+        for attempt in range(6):
+            groups: dict[tuple[str, int], list[int]] = {}
+            for i in todo:
+                owner = asking.get(i) or self.owners[command_slot(commands[i])]
+                if owner is None:  # no primary serves the slot yet (a failover)
+                    groups.setdefault(("", 0), []).append(i)
+                else:
+                    groups.setdefault(owner, []).append(i)
+            retry: list[int] = []
+            stale = ("", 0) in groups
+            retry += groups.pop(("", 0), [])
+            for address, indexes in groups.items():
+                conn = self.connection(address)
+                try:
+                    if conn._sock is None:
+                        conn.connect()  # refused: nothing was sent, safe to retry elsewhere
+                except Exception as exc:  # noqa: BLE001
+                    conn.disconnect()
+                    retry += indexes
+                    stale = True
+                    error = exc
+                    continue
+                batch: list[tuple[Any, ...]] = []
+                for i in indexes:
+                    if i in asking:
+                        batch.append(("ASKING",))
+                    batch.append(commands[i])
+                out = self.backend._round_trip(batch, conn)
+                out = [r for r, c in zip(out, batch, strict=True) if c[0] != "ASKING"]
+                for i, reply in zip(indexes, out, strict=True):
+                    asking.pop(i, None)
+                    if isinstance(reply, MovedError):  # (a subclass of AskError: test it first)
+                        self.owners[reply.slot_id] = reply.node_addr
+                        stale = True
+                        retry.append(i)
+                    elif isinstance(reply, AskError):
+                        asking[i] = reply.node_addr
+                        retry.append(i)
+                    elif isinstance(reply, (TryAgainError, ClusterDownError)):
+                        retry.append(i)
+                    else:
+                        replies[i] = reply
+            if not retry:
+                return replies
+            todo = sorted(retry)
+            if attempt < 5:
+                time.sleep(0.02 * 2**attempt if attempt else 0)
+                if stale:
+                    try:
+                        self.refresh()
+                    except ConnectionError as exc:
+                        error = exc
+        raise ConnectionError(f"the cluster did not take the commands (failover or resharding): {error}")
+
+    def load_script(self, script: str) -> str:
+        """SCRIPT LOAD on every primary (a promoted replica may not have it yet)."""
+        sha = ""
+        for address in {a for a in self.owners if a is not None}:
+            [reply] = self.backend._round_trip([("SCRIPT", "LOAD", script)], self.connection(address))
+            if isinstance(reply, Exception):
+                raise reply
+            sha = reply.decode() if isinstance(reply, bytes) else reply
+        return sha
+
+
+_routers = threading.local()
+
+
+def _router(backend: RedisBackend) -> SyncRouter:
+    """This thread's ``SyncRouter`` (made again after a fork or for another backend)."""
     key = (id(backend), os.getpid())
-    client = getattr(_sync_clients, "client", None)
-    if client is None or getattr(_sync_clients, "key", None) != key:
-        client = RedisCluster(
-            startup_nodes=[ClusterNode(*parse_address(a)) for a in backend.cluster_nodes],
-            retry=_retry(asyncio=False),
-            **client_kwargs(backend),
-        )
-        _sync_clients.client, _sync_clients.key = client, key
-    return client
-
-
-def round_trip(backend: RedisBackend, commands: list[tuple[Any, ...]]) -> list[Any]:
-    """Send ``commands`` through the sync cluster client; error replies come back as values."""
-    client = _sync_client(backend)
-    if len(commands) == 1:
-        try:
-            return [client.execute_command(*commands[0])]
-        except Exception as exc:  # noqa: BLE001 - sorted out by the caller (NOSCRIPT, errors)
-            from redis.exceptions import ResponseError
-
-            if isinstance(exc, ResponseError):
-                return [exc]
-            raise
-    pipe = client.pipeline(transaction=False)
-    for command in commands:
-        pipe.execute_command(*command)
-    return pipe.execute(raise_on_error=False)
+    router = getattr(_routers, "router", None)
+    if router is None or getattr(_routers, "key", None) != key:
+        router = _routers.router = SyncRouter(backend)
+        _routers.key = key
+    return router
 
 
 def run_sync(backend: RedisBackend, messages: Sequence[Message]) -> list[str | None]:
-    """The cluster twin of ``RedisBackend._run_sync``: same commands, routed by slot."""
-    from . import _EVALSHA, _collect, _text
+    """The cluster twin of ``RedisBackend._run_sync``: the same commands, sent to their shards."""
+    from . import _EVALSHA, _collect
 
+    router = _router(backend)
     commands = backend._commands(messages)
     results: list[Any] = [None] * len(commands)
     todo = list(range(len(commands)))
     for attempt in range(2):
-        replies = round_trip(backend, backend._with_sha([commands[i] for i in todo]))
+        replies = router.run(backend._with_sha([commands[i] for i in todo]))
         todo = _collect(todo, replies, results, attempt)
         if not todo:
             break
-        # SCRIPT LOAD goes to every primary (a promoted replica may not have it yet).
-        backend._sha = _text(_sync_client(backend).script_load(backend.publish_script))
+        backend._sha = router.load_script(backend.publish_script)
     return [r if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]

@@ -29,7 +29,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from .cluster import key_slot, parse_address
+from .cluster import key_slot, parse_address, parse_slots
 from .transport import _MAX_BACKOFF, RedisTransport, _disconnect, hiredis
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("django_broadcasting.server")
 
 Address = tuple[str, int]
-_SLOTS = 16384
 
 
 class ClusterTransport(RedisTransport):
@@ -151,12 +150,7 @@ class ClusterTransport(RedisTransport):
                     continue
                 finally:
                     await _disconnect(conn)
-                owners: list[Address | None] = [None] * _SLOTS
-                for entry in reply:
-                    start, end, primary = int(entry[0]), int(entry[1]), entry[2]
-                    host = primary[0].decode() if isinstance(primary[0], bytes) else str(primary[0])
-                    owner = (host or address[0], int(primary[1]))
-                    owners[start : end + 1] = [owner] * (end - start + 1)
+                owners = parse_slots(reply, address)
                 self._owners = owners
                 return
             raise ConnectionError(f"no Redis Cluster node answered CLUSTER SLOTS: {error!r}")
