@@ -46,11 +46,21 @@ class ClusterCell:
     per_shard: list[float] = field(default_factory=list)  # commands per broadcast on each shard
     shard_subscribers: int = 0  # PUBSUB SHARDNUMSUB of one channel, on its owner
     links: int = 0  # sharded pub/sub connections of all servers together
+    redis_cpu_us: float = 0.0  # Redis CPU (user + system, all nodes) per broadcast, in µs
     top: str = ""
 
 
 def _calls(cluster: Any, port: int) -> dict[str, int]:
     return cluster.commandstats(port)
+
+
+def _cpu(cluster: Any, ports: list[int]) -> float:
+    """CPU seconds (user + system) the nodes used so far (``INFO cpu``)."""
+    total = 0.0
+    for port in ports:
+        info = cluster.node(port).info("cpu")
+        total += float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    return total
 
 
 def _sharded_links(cluster: Any, port: int) -> int:
@@ -132,13 +142,23 @@ def run_cell(
             publisher.publish(seq0 + 999, channel)
         _wait_seq(loadgen, seq0 + 999, 30)
         # The cell's background traffic (heartbeats, admin polls), alone.
-        idle0, t0 = {p: _calls(cluster, p) for p in shards}, time.monotonic()
+        idle0, cpu_idle0, t0 = (
+            {p: _calls(cluster, p) for p in shards},
+            _cpu(cluster, shards),
+            time.monotonic(),
+        )
         time.sleep(2.0)
-        idle1, t1 = {p: _calls(cluster, p) for p in shards}, time.monotonic()
+        idle1, cpu_idle1, t1 = (
+            {p: _calls(cluster, p) for p in shards},
+            _cpu(cluster, shards),
+            time.monotonic(),
+        )
+        cpu_idle_rate = (cpu_idle1 - cpu_idle0) / (t1 - t0)
         idle = {
             p: max(0.0, (sum(idle1[p].values()) - sum(idle0[p].values()) - 1) / (t1 - t0)) for p in shards
         }
         before = {p: _calls(cluster, p) for p in shards}
+        cpu0 = _cpu(cluster, shards)
         start = time.monotonic()
         for r in range(rounds):
             seq = seq0 + r
@@ -148,7 +168,9 @@ def run_cell(
                 cell.top = f"round {r} incomplete after 30 s; "
         cell.seconds = time.monotonic() - start
         after = {p: _calls(cluster, p) for p in shards}
+        cpu1 = _cpu(cluster, shards)
         cell.broadcasts = rounds * len(channels)
+        cell.redis_cpu_us = max(0.0, cpu1 - cpu0 - cpu_idle_rate * cell.seconds) / cell.broadcasts * 1e6
         delta = {p: {k: after[p][k] - before[p].get(k, 0) for k in after[p]} for p in shards}
         cell.per_shard = [
             max(0.0, sum(delta[p].values()) - 1 - idle[p] * cell.seconds) / cell.broadcasts for p in shards
@@ -257,14 +279,15 @@ def fmt_cell(cell: ClusterCell) -> str:
 def table(cells: list[ClusterCell]) -> str:
     lines = [
         "| servers | channels | sockets | broadcasts | Redis commands / broadcast (cluster) | per shard (A / B / C) "
-        "| SPUBLISH / broadcast | shard subscribers / channel | pub/sub links (all servers) | lost | commands (all) |",
-        "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
+        "| SPUBLISH / broadcast | Redis CPU µs / broadcast | shard subscribers / channel "
+        "| pub/sub links (all servers) | lost | commands (all) |",
+        "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for c in cells:
         shards = " / ".join(f"{v:.2f}" for v in c.per_shard)
         lines.append(
             f"| {c.servers} | {c.channels} | {c.sockets:,} | {c.broadcasts} | {c.per_broadcast:.2f} | {shards} "
-            f"| {c.spublish:.2f} | {c.shard_subscribers} | {c.links} | {c.lost} | {c.top} |"
+            f"| {c.spublish:.2f} | {c.redis_cpu_us:.0f} | {c.shard_subscribers} | {c.links} | {c.lost} | {c.top} |"
         )
     return "\n".join(lines)
 
@@ -282,7 +305,11 @@ def render(cells: list[ClusterCell], *, mode: str, seconds: float) -> str:
         "broadcasts. A broadcast is one `EVALSHA` (history `XADD` + `SPUBLISH` inside) on the shard that owns "
         "its channel: the per-shard columns follow the channels, not the servers.",
         "- Shard subscribers: `PUBSUB SHARDNUMSUB` of a channel on its owner, one per server process with "
-        "sockets on it. Pub/sub links: each server holds one connection per shard that owns one of its channels.",
+        "sockets on it. Pub/sub links: client connections with a shard channel subscribed (`CLIENT LIST`, "
+        "`ssub` > 0) on all nodes: each server holds one per shard that owns one of its channels.",
+        "- Redis CPU: user + system CPU of all nodes (`INFO cpu`) during the loop, minus the cell's idle rate, per "
+        "broadcast. Broadcasts go out one at a time (each waits for its deliveries), so every one pays a full event-"
+        "loop wakeup of its shard: an upper bound for a shard under steady load.",
     ]
     if PUBLISHER_COST:
         costs = "; ".join(
