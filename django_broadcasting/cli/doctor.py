@@ -61,7 +61,9 @@ def _facts(command: BaseCommand) -> None:
     _row(command, "Driver", f"{driver} ({backend})")
     layer = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get("default", {}).get("BACKEND", "(none)")
     _row(command, "Channel layer", layer)
-    if driver == "redis":
+    if driver == "redis" and broadcasting_settings.REDIS_CLUSTER_NODES:  # Redis Cluster
+        _row(command, "Redis Cluster", ", ".join(broadcasting_settings.REDIS_CLUSTER_NODES))
+    elif driver == "redis":
         redis_at = broadcasting_settings.REDIS_URL or (
             f"{broadcasting_settings.REDIS_HOST}:{broadcasting_settings.REDIS_PORT}"
             f"/{broadcasting_settings.REDIS_DATABASE}"
@@ -118,6 +120,8 @@ def _ping_redis(command: BaseCommand) -> bool:
         return True
     import redis
 
+    if broadcasting_settings.REDIS_CLUSTER_NODES:
+        return _ping_cluster(command, broadcasting_settings.REDIS_CLUSTER_NODES)
     url = broadcasting_settings.REDIS_URL or (
         f"redis://{broadcasting_settings.REDIS_HOST}:{broadcasting_settings.REDIS_PORT}"
         f"/{broadcasting_settings.REDIS_DATABASE}"
@@ -136,6 +140,38 @@ def _ping_redis(command: BaseCommand) -> bool:
         return False
     say(command, f"  ✅ Redis at {url} answers")
     return True
+
+
+def _ping_cluster(command: BaseCommand, nodes: tuple[str, ...]) -> bool:
+    """Ask the seed nodes of a Redis Cluster for ``cluster_state`` until one answers."""
+    import redis
+
+    from django_broadcasting.conf import broadcasting_settings
+
+    errors = []
+    for address in nodes:
+        host, _, port = address.rpartition(":")
+        client = redis.Redis(
+            host=host,
+            port=int(port),
+            password=broadcasting_settings.REDIS_PASSWORD or None,
+            socket_connect_timeout=2,
+            socket_timeout=2,
+        )
+        try:
+            state = client.cluster("INFO").get("cluster_state")
+        except Exception as exc:  # noqa: BLE001 - try the next seed
+            errors.append(f"{address}: {one_line(exc)}")
+            continue
+        finally:
+            client.close()
+        if state == "ok":
+            say(command, f"  ✅ Redis Cluster at {address} answers (cluster_state:ok)")
+            return True
+        say(command, f"  ❌ Redis Cluster at {address} answers cluster_state:{state}")
+        return False
+    say(command, f"  ❌ no Redis Cluster seed node answers: {'; '.join(errors)}")
+    return False
 
 
 def handle_doctor(command: BaseCommand, options: dict[str, Any]) -> None:

@@ -289,3 +289,10 @@ async def test_delivery_resumes_after_a_primary_failover(server_factory, cluster
             publisher.kill()
             publisher.wait(10)
         await inbox.close()
+
+
+def test_doctor_pings_the_cluster(cluster):
+    from tests.servers import run_manage
+
+    out = run_manage("broadcast", "doctor", "--connect", env=cluster_env(cluster))
+    assert "Redis Cluster" in out and "cluster_state:ok" in out, out
