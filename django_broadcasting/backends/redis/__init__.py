@@ -166,7 +166,7 @@ class RedisBackend(Backend):
 
     OPTIONS (all optional; the ``BROADCAST_REDIS_*`` settings fill the rest): ``url``,
     ``host``, ``port``, ``password``, ``db``, ``prefix``, ``socket_timeout``,
-    ``max_connections``.
+    ``max_connections``, ``cluster_nodes`` (a Redis Cluster's seed nodes: ``cluster.py``).
     """
 
     name = "redis"

@@ -317,6 +317,7 @@ class ShardLink:
     async def sunsubscribe(self, channel: str) -> None:
         self.channels.discard(channel)
         name = self.transport.keys.pubsub(channel).encode()
+        self._names.pop(name, None)  # bounded by the channels in use, not by every one ever used
         self._leaving[name] = self._leaving.get(name, 0) + 1
         try:
             await self._conn.send_command("SUNSUBSCRIBE", name, check_health=False)
