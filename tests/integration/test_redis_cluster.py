@@ -296,3 +296,62 @@ def test_doctor_pings_the_cluster(cluster):
 
     out = run_manage("broadcast", "doctor", "--connect", env=cluster_env(cluster))
     assert "Redis Cluster" in out and "cluster_state:ok" in out, out
+
+
+async def test_members_of_a_killed_server_are_reaped(server_factory, cluster):
+    ttl = 2.0
+    env = cluster_env(cluster, BROADCAST_PRESENCE_TTL=ttl)
+    doomed, survivor = server_factory("uvicorn", env=env), server_factory("uvicorn", env=env)
+    channel = "presence.chat.reap"
+    sockets = []
+    try:
+        for user in (1, 3):
+            ws = await connect(doomed.ws_url(f"/ws?channel={channel}&auth_token={make_token(user)}"))
+            await expect(ws, "subscribed")
+            sockets.append(ws)
+        watcher = await connect(survivor.ws_url(f"/ws?channel={channel}&auth_token={make_token(2)}"))
+        sockets.append(watcher)
+        ack = await expect(watcher, "subscribed")
+        assert sorted(m["id"] for m in ack["data"]["members"]) == ["1", "2", "3"]
+        doomed.kill()  # SIGKILL: no goodbye; the survivor's heartbeat reaps it
+        gone = set()
+        while gone != {"1", "3"}:
+            frame = await expect(watcher, "member_removed", timeout=ttl + 3)
+            gone.add(frame["data"]["id"])
+        again = await connect(survivor.ws_url(f"/ws?channel={channel}&auth_token={make_token(4)}"))
+        sockets.append(again)
+        ack = await expect(again, "subscribed")
+        assert sorted(m["id"] for m in ack["data"]["members"]) == ["2", "4"]
+    finally:
+        for ws in sockets:
+            await ws.close()
+
+
+async def test_admin_closes_a_users_sockets_across_the_cluster(server_factory, cluster, settings):
+    env = cluster_env(cluster)
+    a, b = server_factory("daphne", env=env), server_factory("uvicorn", env=env)
+    sockets = []
+    for server in (a, b):
+        ws = await connect(server.ws_url(f"/ws?channel=private-user.9&auth_token={make_token(9)}"))
+        await expect(ws, "subscribed")
+        sockets.append(ws)
+    settings.BROADCASTING = {
+        "DEFAULT_DRIVER": "redis",
+        "REDIS_CLUSTER_NODES": cluster.seeds,
+        "CHANNELS_PREFIX": PREFIX,
+    }
+    from django_broadcasting.drivers import get_driver
+
+    backend = get_driver()
+    console = await backend.aconsole()  # opens the console: the servers start recording
+    assert console["events"] == [] or isinstance(console["events"], list)
+    await backend.aterminate_user("9")
+    for ws in sockets:
+        await asyncio.wait_for(ws.wait_closed(), 10)  # each server closes its socket within a second or so
+
+    async def recorded() -> bool:
+        events = (await backend.aconsole())["events"]
+        return any("9" in json.dumps(e) for e in events)
+
+    await wait_until(recorded, 10, "the console to show the closed sockets", 0.3)
+    await backend.aclose()

@@ -152,8 +152,12 @@ async def aread_console(backend: RedisBackend, after: str | None, limit: int) ->
         else:
             pipe.xrevrange(keys.console_events, "+", "-", count=min(limit, OPEN_BACKLOG))
         pipe.hgetall(keys.console_nodes)
-        pipe.time()
-        _, entries, states, (seconds, micros) = await pipe.execute()
+        if backend.cluster_nodes:  # redis-py refuses TIME in a cluster pipeline (any node's clock will do)
+            _, entries, states = await pipe.execute()
+            seconds, micros = await client.time()
+        else:
+            pipe.time()
+            _, entries, states, (seconds, micros) = await pipe.execute()
     if not after:
         entries = list(reversed(entries))
     events = []
