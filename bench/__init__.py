@@ -2,7 +2,8 @@
 
 Scenarios (docs/performance.md explains them and holds the latest table):
 
-- S1 local fan-out, S2 idle memory, S3 cross-process through Redis, S4 churn with presence;
+- S1 local fan-out, S2 idle memory, S3 cross-process through Redis (S3C: on a Redis Cluster of 3,
+  `bench/s3c.py`), S4 churn with presence;
 - side by side in one run: this project on uvicorn and daphne, plain Channels ``group_send``
   (``bench/peers/channels_peer``) and a raw ``websockets.broadcast()`` server (``bench/peers``).
 

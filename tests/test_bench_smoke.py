@@ -49,7 +49,8 @@ def smoke_output(tmp_path_factory: pytest.TempPathFactory) -> str:
     out.write_text(
         "# Performance\n\nProse above the table.\n\n<!-- bench:begin -->\nold\n<!-- bench:end -->\n\n"
         "Prose between.\n\n<!-- bench:s5:begin -->\nold S5\n<!-- bench:s5:end -->\n\n"
-        "<!-- bench:s6:begin -->\nold S6\n<!-- bench:s6:end -->\n\nProse below.\n"
+        "<!-- bench:s6:begin -->\nold S6\n<!-- bench:s6:end -->\n\n"
+        "<!-- bench:s3c:begin -->\nold S3c\n<!-- bench:s3c:end -->\n\nProse below.\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BROADCAST_", "DJANGO_"))}
     result = subprocess.run(
@@ -101,6 +102,26 @@ def test_s3_crosses_processes_through_redis(smoke_output: str) -> None:
     (row,) = rows(smoke_output, "S3")
     assert row[9] == "0", row
     assert float(row[12]) > 0, row  # Redis commands per broadcast
+
+
+@pytest.mark.skipif(
+    shutil.which("redis-server") is None or shutil.which("redis-cli") is None,
+    reason="S3C starts its own Redis Cluster",
+)
+def test_s3c_one_spublish_per_broadcast_on_a_cluster(smoke_output: str) -> None:
+    block = smoke_output.split("<!-- bench:s3c:begin -->", 1)[1].split("<!-- bench:s3c:end -->", 1)[0]
+    assert "\nold S3c\n" not in smoke_output
+    cells = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in block.splitlines()
+        if line.startswith("| ") and not line.startswith("| servers")
+    ]
+    assert len(cells) == 4, block  # 1 and 2 servers x 1 and 3 channels
+    for row in cells:
+        assert row[6] == "1.00", row  # SPUBLISH per broadcast
+        assert row[10] == "0", row  # lost
+        assert row[8] == row[0], row  # shard subscribers of a channel = server processes
+    assert "Publisher cost" in block
 
 
 def test_s4_churn_with_presence_loses_nothing(smoke_output: str) -> None:
