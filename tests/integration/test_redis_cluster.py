@@ -355,3 +355,23 @@ async def test_admin_closes_a_users_sockets_across_the_cluster(server_factory, c
 
     await wait_until(recorded, 10, "the console to show the closed sockets", 0.3)
     await backend.aclose()
+
+
+def test_the_scaling_page_cluster_example_runs(cluster, settings, capsys):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "scaling.md").read_text()
+    section = text.split("### Redis Cluster", 1)[1].split("\n### ", 1)[0]
+    blocks = [b for b in re.findall(r"^```py\n(.*?)^```", section, re.S | re.M) if "get_driver" in b]
+    assert blocks
+    settings.BROADCASTING = {
+        "DEFAULT_DRIVER": "redis",
+        "REDIS_CLUSTER_NODES": cluster.seeds,
+        "CHANNELS_PREFIX": PREFIX,
+    }
+    for block in blocks:
+        exec(compile(block, "scaling.md (Redis Cluster)", "exec", dont_inherit=True), {})  # noqa: S102
+    out = capsys.readouterr().out
+    assert f"2 message(s) accepted by Redis Cluster at {cluster.seeds}" in out, out
+    assert re.search(r"\['[0-9a-f]+:\d+', '[0-9a-f]+:\d+'\]", out), out
