@@ -56,7 +56,9 @@ async def test_lifecycle_of_a_presence_channel_in_pushers_format(server_factory)
                 "channel_occupied and member_added within 5 s",
             )
             assert time.monotonic() - joined < 5
-            assert hooks.named("channel_occupied") == [{"name": "channel_occupied", "channel": "presence-chat.1"}]
+            assert hooks.named("channel_occupied") == [
+                {"name": "channel_occupied", "channel": "presence-chat.1"}
+            ]
             assert hooks.named("member_added") == [
                 {"name": "member_added", "channel": "presence-chat.1", "user_id": "1"}
             ]
@@ -118,7 +120,9 @@ async def test_private_client_events_and_native_whispers(server_factory):
             assert ack["event"] == "pusher_internal:subscription_succeeded"
             await send(pusher_socket.ws, "client-ping", {"n": 1}, channel="private-user.5")
             await wsclient.expect(native, "client-ping")
-            await native.send(json.dumps({"action": "whisper", "channel": "user.5", "event": "pong", "data": [2]}))
+            await native.send(
+                json.dumps({"action": "whisper", "channel": "user.5", "event": "pong", "data": [2]})
+            )
             await expect(pusher_socket.ws, "client-pong")
             events = await wait_events(hooks, lambda ev: len(ev) >= 2, 5, "two client events")
     # PUSHER_WEBHOOK_EVENTS=client_event: nothing else was sent (no occupied, no vacated).
@@ -144,7 +148,11 @@ async def test_a_failed_delivery_is_retried_with_the_same_events(server_factory)
             await wait_events(hooks, lambda ev: len(ev) >= 1, 30, "the retried channel_occupied")
         assert [d.status for d in hooks.deliveries[:3]] == [500, 503, 200]
         first, second, third = hooks.deliveries[:3]
-        assert first.payload["events"] == third.payload["events"] == [{"name": "channel_occupied", "channel": "news"}]
+        assert (
+            first.payload["events"]
+            == third.payload["events"]
+            == [{"name": "channel_occupied", "channel": "news"}]
+        )
         assert third.at - first.at < 30  # retried within 30 s (backoff 1 s, then 2 s)
         assert all(validated(d) is not None for d in hooks.deliveries)
         await wait_events(hooks, lambda ev: len(ev) >= 2, 10, "channel_vacated")
@@ -216,7 +224,9 @@ async def test_two_servers_send_occupied_and_vacated_once(server_factory, redis_
             await on_b.ws.close()  # b leaves everything: orders and the room stay occupied on a
             await wait_events(hooks, lambda ev: hooks.named("member_removed"), 5, "member_removed")
             await on_a.ws.send(json.dumps({"event": "pusher:unsubscribe", "data": {"channel": "orders"}}))
-            await wait_events(hooks, lambda ev: hooks.named("channel_vacated", "orders"), 10, "orders vacated")
+            await wait_events(
+                hooks, lambda ev: hooks.named("channel_vacated", "orders"), 10, "orders vacated"
+            )
         await wait_events(
             hooks, lambda ev: hooks.named("channel_vacated", "presence-room.1"), 10, "room vacated"
         )
@@ -256,9 +266,11 @@ async def test_a_dead_node_is_reaped_and_its_channels_vacated(server_factory, re
             b.kill()  # SIGKILL: no goodbye; the live node reaps it after its expiry (PRESENCE_TTL / 2)
             await wait_events(
                 hooks,
-                lambda ev: hooks.named("channel_vacated", "only-b")
-                and hooks.named("channel_vacated", "presence-lobby")
-                and hooks.named("member_removed"),
+                lambda ev: (
+                    hooks.named("channel_vacated", "only-b")
+                    and hooks.named("channel_vacated", "presence-lobby")
+                    and hooks.named("member_removed")
+                ),
                 15,
                 "the dead node's channels vacated",
             )

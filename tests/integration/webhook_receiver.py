@@ -58,7 +58,9 @@ class WebhookReceiver:
                     time.sleep(receiver.delay)
                 with receiver._lock:
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
-                    receiver.deliveries.append(Delivery(dict(self.headers.items()), body, status, time.monotonic()))
+                    receiver.deliveries.append(
+                        Delivery(dict(self.headers.items()), body, status, time.monotonic())
+                    )
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -89,10 +91,15 @@ class WebhookReceiver:
         return [event for d in self.accepted() for event in d.payload["events"]]
 
     def named(self, name: str, channel: str | None = None) -> list[dict[str, Any]]:
-        return [e for e in self.events() if e["name"] == name and (channel is None or e.get("channel") == channel)]
+        return [
+            e for e in self.events() if e["name"] == name and (channel is None or e.get("channel") == channel)
+        ]
 
     def wait_for(
-        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 10, message: str = "webhooks"
+        self,
+        predicate: Callable[[list[dict[str, Any]]], bool],
+        timeout: float = 10,
+        message: str = "webhooks",
     ) -> list[dict[str, Any]]:
         """Poll until ``predicate(events)``; return the events, or raise with what came."""
         deadline = time.monotonic() + timeout
