@@ -21,6 +21,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from django.dispatch import Signal
+
 from .. import signals
 from . import payloads
 from .config import webhook_targets
@@ -28,8 +30,6 @@ from .occupancy import OccupancyTracker
 from .sender import TargetSender, WebhookStats
 
 if TYPE_CHECKING:
-    from django.dispatch import Signal
-
     from ..backends.base import Backend
     from ..messages import Message
 
@@ -41,14 +41,13 @@ __all__ = ["Lifecycle", "current"]
 CLOSE_TIMEOUT = 2.0
 
 
-def _signal(name: str) -> Signal | None:
-    return {
-        "channel_occupied": signals.channel_occupied,
-        "channel_vacated": signals.channel_vacated,
-        "client_event": signals.client_event,
-        "cache_miss": signals.cache_miss,
-        "member_removed": signals.member_left,
-    }.get(name)
+#: The signal of each event that has one of its own (member events have ``member_joined/left``).
+_SIGNALS: dict[str, Signal] = {
+    "channel_occupied": signals.channel_occupied,
+    "channel_vacated": signals.channel_vacated,
+    "client_event": signals.client_event,
+    "cache_miss": signals.cache_miss,
+}
 
 
 class Lifecycle:
@@ -67,8 +66,8 @@ class Lifecycle:
         """Whether an event ``name`` goes anywhere: a webhook target, or a signal receiver."""
         if name in self.wanted:
             return True
-        signal = _signal(name)
-        return bool(signal is not None and name != "member_removed" and signal.receivers)
+        signal = _SIGNALS.get(name)
+        return bool(signal is not None and signal.receivers)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -131,7 +130,7 @@ class Lifecycle:
         name = event["name"]
         if name in self.wanted:
             self._enqueue(event)
-        signal = _signal(name)
+        signal = _SIGNALS.get(name)
         if signal is not None and signal.receivers:
             try:
                 await signals.asend_fast(signal, sender=type(self.host), channel=channel, event=event)

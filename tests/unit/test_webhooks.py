@@ -142,3 +142,13 @@ def test_queue_is_bounded_and_drops_are_counted(settings):
 
 def test_stats_never_show_credentials_of_a_url():
     assert redacted("https://user:pw@hooks.test:8443/p/x?token=s3cret#f") == "https://hooks.test:8443/p/x"
+
+
+def test_w008_warns_when_webhooks_are_signed_with_a_derived_secret(settings):
+    from django_broadcasting.checks import _check_pusher_secret
+
+    settings.BROADCASTING = {"PUSHER_WEBHOOK_URL": "https://hooks.test/"}
+    [warning] = _check_pusher_secret()
+    assert warning.id == "django_broadcasting.W008" and "PUSHER_WEBHOOK_URL" in warning.msg
+    settings.BROADCASTING = {"PUSHER_WEBHOOK_URL": "https://hooks.test/", "PUSHER_APP_SECRET": "s"}
+    assert _check_pusher_secret() == []
