@@ -82,3 +82,36 @@ async def test_channel_lifecycle_signals(app):
     assert event["event"] == "client-typing" and event["data"] == '{"a":1}' and event["user_id"] == "3"
     assert by_name["cache_miss"] == ("cache-prices", {"name": "cache_miss", "channel": "cache-prices"})
     assert [name for name, _, _ in seen].count("channel_occupied") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_cache_miss_webhook_from_code_in_the_server_process(settings):
+    from tests.integration.webhook_receiver import WebhookReceiver, validated
+
+    with WebhookReceiver() as hooks:
+        settings.BROADCASTING = {
+            "JWT_SECRET": SECRET,
+            "PUSHER_APP_KEY": "test-key",
+            "PUSHER_APP_ID": "123456",
+            "PUSHER_APP_SECRET": "test-secret-0123456789",
+            "PUSHER_WEBHOOK_URL": [hooks.url],
+            "PUSHER_WEBHOOK_EVENTS": ["cache_miss"],
+            "WEBHOOK_BATCH_DELAY": 0,
+        }
+        reset_hub()
+        hub = get_hub()
+        await hub.start()
+        try:
+            await webhooks.acache_miss("cache-prices")
+            webhooks.cache_miss("presence.cache-room")  # fire-and-forget twin
+            events = await asyncio.to_thread(hooks.wait_for, lambda ev: len(ev) == 2, 5, "two cache_miss")
+            assert webhooks.webhook_stats()["events_queued"] == 2
+        finally:
+            await hub.stop()
+            reset_hub()
+    assert sorted(events, key=lambda e: e["channel"]) == [
+        {"name": "cache_miss", "channel": "cache-prices"},
+        {"name": "cache_miss", "channel": "presence-cache-room"},
+    ]
+    assert all(validated(d) is not None for d in hooks.deliveries)
+    assert webhooks.webhook_stats() is None  # stopped: nothing left running
