@@ -42,6 +42,7 @@ class OccupancyTracker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._failures = 0
+        self._store_started = False  # the store (and its Redis heartbeat) starts with the first change
 
     # -- the hub's hook ----------------------------------------------------------------------
     def touch(self, channel: str) -> None:
@@ -71,7 +72,6 @@ class OccupancyTracker:
 
     # -- the task ----------------------------------------------------------------------------
     async def start(self) -> None:
-        await self.store.start(self)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -84,6 +84,9 @@ class OccupancyTracker:
             channel = next(iter(self.dirty))
             del self.dirty[channel]
             try:
+                if not self._store_started:
+                    await self.store.start(self)
+                    self._store_started = True
                 await self.settle(channel)
                 self._failures = 0
             except asyncio.CancelledError:
@@ -120,14 +123,16 @@ class OccupancyTracker:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
             self._task = None
-        while self.dirty and time.monotonic() < deadline:
+        while self._store_started and self.dirty and time.monotonic() < deadline:
             channel = next(iter(self.dirty))
             del self.dirty[channel]
             try:
                 await asyncio.wait_for(self.settle(channel), max(0.1, deadline - time.monotonic()))
             except Exception:  # noqa: BLE001 - left to the store's reaping
                 break
-        if self.store.cluster_wide:
+        if not self._store_started:  # never used: nothing to leave
+            vacated = []
+        elif self.store.cluster_wide:
             vacated = await self.store.aclose()
         else:  # this process is the cluster: everything it held is vacated now
             await self.store.aclose()
