@@ -190,6 +190,31 @@ async def test_a_dead_receiver_costs_bounded_memory_and_drops_are_counted(server
     assert stats.status_code in (200, 401, 403)  # the stats API is staff-only; /metrics carries the figures
 
 
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+async def test_a_stopping_server_sends_what_it_vacates(server_factory, kind):
+    with WebhookReceiver() as hooks:
+        server = server_factory(kind, env=hook_env(hooks.url))
+        socket = PusherSocket(server)
+        await socket.__aenter__()
+        await socket.join("presence-shift.1", "9")
+        await wait_events(hooks, lambda ev: len(ev) == 2, 5, "occupied and member_added")
+        await asyncio.to_thread(server.stop)  # SIGTERM: a graceful stop
+        await wait_events(
+            hooks,
+            lambda ev: hooks.named("channel_vacated") and hooks.named("member_removed"),
+            5,
+            "vacated and member_removed sent before the process exited",
+        )
+        try:
+            await socket.ws.close()
+        except Exception:  # noqa: BLE001 - the server is gone
+            pass
+    assert hooks.named("channel_vacated") == [{"name": "channel_vacated", "channel": "presence-shift.1"}]
+    assert hooks.named("member_removed") == [
+        {"name": "member_removed", "channel": "presence-shift.1", "user_id": "9"}
+    ]
+
+
 def _poll(predicate, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
