@@ -18,7 +18,8 @@ Deployment checks (``manage.py check --deploy`` only, so the demo's ``runserver`
 * ``django_broadcasting.W005`` tokens or Pusher signatures are keyed with an insecure ``SECRET_KEY``.
 * ``django_broadcasting.W006`` the WebSocket Origin check accepts every origin.
 * ``django_broadcasting.W007`` ``/metrics`` has no ``METRICS_TOKEN`` and the server binds a public address.
-* ``django_broadcasting.W008`` Pusher credentials are shared with another program but
+* ``django_broadcasting.W008`` Pusher credentials are shared with another program (or webhooks are
+  sent, which their receiver verifies) but
   ``PUSHER_APP_SECRET`` is unset (the secret is derived from ``SECRET_KEY``).
 
 No check opens a network connection: they only read configuration.
@@ -331,6 +332,7 @@ def _check_pusher_secret() -> list[CheckMessage]:
             ("PUSHER_APP_KEY", "PUSHER_APP_KEY", "PUSHER_APP_KEY"),
             ("PUSHER_APP_ID", "PUSHER_APP_ID", "PUSHER_APP_ID"),
             ("PUSHER_HOST", "PUSHER_HOST", "PUSHER_HOST"),
+            ("PUSHER_WEBHOOK_URL", "PUSHER_WEBHOOK_URL", "PUSHER_WEBHOOK_URL"),  # the receiver verifies
         )
         if _explicit(key, env)
     ]

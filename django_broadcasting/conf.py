@@ -111,6 +111,46 @@ def _callable(value: Any) -> Callable[..., Any]:
     return value
 
 
+#: The webhook events of Pusher's format this server sends (``PUSHER_WEBHOOK_EVENTS`` picks among them).
+WEBHOOK_EVENTS: tuple[str, ...] = (
+    "channel_occupied",
+    "channel_vacated",
+    "member_added",
+    "member_removed",
+    "client_event",
+    "cache_miss",
+)
+
+
+def _webhook_urls(value: Any) -> tuple[str, ...]:
+    """One URL (the environment variable, or a string in settings) or a list of them (settings)."""
+    from urllib.parse import urlsplit
+
+    if value is None or value == "":
+        return ()
+    urls = (value.strip(),) if isinstance(value, str) else value
+    if not isinstance(urls, (list, tuple)) or not all(isinstance(u, str) for u in urls):
+        raise ValueError("expected a URL or a list of URLs")
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} is not an http:// or https:// URL")
+    return tuple(urls)
+
+
+def _webhook_events(value: Any) -> frozenset[str]:
+    """A comma list (environment) or a list (settings) of webhook event names; empty means all."""
+    if value is None or value == "":
+        return frozenset(WEBHOOK_EVENTS)
+    names = _str_list(value)
+    unknown = sorted(set(names) - set(WEBHOOK_EVENTS))
+    if unknown:
+        raise ValueError(
+            f"unknown webhook event(s) {', '.join(unknown)}; choose from {', '.join(WEBHOOK_EVENTS)}"
+        )
+    return frozenset(names)
+
+
 def _drivers(value: Any) -> dict[str, dict]:
     drivers = _mapping(value)
     for alias, config in drivers.items():
@@ -235,6 +275,14 @@ OPTIONS: dict[str, Option] = {
     "PUSHER_MAX_CONNECTIONS": Option(
         0, _int(0), "PUSHER_MAX_CONNECTIONS"
     ),  # the app's quota (4004); 0 = none
+    # Webhooks in Pusher's format (django_broadcasting.webhooks, docs/webhooks.md)
+    "PUSHER_WEBHOOK_URL": Option((), _webhook_urls, "PUSHER_WEBHOOK_URL"),  # one URL; a list in settings
+    "PUSHER_WEBHOOK_EVENTS": Option("", _webhook_events, "PUSHER_WEBHOOK_EVENTS"),  # default: all
+    "WEBHOOK_TIMEOUT": Option(5.0, _float(0.1), "BROADCAST_WEBHOOK_TIMEOUT"),  # seconds per request
+    "WEBHOOK_BATCH_SIZE": Option(50, _int(1, 1000), "BROADCAST_WEBHOOK_BATCH_SIZE"),  # events per request
+    "WEBHOOK_BATCH_DELAY": Option(0.25, _float(0), "BROADCAST_WEBHOOK_BATCH_DELAY"),  # gathering window
+    "WEBHOOK_QUEUE_SIZE": Option(10_000, _int(1), "BROADCAST_WEBHOOK_QUEUE_SIZE"),  # per URL; oldest dropped
+    "WEBHOOK_RETRY_FOR": Option(300.0, _float(0), "BROADCAST_WEBHOOK_RETRY_FOR"),  # then a batch is dropped
 }
 
 

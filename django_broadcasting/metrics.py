@@ -75,7 +75,15 @@ def hub_counts(hub: Any) -> dict[str, Any]:
         "frames_in": getattr(hub, "frames_in", 0),
         "errors": dict(getattr(hub, "errors", {})),
         "uptime": round(time.time() - getattr(hub, "started_at", time.time()), 3),
+        "webhooks": _webhook_counts(hub),
     }
+
+
+def _webhook_counts(hub: Any) -> dict[str, int]:
+    lifecycle = getattr(hub, "lifecycle", None)
+    if lifecycle is None:
+        return {}
+    return {**lifecycle.stats.as_dict(), "pending": sum(s.pending for s in lifecycle.senders)}
 
 
 class HubCollector(Collector):
@@ -131,11 +139,36 @@ class HubCollector(Collector):
         for code, count in sorted(stats.get("errors", {}).items(), key=lambda item: str(item[0])):
             errors.add_metric([str(code)], count)
         yield errors
+        yield from _webhook_metrics(stats.get("webhooks") or {})
         yield GaugeMetricFamily(
             "broadcast_uptime_seconds",
             "Seconds since this broadcasting node started.",
             value=stats.get("uptime", 0.0),
         )
+
+
+def _webhook_metrics(counts: dict[str, int]) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "broadcast_webhook_events_pending",
+        "Webhook events queued or in flight (every URL).",
+        value=counts.get("pending", 0),
+    )
+    events = CounterMetricFamily(
+        "broadcast_webhook_events",
+        "Webhook events by outcome: queued, sent (answered 2xx), dropped (queue full or retries exhausted).",
+        labels=["outcome"],
+    )
+    for outcome in ("queued", "sent", "dropped"):
+        events.add_metric([outcome], counts.get(f"events_{outcome}", 0))
+    yield events
+    requests = CounterMetricFamily(
+        "broadcast_webhook_requests",
+        "Webhook requests by result (failed: non-2xx or no answer).",
+        labels=["result"],
+    )
+    requests.add_metric(["ok"], counts.get("requests_ok", 0))
+    requests.add_metric(["failed"], counts.get("requests_failed", 0))
+    yield requests
 
 
 _children: dict[str, Any] = {}

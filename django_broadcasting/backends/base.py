@@ -31,6 +31,7 @@ from asgiref.sync import async_to_sync
 
 from ..conf import broadcasting_settings
 from .history import HistoryStore, MemoryHistory
+from .occupancy import LocalOccupancy, OccupancyStore
 from .presence import LocalPresence, PresenceStore
 
 if TYPE_CHECKING:
@@ -228,6 +229,10 @@ class Backend:
     def create_presence(self, host: PresenceHost) -> PresenceStore:
         """Return the presence store of a server process (default: this process's memory)."""
         return LocalPresence()
+
+    def create_occupancy(self, node: str) -> OccupancyStore:
+        """Return the record of which server processes hold which channels (default: this one only)."""
+        return LocalOccupancy()
 
     def create_history(self, transport: HubTransport | None) -> HistoryStore | None:
         """Return the history store, or None when history is off or cannot be kept.

@@ -32,6 +32,7 @@ from ..backends.presence import LocalPresence, PresenceStore
 from ..conf import broadcasting_settings
 from ..exceptions import BroadcastError, InvalidMessage, OverCapacity
 from ..messages import Message
+from ..webhooks.lifecycle import Lifecycle
 from .codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
 from .connection import Frame
 from .console import ConsoleRecorder
@@ -62,6 +63,7 @@ class Hub:
         self.backend: Backend | None = None  # the default backend, once started
         self.transport: HubTransport | None = None
         self.history: HistoryStore | None = None  # None when history is off or unavailable
+        self.lifecycle: Lifecycle | None = None  # webhooks and lifecycle signals, once started
         # Connections catching up on a channel: live messages wait in their buffer meanwhile.
         self._recovering: dict[str, list[tuple[Connection, list[Message]]]] = {}
         self.node_id = _node_id()
@@ -107,6 +109,8 @@ class Hub:
             self.presence = backend.create_presence(self)
             await self.presence.start()
             self.history = backend.create_history(transport)
+            self.lifecycle = Lifecycle(self, backend)
+            await self.lifecycle.start()
             self._tasks.append(self.loop.create_task(self._sweep()))
             self._tasks.append(self.loop.create_task(self._sample()))
             link = backend.create_admin_link(self)
@@ -124,6 +128,9 @@ class Hub:
         if self.transport is not None:
             await self.transport.stop()
         await self.presence.aclose()
+        if self.lifecycle is not None:  # after presence: its last member events go out too
+            lifecycle, self.lifecycle = self.lifecycle, None
+            await lifecycle.aclose()
         self._started = False
 
     async def shutdown(self, code: int = WS_1012_SERVICE_RESTART) -> None:
@@ -254,6 +261,8 @@ class Hub:
     async def _sync_transport(self, channel: str) -> None:
         # Bring the transport in line with the local subscriber set: one subscription per
         # process per channel. The lock orders concurrent joins and leaves of one channel.
+        if self.lifecycle is not None:  # occupied/vacated, settled in the background
+            self.lifecycle.touch(channel)
         if self.transport is None:
             return
         lock = self._locks.get(channel)
@@ -278,6 +287,8 @@ class Hub:
     # -- publishing ----------------------------------------------------------------------
     async def relay(self, messages: Sequence[Message]) -> None:
         """Publish messages that originate in this server (whispers, presence events)."""
+        if self.lifecycle is not None and messages and messages[0].origin == "whisper":
+            await self.lifecycle.client_events(messages)
         if self.transport is not None and self.backend is not None:
             await self.backend.apublish(messages)
         else:
@@ -290,6 +301,8 @@ class Hub:
         message.origin = "presence"  # shown by the console as a join or leave, not as a broadcast
         if self.console is not None:
             self.console.member(event, channel, data.get("id"))
+        if self.lifecycle is not None and "id" in data:
+            self.lifecycle.member(event, channel, str(data["id"]))
         if self.presence.cluster_wide:
             try:
                 await self.relay([message])
@@ -466,6 +479,7 @@ class Hub:
             "transport_state": self.transport.state if self.transport is not None else None,
             # asyncio tasks alive on the server's loop (sockets' own included): a leak shows here.
             "tasks": self._task_count(),
+            "webhooks": self.lifecycle.state() if self.lifecycle is not None else None,
         }
 
     def _task_count(self) -> int:

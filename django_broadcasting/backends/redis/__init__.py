@@ -37,6 +37,7 @@ from ..history import new_epoch
 
 if TYPE_CHECKING:
     from .history import RedisHistory
+    from .occupancy import RedisOccupancy
     from .presence import RedisPresence
     from .transport import RedisTransport
 
@@ -444,6 +445,11 @@ class RedisBackend(Backend):
         from .presence import RedisPresence
 
         return RedisPresence(self, host)
+
+    def create_occupancy(self, node: str) -> RedisOccupancy:
+        from .occupancy import RedisOccupancy
+
+        return RedisOccupancy(self, node)
 
     def create_history(self, transport: HubTransport | None = None) -> RedisHistory | None:
         if not broadcasting_settings.HISTORY_ENABLED or not broadcasting_settings.HISTORY_SIZE:

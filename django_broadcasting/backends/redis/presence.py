@@ -335,6 +335,7 @@ class RedisPresence:
                 channel, user = (v.decode() if isinstance(v, bytes) else v for v in removed[i : i + 2])
                 messages.append(Message(channel, "member_removed", {"id": user}))
             logger.info("reaped %d presence member(s) of dead node(s)", len(messages))
+            _report_reaped(messages)
             await self.hub.relay(messages)
 
     async def _settle(self) -> None:
@@ -382,12 +383,23 @@ class RedisPresence:
                 await client.zadd(k.nodes, {self.node: 0})
             removed = await self._call("reap", REAP, [k.nodes], [k.prefix])
             if removed:
-                await self.hub.relay(
-                    [
-                        Message(removed[i].decode(), "member_removed", {"id": removed[i + 1].decode()})
-                        for i in range(0, len(removed), 2)
-                    ]
-                )
+                messages = [
+                    Message(removed[i].decode(), "member_removed", {"id": removed[i + 1].decode()})
+                    for i in range(0, len(removed), 2)
+                ]
+                _report_reaped(messages)
+                await self.hub.relay(messages)
         except Exception as exc:  # noqa: BLE001 - the TTL removes us anyway
             logger.debug("presence deregistration failed: %r", exc)
         self.local.clear()
+
+
+def _report_reaped(messages: list[Message]) -> None:
+    # Departures no socket of this node made (a dead node's members, or this node's own at
+    # shutdown): the node that reaped them sends their ``member_removed`` webhook and signal.
+    from ...webhooks.lifecycle import current
+
+    lifecycle = current()
+    if lifecycle is not None:
+        for message in messages:
+            lifecycle.member("member_removed", message.channel, str(message.data["id"]), signal=True)

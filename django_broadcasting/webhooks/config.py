@@ -1,0 +1,55 @@
+"""Where webhooks go and how they are signed: the one place the webhook settings are read.
+
+``webhook_targets()`` turns ``PUSHER_WEBHOOK_URL`` / ``PUSHER_WEBHOOK_EVENTS`` and the Pusher
+app's key and secret into ``WebhookTarget`` values. Everything else (the senders, the server's
+lifecycle) asks this function, so per-app webhooks only change what it returns for an app key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from ..conf import WEBHOOK_EVENTS, broadcasting_settings
+
+__all__ = ["WEBHOOK_EVENTS", "WebhookTarget", "sign_body", "webhook_targets"]
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """One receiver: its URL, the events it gets, and the app credentials that sign for it."""
+
+    url: str
+    events: frozenset[str]
+    key: str
+    secret: str
+
+    def wants(self, name: str) -> bool:
+        return name in self.events
+
+    def sign(self, body: bytes) -> dict[str, str]:
+        """The headers of one request: ``X-Pusher-Key`` and ``X-Pusher-Signature`` of ``body``."""
+        return {"X-Pusher-Key": self.key, "X-Pusher-Signature": sign_body(body, self.secret)}
+
+
+def sign_body(body: bytes, secret: str) -> str:
+    """Return the hex HMAC-SHA256 of the raw ``body`` with ``secret`` (``X-Pusher-Signature``)."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def webhook_targets(app_key: str | None = None) -> tuple[WebhookTarget, ...]:
+    """Return the webhook receivers of an app (today: the single configured app, whatever ``app_key``).
+
+    Empty when ``PUSHER_WEBHOOK_URL`` is not set. Each URL gets the events of
+    ``PUSHER_WEBHOOK_EVENTS`` (default: all of ``WEBHOOK_EVENTS``), signed with the app's key and
+    secret (``PUSHER_APP_KEY`` / ``PUSHER_APP_SECRET``).
+    """
+    urls = broadcasting_settings.PUSHER_WEBHOOK_URL
+    if not urls:
+        return ()
+    from ..pusher_signing import get_app
+
+    app = get_app()
+    events = frozenset(broadcasting_settings.PUSHER_WEBHOOK_EVENTS)
+    return tuple(WebhookTarget(url, events, app.key, app.secret) for url in urls)
