@@ -24,18 +24,20 @@ import shutil
 import threading
 import time
 
+import httpx
 import pytest
 import redis
 
 from tests.conftest import require_service
 from tests.integration.redis_support import LastingPublisher, wait_until
 from tests.integration.sentinel_support import SentinelSetup, sentinel_binary
-from tests.integration.wsclient import connect, expect, recv
+from tests.integration.wsclient import connect, expect, make_token, recv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PREFIX = "sentinel-test:"
 CHANNEL = "failover"
+STATS_TOKEN = "sentinel-stats-token-0123456789"
 
 
 @pytest.fixture
@@ -234,3 +236,69 @@ async def test_primary_killed_mid_stream_is_followed_by_publishers_servers_and_c
         monitor.close()
         for reader in readers:
             await reader.close()
+
+
+async def _join(server, user: int, channel: str = "presence.chat.7"):
+    ws = await connect(server.ws_url(f"/ws?channel={channel}&auth_token={make_token(user)}"))
+    ack = await expect(ws, "subscribed")
+    return ws, sorted(m["id"] for m in ack["data"]["members"])
+
+
+@pytest.mark.timeout(150)
+async def test_presence_and_node_stats_follow_the_failover(server_factory, sentinel_setup):
+    setup = sentinel_setup
+    env = {
+        **sentinel_env(setup),
+        "BROADCAST_PRESENCE_TTL": "3",
+        "BROADCAST_STATS_INTERVAL": "0.5",
+        "BROADCAST_STATS_TOKEN": STATS_TOKEN,
+    }
+    a, b = server_factory("daphne", env=env), server_factory("uvicorn", env=env)
+    sockets = []
+
+    async def totals() -> dict:
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(
+                a.url("/api/broadcast/stats"), headers={"Authorization": f"Bearer {STATS_TOKEN}"}
+            )
+        document = response.json()
+        return document.get("totals") or {}
+
+    try:
+        alice, members = await _join(a, 1)
+        sockets.append(alice)
+        bob, members = await _join(b, 2)
+        sockets.append(bob)
+        assert members == ["1", "2"]
+        await expect(alice, "member_added")
+
+        setup.kill_primary()
+        await asyncio.to_thread(setup.wait_for_failover, 40)
+
+        # A join after the failover sees the members of both nodes (kept in the new primary, or
+        # written again by the heartbeats) and is announced across nodes through it.
+        async def joined_with_everyone() -> bool:
+            ws, members = await _join(a, 3)
+            sockets.append(ws)
+            return members == ["1", "2", "3"]
+
+        await wait_until(joined_with_everyone, 20, "a join on the new primary to list both nodes' members")
+        added = await expect(bob, "member_added", timeout=10)
+        assert added["data"]["id"] == "3"
+
+        # Node b's figures reach node a through the new primary: a socket opened on b after the
+        # failover shows in a's cluster totals.
+        before = (await totals()).get("connections", 0)
+        dave = await connect(b.ws_url("/ws?channel=general"))
+        sockets.append(dave)
+        await expect(dave, "subscribed")
+        await wait_until(
+            lambda: _more_connections(totals, before), 20, "node b's report to reach node a's stats"
+        )
+    finally:
+        for ws in sockets:
+            await ws.close()
+
+
+async def _more_connections(totals, before: int) -> bool:
+    return (await totals()).get("connections", 0) > before
