@@ -67,6 +67,7 @@ class Reader:
     def __init__(self, ws) -> None:
         self.ws = ws
         self.ticks: list[tuple[int, str]] = []
+        self.arrived: dict[int, float] = {}  # n -> when (monotonic)
         self.task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
@@ -74,6 +75,7 @@ class Reader:
             frame = json.loads(await self.ws.recv())
             if frame.get("event") == "tick":
                 self.ticks.append((frame["data"]["n"], frame.get("id")))
+                self.arrived[frame["data"]["n"]] = time.monotonic()
 
     @property
     def numbers(self) -> list[int]:
@@ -204,6 +206,9 @@ async def test_primary_killed_mid_stream_is_followed_by_publishers_servers_and_c
             assert len(numbers) == len(set(numbers)), "a message arrived twice"
             assert numbers == sorted(numbers), "messages arrived out of order"
 
+        first_after = min(r["n"] for r in acked_after_kill)
+        delivered_after = max(r.arrived[first_after] for r in readers) - killed_at
+
         # The new primary numbers the channel in a new epoch: a client that recovers across the
         # failover is told its position is gone (and reloads), then gets live messages again.
         new_epoch = readers[0].ticks[-1][1].rsplit(":", 1)[0]
@@ -224,7 +229,8 @@ async def test_primary_killed_mid_stream_is_followed_by_publishers_servers_and_c
 
         print(
             f"\nSentinel failover: kill -> sentinels name the replica {promoted_at - killed_at:.2f}s, "
-            f"kill -> first accepted publish {first_ok - killed_at:.2f}s; {len(refused)} publishes refused "
+            f"kill -> first accepted publish {first_ok - killed_at:.2f}s, kill -> it reached every socket "
+            f"{delivered_after:.2f}s; {len(refused)} publishes refused "
             f"(slowest {slowest * 1000:.0f} ms); {len(acked)} acknowledged, {len(lost)} of them lost with "
             f"the old primary {lost}; {len(must)} delivered to each of {len(readers)} sockets."
         )
