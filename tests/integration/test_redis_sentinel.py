@@ -28,6 +28,8 @@ import httpx
 import pytest
 import redis
 
+from django_broadcasting.backends.redis import RedisKeys
+from django_broadcasting.backends.redis.sentinel import SENTINEL_PUBLISH_SCRIPT
 from tests.conftest import require_service
 from tests.integration.redis_support import LastingPublisher, wait_until
 from tests.integration.sentinel_support import SentinelSetup, sentinel_binary
@@ -308,3 +310,31 @@ async def test_presence_and_node_stats_follow_the_failover(server_factory, senti
 
 async def _more_connections(totals, before: int) -> bool:
     return (await totals()).get("connections", 0) > before
+
+
+def test_the_sentinel_script_starts_a_new_epoch_on_a_primary_it_has_not_seen(redis_client, redis_prefix):
+    """The script alone, on the shared Redis: a channel numbered by another primary starts over."""
+    keys = RedisKeys(redis_prefix)
+    offsets, history = keys.offsets("orders.1"), keys.history("orders.1")
+
+    def publish(epoch: str) -> str:
+        return redis_client.eval(
+            SENTINEL_PUBLISH_SCRIPT,
+            2,
+            offsets,
+            history,
+            keys.pubsub("orders.1"),
+            '{"n":1}',
+            "10",
+            "60000",
+            epoch,
+        )
+
+    assert [publish("first"), publish("unused")] == ["first:1", "first:2"]
+    primary = redis_client.info("replication")["master_replid"]
+    assert redis_client.hget(offsets, "r") == primary
+    # As if the hash had been replicated from a primary that has since died.
+    redis_client.hset(offsets, "r", "0" * 40)
+    assert publish("second") == "second:1"
+    assert redis_client.xlen(history) == 1 and redis_client.hget(offsets, "r") == primary
+    assert publish("unused") == "second:2"
