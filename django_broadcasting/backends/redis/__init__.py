@@ -15,7 +15,8 @@ one client per running loop; async code that runs in a throw-away loop (``async_
 has its Redis I/O handed to one lasting background loop per process. Sync publishers (WSGI
 workers, commands, tasks) use a sync client of their own over a lasting pool: no event loop and
 no thread hop per call. Both send the same commands (``_commands``).
-Redis errors and timeouts become ``TransportError``.
+Redis errors and timeouts become ``TransportError``. With ``REDIS_SENTINELS`` every connection finds
+the primary through Redis Sentinel and follows a failover (``sentinel.py``).
 """
 
 from __future__ import annotations
