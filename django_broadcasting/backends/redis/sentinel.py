@@ -123,6 +123,11 @@ def sentinel_config(options: dict[str, Any]) -> SentinelConfig | None:
     return SentinelConfig(sentinels, master)
 
 
+# redis-py 6+ connects through ``connect_check_health()``; older versions only through ``connect()``,
+# which ``SentinelManagedConnection`` already sends to the sentinels.
+_CHECKED_CONNECT = hasattr(SentinelManagedConnection, "connect_check_health")
+
+
 class _PrimaryConnection(SentinelManagedConnection):
     """A blocking connection that asks the sentinels for the primary on every connect.
 
@@ -132,6 +137,8 @@ class _PrimaryConnection(SentinelManagedConnection):
     """
 
     def _connect_retry(self) -> None:
+        if not _CHECKED_CONNECT:
+            return super()._connect_retry()
         self.connect_check_health(
             check_health=self.connection_pool.check_connection, retry_socket_connect=False
         )
@@ -151,6 +158,8 @@ class _AsyncPrimaryConnection(AsyncManagedConnection):
     """The asyncio twin of ``_PrimaryConnection``."""
 
     async def _connect_retry(self) -> None:
+        if not _CHECKED_CONNECT:
+            return await super()._connect_retry()
         await self.connect_check_health(
             check_health=self.connection_pool.check_connection, retry_socket_connect=False
         )
