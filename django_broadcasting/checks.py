@@ -10,6 +10,7 @@ docs/configuration.md:
 * ``django_broadcasting.W002`` no ``JWT_SECRET`` (nor ``JWT_PUBLIC_KEY``) with ``DEBUG = False``: tokens are
   signed with ``SECRET_KEY``.
 * ``django_broadcasting.W003`` the redis driver is in use without an explicit Redis address, or with a bad URL.
+* ``django_broadcasting.E004`` only one of ``REDIS_SENTINELS`` and ``REDIS_SENTINEL_MASTER`` is set.
 * ``django_broadcasting.W004`` ``CORS_ALLOWED_ORIGINS`` is empty with ``DEBUG = False`` (with
   ``--deploy``: also when ``ALLOWED_HOSTS`` holds ``"*"`` or ``SECRET_KEY`` is a development key).
 
@@ -86,6 +87,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_channel_layer()
     messages += _check_jwt_secret()
     messages += _check_redis()
+    messages += _check_sentinel()
     messages += _check_cors()
     return messages
 
@@ -169,6 +171,8 @@ def _check_redis() -> list[CheckMessage]:
                 )
             ]
         return []
+    if broadcasting_settings.REDIS_SENTINELS:
+        return []  # the sentinels name the primary (a half Sentinel set-up is E004)
     user = getattr(settings, "BROADCASTING", None) or {}
     explicit = "REDIS_HOST" in user or "BROADCAST_REDIS_HOST" in os.environ
     if not explicit and not settings.DEBUG:
@@ -182,6 +186,27 @@ def _check_redis() -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _check_sentinel() -> list[CheckMessage]:
+    sentinels = bool(broadcasting_settings.REDIS_SENTINELS)
+    master = bool(broadcasting_settings.REDIS_SENTINEL_MASTER)
+    if sentinels == master:
+        return []
+    given, missing = (
+        ("REDIS_SENTINELS", "REDIS_SENTINEL_MASTER")
+        if sentinels
+        else ("REDIS_SENTINEL_MASTER", "REDIS_SENTINELS")
+    )
+    return [
+        Error(
+            f"{given} (BROADCAST_{given}) is set but {missing} (BROADCAST_{missing}) is not: "
+            "Redis Sentinel needs both.",
+            hint="REDIS_SENTINELS lists the sentinels as host:port; REDIS_SENTINEL_MASTER is the name "
+            "they monitor (the `sentinel monitor <name> ...` line). Unset both for a standalone Redis.",
+            id="django_broadcasting.E004",
+        )
+    ]
 
 
 def _check_cors() -> list[CheckMessage]:

@@ -91,6 +91,38 @@ def _str_list(value: Any) -> tuple[str, ...]:
     raise ValueError("expected a list of strings (or a comma-separated string)")
 
 
+def _host_port(item: Any) -> tuple[str, int]:
+    if isinstance(item, (list, tuple)) and len(item) == 2:
+        host, port = item
+    elif isinstance(item, str):
+        host, sep, port = item.strip().rpartition(":")
+        if not sep:
+            raise ValueError(f"{item!r} is not host:port")
+        host = host.removeprefix("[").removesuffix("]")  # [::1]:26379
+    else:
+        raise ValueError(f"{item!r} is not host:port")
+    if not isinstance(host, str) or not host or any(c.isspace() for c in host):
+        raise ValueError(f"{item!r} has no host")
+    try:
+        number = int(port)
+    except (TypeError, ValueError):
+        raise ValueError(f"{item!r} has no port number") from None
+    if not 1 <= number <= 65535:
+        raise ValueError(f"{item!r}: the port must be 1-65535")
+    return host, number
+
+
+def _host_port_list(value: Any) -> tuple[tuple[str, int], ...]:
+    """``"h1:26379,h2:26379"`` or a list of ``"host:port"`` strings or ``(host, port)`` pairs."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("expected a list of host:port (or a comma-separated string)")
+    return tuple(_host_port(item) for item in value)
+
+
 def _mapping(value: Any) -> dict:
     if not isinstance(value, Mapping):
         raise ValueError("expected a dict")
@@ -194,6 +226,9 @@ OPTIONS: dict[str, Option] = {
     "REDIS_URL": Option(None, _optional_str, "BROADCAST_REDIS_URL"),
     "REDIS_SOCKET_TIMEOUT": Option(10.0, _float(0.1), "BROADCAST_REDIS_SOCKET_TIMEOUT"),
     "REDIS_MAX_CONNECTIONS": Option(200, _int(1), "BROADCAST_REDIS_MAX_CONNECTIONS"),
+    # Redis Sentinel (backends/redis/sentinel.py): both set, or neither
+    "REDIS_SENTINELS": Option((), _host_port_list, "BROADCAST_REDIS_SENTINELS"),
+    "REDIS_SENTINEL_MASTER": Option(None, _optional_str, "BROADCAST_REDIS_SENTINEL_MASTER"),
     "CHANNELS_PREFIX": Option("", _str, "BROADCAST_CHANNELS_PREFIX"),
     # Authentication
     "JWT_SECRET": Option(None, _optional_str, "JWT_SECRET"),

@@ -15,7 +15,8 @@ one client per running loop; async code that runs in a throw-away loop (``async_
 has its Redis I/O handed to one lasting background loop per process. Sync publishers (WSGI
 workers, commands, tasks) use a sync client of their own over a lasting pool: no event loop and
 no thread hop per call. Both send the same commands (``_commands``).
-Redis errors and timeouts become ``TransportError``.
+Redis errors and timeouts become ``TransportError``. With ``REDIS_SENTINELS`` every connection finds
+the primary through Redis Sentinel and follows a failover (``sentinel.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from .history import RedisHistory
     from .occupancy import RedisOccupancy
     from .presence import RedisPresence
+    from .sentinel import SentinelLink
     from .transport import RedisTransport
 
 __all__ = ["PUBLISH_SCRIPT", "RedisBackend", "RedisDriver", "RedisKeys"]
@@ -163,7 +165,7 @@ class RedisBackend(Backend):
 
     OPTIONS (all optional; the ``BROADCAST_REDIS_*`` settings fill the rest): ``url``,
     ``host``, ``port``, ``password``, ``db``, ``prefix``, ``socket_timeout``,
-    ``max_connections``.
+    ``max_connections``, ``sentinels``, ``sentinel_master`` (Redis Sentinel: ``sentinel.py``).
     """
 
     name = "redis"
@@ -173,7 +175,7 @@ class RedisBackend(Backend):
         super().__init__(alias, options)
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
         self._lock = threading.Lock()
-        self._sha = PUBLISH_SHA
+        self._sha: str | None = None  # the publish script's SHA, set on first use (``_script``)
         self._thread_local = threading.local()
 
     # -- configuration -------------------------------------------------------------------
@@ -231,8 +233,24 @@ class RedisBackend(Backend):
             "db": int(self.options.get("db", broadcasting_settings.REDIS_DATABASE)),
         }
 
+    # -- Redis Sentinel hook: set, the connections below find the primary through the sentinels
+    @cached_property
+    def sentinel(self) -> SentinelLink | None:
+        """The Sentinel set-up (``REDIS_SENTINELS`` + ``REDIS_SENTINEL_MASTER``), or None."""
+        from .sentinel import SentinelLink, sentinel_config
+
+        config = sentinel_config(self.options)
+        return SentinelLink(self, config) if config is not None else None
+
+    @cached_property
+    def _script(self) -> str:
+        """The publish script (under Sentinel, one that starts a new epoch on a new primary)."""
+        return self.sentinel.publish_script if self.sentinel is not None else PUBLISH_SCRIPT
+
     def new_connection(self) -> Any:
         """A single asyncio connection outside any pool (the server's pub/sub reader uses one)."""
+        if self.sentinel is not None:  # Sentinel hook
+            return self.sentinel.pubsub_connection()
         kwargs = self.connection_kwargs()
         connection_class = kwargs.pop("connection_class")
         return connection_class(**kwargs)
@@ -243,10 +261,14 @@ class RedisBackend(Backend):
         from redis.backoff import NoBackoff
         from redis.exceptions import ConnectionError as RedisConnectionError
 
-        kwargs = self.connection_kwargs()
         # One quick retry on a fresh connection covers a pooled socket that went stale
         # (a Redis restart); anything longer would turn "Redis is down" into a hang.
-        kwargs["retry"] = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+        retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+        if self.sentinel is not None:  # Sentinel hook
+            pool = self.sentinel.async_pool(self.max_connections, self.socket_timeout, retry)
+            return Redis(connection_pool=pool)
+        kwargs = self.connection_kwargs()
+        kwargs["retry"] = retry
         pool = BlockingConnectionPool(
             max_connections=self.max_connections, timeout=self.socket_timeout, **kwargs
         )
@@ -280,6 +302,8 @@ class RedisBackend(Backend):
 
     @cached_property
     def _location(self) -> str:
+        if self.sentinel is not None:  # Sentinel hook
+            return self.sentinel.location()
         kwargs = self.connection_kwargs()
         if "path" in kwargs:
             return f"unix:{kwargs['path']}"
@@ -353,6 +377,8 @@ class RedisBackend(Backend):
         return commands
 
     def _with_sha(self, commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        if self._sha is None:
+            self._sha = hashlib.sha1(self._script.encode()).hexdigest()
         return [("EVALSHA", self._sha, *c[1:]) if c[0] is _EVALSHA else c for c in commands]
 
     async def _run_async(self, client: Any, messages: Sequence[Message]) -> list[str | None]:
@@ -374,7 +400,7 @@ class RedisBackend(Backend):
             todo = _collect(todo, replies, results, attempt)
             if not todo:
                 break
-            self._sha = _text(await client.script_load(PUBLISH_SCRIPT))
+            self._sha = _text(await client.script_load(self._script))
         return [r if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]
 
     def _run_sync(self, messages: Sequence[Message]) -> list[str | None]:
@@ -388,7 +414,7 @@ class RedisBackend(Backend):
             todo = _collect(todo, replies, results, attempt)
             if not todo:
                 break
-            [sha] = self._round_trip([("SCRIPT", "LOAD", PUBLISH_SCRIPT)])
+            [sha] = self._round_trip([("SCRIPT", "LOAD", self._script)])
             if isinstance(sha, Exception):
                 raise sha
             self._sha = _text(sha)
@@ -399,9 +425,12 @@ class RedisBackend(Backend):
         local = self._thread_local
         conn = getattr(local, "conn", None)
         if conn is None or local.pid != os.getpid():
-            kwargs = self.connection_kwargs(sync=True)
-            connection_class = kwargs.pop("connection_class")
-            conn = local.conn = connection_class(**kwargs)
+            if self.sentinel is not None:  # Sentinel hook
+                conn = local.conn = self.sentinel.sync_connection()
+            else:
+                kwargs = self.connection_kwargs(sync=True)
+                connection_class = kwargs.pop("connection_class")
+                conn = local.conn = connection_class(**kwargs)
             local.pid = os.getpid()
         return conn
 
