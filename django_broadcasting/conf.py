@@ -235,6 +235,9 @@ OPTIONS: dict[str, Option] = {
     "PUSHER_MAX_CONNECTIONS": Option(
         0, _int(0), "PUSHER_MAX_CONNECTIONS"
     ),  # the app's quota (4004); 0 = none
+    # Several apps: a list of dicts (JSON in the environment), validated by pusher_apps.load_apps
+    # (its messages name the app and the field, and never echo a secret).
+    "PUSHER_APPS": Option(None, lambda value: value, "PUSHER_APPS"),
 }
 
 
