@@ -3,7 +3,8 @@
 Errors stop ``runserver`` / ``migrate``; warnings are printed. Every id is documented in
 docs/configuration.md:
 
-* ``django_broadcasting.E001`` a ``BROADCASTING`` key or ``BROADCAST_*`` variable is unknown or invalid.
+* ``django_broadcasting.E001`` a ``BROADCASTING`` key or ``BROADCAST_*`` variable is unknown or invalid
+  (``PUSHER_APPS`` included: a missing or duplicate field of an app).
 * ``django_broadcasting.E002`` ``DEFAULT_DRIVER`` names no configured driver, or its BACKEND cannot be imported.
 * ``django_broadcasting.E003`` the websocket driver is in use but ``CHANNEL_LAYERS`` has no layer for it.
 * ``django_broadcasting.W001`` the in-memory channel layer is used with ``DEBUG = False``.
@@ -70,6 +71,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     """Validate ``BROADCASTING`` and the environment fall-backs, then look for risky setups."""
     try:
         broadcasting_settings.validate()
+        from .pusher_apps import get_apps
+
+        get_apps()  # PUSHER_APPS: each app's fields, duplicate ids and keys
     except ImproperlyConfigured as exc:
         # Every other check reads settings: with a bad one they would only repeat this error.
         return [
@@ -268,7 +272,7 @@ def _check_insecure_keys() -> list[CheckMessage]:
     hmac_allowed = any(alg.upper().startswith("HS") for alg in broadcasting_settings.JWT_ALGORITHMS)
     if not broadcasting_settings.JWT_SECRET and hmac_allowed:
         derived.append("WebSocket tokens (JWT_SECRET is unset)")
-    if not broadcasting_settings.PUSHER_APP_SECRET:
+    if not broadcasting_settings.PUSHER_APP_SECRET and broadcasting_settings.PUSHER_APPS is None:
         derived.append("Pusher channel signatures (PUSHER_APP_SECRET is unset)")
     if not derived:
         return []
@@ -323,8 +327,8 @@ def _check_metrics_bind() -> list[CheckMessage]:
 
 
 def _check_pusher_secret() -> list[CheckMessage]:
-    if broadcasting_settings.PUSHER_APP_SECRET:
-        return []
+    if broadcasting_settings.PUSHER_APP_SECRET or broadcasting_settings.PUSHER_APPS is not None:
+        return []  # every app of PUSHER_APPS has a secret of its own
     shared = [
         name
         for key, env, name in (

@@ -74,6 +74,7 @@ def hub_counts(hub: Any) -> dict[str, Any]:
         "deliveries": getattr(hub, "deliveries", 0),
         "frames_in": getattr(hub, "frames_in", 0),
         "errors": dict(getattr(hub, "errors", {})),
+        "apps": hub.app_stats() if hasattr(hub, "app_stats") else {},
         "uptime": round(time.time() - getattr(hub, "started_at", time.time()), 3),
     }
 
@@ -131,11 +132,40 @@ class HubCollector(Collector):
         for code, count in sorted(stats.get("errors", {}).items(), key=lambda item: str(item[0])):
             errors.add_metric([str(code)], count)
         yield errors
+        yield from _app_families(stats.get("apps") or {})
         yield GaugeMetricFamily(
             "broadcast_uptime_seconds",
             "Seconds since this broadcasting node started.",
             value=stats.get("uptime", 0.0),
         )
+
+
+#: Per-app metrics (label ``app``: the app id of ``PUSHER_APPS``, or of the single app).
+_APP_METRICS = (
+    ("broadcast_app_connections", GaugeMetricFamily, "connections", "Open WebSocket connections, per app."),
+    ("broadcast_app_channels", GaugeMetricFamily, "channels", "Channels with a local subscriber, per app."),
+    ("broadcast_app_subscriptions", GaugeMetricFamily, "subscriptions", "Channel subscriptions, per app."),
+    (
+        "broadcast_app_messages_in",
+        CounterMetricFamily,
+        "messages_in",
+        "Broadcasts received for fan-out, per app.",
+    ),
+    (
+        "broadcast_app_messages_out",
+        CounterMetricFamily,
+        "deliveries",
+        "Frames delivered by fan-out, per app.",
+    ),
+)
+
+
+def _app_families(apps: dict[str, dict[str, int]]) -> Iterator[Metric]:
+    for name, family_class, field, documentation in _APP_METRICS:
+        family = family_class(name, documentation, labels=["app"])
+        for app_id, figures in sorted(apps.items()):
+            family.add_metric([str(app_id)], figures.get(field, 0))
+        yield family
 
 
 _children: dict[str, Any] = {}

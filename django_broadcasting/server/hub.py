@@ -394,41 +394,15 @@ class Hub:
 
     def _app_figures(self, channel: str) -> list[int] | None:
         """Count a broadcast on another app's channel; return that app's [messages_in, deliveries]."""
-        app_id = channel[len(APP_NAMESPACE) :].partition(":")[0]
-        figures = self.app_messages.get(app_id)
-        if figures is None:
-            from ..pusher_apps import app_by_id
+        from .app_stats import count_app_message
 
-            if app_by_id(app_id) is None:
-                return None  # an app no longer configured: nothing to report it under
-            figures = self.app_messages[app_id] = [0, 0]
-        figures[0] += 1
-        return figures
+        return count_app_message(self, channel)
 
     def app_stats(self) -> dict[str, dict[str, int]]:
         """Figures per Pusher app: connections, channels, subscriptions, messages_in, deliveries."""
-        from ..pusher_apps import get_apps, split_channel
+        from .app_stats import app_stats
 
-        apps = get_apps()
-        out = {
-            app.id: {"connections": self.app_connections.get(app.id, 0), "channels": 0, "subscriptions": 0}
-            for app in apps
-        }
-        default = out[apps.default.id]
-        default["connections"] += self.app_connections.get("", 0)  # sockets made without an app
-        for name, subs in self.subscribers.items():
-            figures = out.get(split_channel(name)[0].id, default)
-            figures["channels"] += 1
-            figures["subscriptions"] += len(subs)
-        others_in = others_out = 0
-        for app in apps:
-            if app is apps.default:
-                continue
-            messages_in, deliveries = self.app_messages.get(app.id, (0, 0))
-            out[app.id].update(messages_in=messages_in, deliveries=deliveries)
-            others_in, others_out = others_in + messages_in, others_out + deliveries
-        default.update(messages_in=self.messages_in - others_in, deliveries=self.deliveries - others_out)
-        return out
+        return app_stats(self)
 
     # -- the admin: debug console, figures over time, closing a user's sockets -----------
     def _console_broadcast(self, message: Message, sent: int) -> None:
