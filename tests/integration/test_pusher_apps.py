@@ -287,3 +287,18 @@ async def test_apps_stay_apart_across_two_nodes_over_redis(server_factory, redis
             chat = await asyncio.to_thread(api(node, CHAT).channel_info, "orders", ["subscription_count"])
             shop = await asyncio.to_thread(api(node, SHOP).channel_info, "orders", ["subscription_count"])
             assert (chat["subscription_count"], shop["subscription_count"]) == (2, 1)
+
+
+def test_docs_example_runs(server, monkeypatch):
+    """The ```python several-apps example of docs/laravel-echo.md, against the two-app server."""
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "laravel-echo.md"
+    blocks = re.findall(r"^```python several-apps\n(.*?)^```", page.read_text(), re.S | re.M)
+    assert len(blocks) == 1
+    monkeypatch.setenv("PORT", str(server.port))
+    monkeypatch.setenv("SHOP_SECRET", SHOP["secret"])
+    monkeypatch.setenv("CHAT_SECRET", CHAT["secret"])
+    namespace: dict = {}
+    exec(compile(blocks[0], str(page), "exec"), namespace)  # noqa: S102 - our own documentation
+    assert isinstance(namespace["chat_channels"], dict)
