@@ -91,7 +91,9 @@ def _app(request: HttpRequest, params: dict[str, Any], socket_id: str) -> Pusher
             raise AuthRefused(400, "app must be an app key or id (a string).")
         app = app_by_key(named) or app_by_id(named)
         if app is None:
-            raise AuthRefused(400, f"Unknown app {named[:64]!r}: give the key or id of an app of PUSHER_APPS.")
+            raise AuthRefused(
+                400, f"Unknown app {named[:64]!r}: give the key or id of an app of PUSHER_APPS."
+            )
         return app
     return app_for_socket_id(socket_id) or default_app()
 

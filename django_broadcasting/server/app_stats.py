@@ -31,6 +31,17 @@ def count_app_message(hub: Any, channel: str) -> list[int] | None:
 def app_stats(hub: Any) -> dict[str, dict[str, int]]:
     """``{app id: {"connections", "channels", "subscriptions", "messages_in", "deliveries"}}``."""
     apps = get_apps()
+    if not apps.several:  # one app: every figure is the hub's
+        subscribers = hub.subscribers
+        return {
+            apps.default.id: {
+                "connections": len(hub.connections),
+                "channels": len(subscribers),
+                "subscriptions": sum(map(len, subscribers.values())),
+                "messages_in": hub.messages_in,
+                "deliveries": hub.deliveries,
+            }
+        }
     out = {
         app.id: {"connections": hub.app_connections.get(app.id, 0), "channels": 0, "subscriptions": 0}
         for app in apps
