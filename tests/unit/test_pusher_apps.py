@@ -157,3 +157,16 @@ def test_socket_ids_carry_the_app_when_several_are_configured(settings):
     signed = sign_channel(socket_id, "private-user.5", app=chat)
     assert verify_channel(signed, socket_id, "private-user.5", app=chat)
     assert not verify_channel(signed, socket_id, "private-user.5", app=default_app())
+
+
+def test_django_code_publishes_to_another_apps_channel(settings):
+    from django_broadcasting import broadcast_to_channel
+    from django_broadcasting.drivers.memory import outbox
+
+    configure(settings, APPS)
+    settings.BROADCASTING = {**settings.BROADCASTING, "DEFAULT_DRIVER": "memory"}
+    reload_broadcasting_settings()
+    outbox.clear()
+    broadcast_to_channel(app_channel("1002", "orders"), "OrderShipped", {"id": 1})
+    broadcast_to_channel("orders", "OrderShipped", {"id": 2})
+    assert [m.channel for m in outbox] == ["#app-1002:orders", "orders"]
