@@ -118,9 +118,13 @@ class LocalServer(Protocol):
 
 
 class AdminLink(Protocol):
-    """A server process's link to the admin pages of other processes (redis backend)."""
+    """A server process's link to the admin pages and the HTTP API of other processes (redis backend)."""
 
     async def run(self) -> None: ...
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Return once other processes can reach this one (at most ``timeout`` seconds)."""
+        ...
 
 
 _local_server: LocalServer | None = None

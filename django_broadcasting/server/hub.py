@@ -116,6 +116,7 @@ class Hub:
             link = backend.create_admin_link(self)
             if link is not None:
                 self._tasks.append(self.loop.create_task(link.run()))
+                await link.wait_ready(2.0)
             self._install_shutdown_hook()
             self._started = True
             logger.info("hub %s started (transport: %s)", self.node_id, type(transport).__name__)

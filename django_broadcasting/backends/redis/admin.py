@@ -64,6 +64,17 @@ class RedisAdminLink:
         self.control = ControlListener(backend, hub)
         self._failing = False
 
+    async def wait_ready(self, timeout: float) -> None:
+        """Wait (bounded) until the control listener hears questions, so a count asked right after
+        this server's first socket counts it; an unreachable Redis only delays the start a little."""
+        transport = getattr(self.hub, "transport", None)
+        if transport is not None and not getattr(transport, "connected", True):
+            return  # Redis is unreachable (the transport said so already): do not delay the server
+        try:
+            await asyncio.wait_for(self.control.ready.wait(), timeout)
+        except TimeoutError:
+            logger.warning("control link to Redis not ready yet; retrying in the background")
+
     async def run(self) -> None:
         control = asyncio.get_running_loop().create_task(self.control.run())
         try:
