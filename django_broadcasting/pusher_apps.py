@@ -197,8 +197,10 @@ def _flag(value: Any, where: str, name: str) -> bool:
 def _strings(value: Any, where: str, name: str) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return tuple(v.strip() for v in value if v.strip())
+    if isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(v, str) for v in value):
+        return tuple(
+            v.strip() for v in (value if isinstance(value, (list, tuple)) else sorted(value)) if v.strip()
+        )
     raise _fail(where, f"'{name}' must be a list of strings (or a comma-separated string).")
 
 
@@ -222,6 +224,8 @@ def _events(value: Any, where: str, name: str) -> frozenset[str]:
 
 
 def _master_key(value: Any, where: str, name: str) -> bytes:
+    if isinstance(value, bytes) and len(value) == 32:  # a setting that decoded it already
+        return value
     if not isinstance(value, str):
         raise _fail(where, f"'{name}' must be a base64 string.")
     try:
