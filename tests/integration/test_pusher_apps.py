@@ -39,8 +39,9 @@ QUIET = {
     "secret": "quiet-secret-0000000000",
     "enable_client_messages": False,
 }
+LIMITED = {"id": "1004", "key": "limited-key", "secret": "limited-secret-000000000", "max_connections": 1}
 STATS_TOKEN = "apps-stats-token"
-APPS_ENV = {"PUSHER_APPS": json.dumps([SHOP, CHAT, QUIET]), "BROADCAST_STATS_TOKEN": STATS_TOKEN}
+APPS_ENV = {"PUSHER_APPS": json.dumps([SHOP, CHAT, QUIET, LIMITED]), "BROADCAST_STATS_TOKEN": STATS_TOKEN}
 
 
 @pytest.fixture(scope="module")
@@ -224,6 +225,15 @@ async def test_allowed_origins_and_client_event_limits_are_per_app(server):
         assert error["data"]["code"] == 4301
 
 
+async def test_connection_quota_is_per_app(server):
+    async with PusherSocket(server, key=LIMITED["key"]):
+        async with websockets.connect(server.ws_url(f"/app/{LIMITED['key']}?protocol=7")) as ws:
+            code, frames = await closed_with(ws)
+        assert code == 4004 and frames[-1]["data"]["code"] == 4004
+        async with PusherSocket(server, key=SHOP["key"]) as shop:  # other apps are not affected
+            assert shop.socket_id
+
+
 async def test_stats_and_metrics_per_app(server):
     async with (
         PusherSocket(server, key=SHOP["key"]) as shop,
@@ -244,7 +254,7 @@ async def test_stats_and_metrics_per_app(server):
             ).json()
             metrics = (await http.get(server.url("/metrics"))).text
     apps = stats["apps"]
-    assert set(apps) == {"1001", "1002", "1003"}
+    assert set(apps) == {"1001", "1002", "1003", "1004"}
     assert apps["1002"]["connections"] == 2 and apps["1002"]["channels"] == 2
     assert (
         apps["1002"]["subscriptions"] == 2
