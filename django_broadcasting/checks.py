@@ -11,6 +11,7 @@ docs/configuration.md:
 * ``django_broadcasting.W002`` no ``JWT_SECRET`` (nor ``JWT_PUBLIC_KEY``) with ``DEBUG = False``: tokens are
   signed with ``SECRET_KEY``.
 * ``django_broadcasting.W003`` the redis driver is in use without an explicit Redis address, or with a bad URL.
+* ``django_broadcasting.W009`` ``PUSHER_APPS`` is set next to ``PUSHER_APP_ID`` / ``_KEY`` / ``_SECRET``, which it replaces.
 * ``django_broadcasting.W004`` ``CORS_ALLOWED_ORIGINS`` is empty with ``DEBUG = False`` (with
   ``--deploy``: also when ``ALLOWED_HOSTS`` holds ``"*"`` or ``SECRET_KEY`` is a development key).
 
@@ -90,7 +91,26 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_jwt_secret()
     messages += _check_redis()
     messages += _check_cors()
+    messages += _check_pusher_apps()
     return messages
+
+
+def _check_pusher_apps() -> list[CheckMessage]:
+    if broadcasting_settings.PUSHER_APPS is None:
+        return []
+    ignored = [
+        name for name in ("PUSHER_APP_ID", "PUSHER_APP_KEY", "PUSHER_APP_SECRET") if _explicit(name, name)
+    ]
+    if not ignored:
+        return []
+    return [
+        Warning(
+            f"PUSHER_APPS is set, so {', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} not used: the apps "
+            "are the ones PUSHER_APPS lists, and its first app (or the one marked 'default') is the default app.",
+            hint='List that app in PUSHER_APPS (with "default": true) and remove the PUSHER_APP_* settings.',
+            id="django_broadcasting.W009",
+        )
+    ]
 
 
 def _check_default_driver() -> list[CheckMessage]:

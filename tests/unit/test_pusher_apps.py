@@ -170,3 +170,11 @@ def test_django_code_publishes_to_another_apps_channel(settings):
     broadcast_to_channel(app_channel("1002", "orders"), "OrderShipped", {"id": 1})
     broadcast_to_channel("orders", "OrderShipped", {"id": 2})
     assert [m.channel for m in outbox] == ["#app-1002:orders", "orders"]
+
+
+def test_check_warns_when_single_app_settings_sit_next_to_pusher_apps(settings):
+    configure(settings, APPS)
+    assert "django_broadcasting.W009" not in [m.id for m in check_settings()]
+    configure(settings, APPS, PUSHER_APP_KEY="old-key")
+    warnings = [m for m in check_settings() if m.id == "django_broadcasting.W009"]
+    assert warnings and "PUSHER_APP_KEY is not used" in warnings[0].msg
