@@ -32,6 +32,7 @@ from ..backends.presence import LocalPresence, PresenceStore
 from ..conf import broadcasting_settings
 from ..exceptions import BroadcastError, InvalidMessage, OverCapacity
 from ..messages import APP_NAMESPACE, Message
+from .app_stats import app_stats, count_app_message
 from .codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
 from .connection import Frame
 from .console import ConsoleRecorder
@@ -395,14 +396,10 @@ class Hub:
 
     def _app_figures(self, channel: str) -> list[int] | None:
         """Count a broadcast on another app's channel; return that app's [messages_in, deliveries]."""
-        from .app_stats import count_app_message
-
         return count_app_message(self, channel)
 
     def app_stats(self) -> dict[str, dict[str, int]]:
         """Figures per Pusher app: connections, channels, subscriptions, messages_in, deliveries."""
-        from .app_stats import app_stats
-
         return app_stats(self)
 
     # -- the admin: debug console, figures over time, closing a user's sockets -----------
