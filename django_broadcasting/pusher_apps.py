@@ -26,11 +26,8 @@ Everything here is read lazily and rebuilt when settings change. Configuration m
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +37,19 @@ from django.conf import settings
 from .conf import OPTIONS, broadcasting_settings, on_reload
 from .exceptions import BroadcastingImproperlyConfigured
 from .messages import APP_NAMESPACE
+from .pusher_app_fields import (
+    ID_RULE,
+    KEY_RULE,
+    WEBHOOK_EVENTS,
+    count,
+    events,
+    fail,
+    flag,
+    master_key,
+    strings,
+    text,
+    urls,
+)
 
 __all__ = [
     "APP_NAMESPACE",
@@ -56,15 +66,9 @@ __all__ = [
     "unscoped",
 ]
 
-#: The webhook events of Pusher's format.
-WEBHOOK_EVENTS = frozenset(
-    {"channel_occupied", "channel_vacated", "member_added", "member_removed", "client_event", "cache_miss"}
-)
 #: At most this many apps: socket ids carry the app's position in two digits.
 MAX_APPS = 100
 
-_ID_RULE = (re.compile(r"[A-Za-z0-9_\-.]{1,64}"), "1 to 64 letters, digits or _-.")
-_KEY_RULE = (re.compile(r"[A-Za-z0-9_\-.=@,;]{1,200}"), "1 to 200 letters, digits or _-.=@,;")
 _FIELDS = frozenset(
     {
         "id",
@@ -162,79 +166,10 @@ def _single_app() -> PusherApp:
         secret=broadcasting_settings.PUSHER_APP_SECRET or derived_secret(),
         max_connections=broadcasting_settings.PUSHER_MAX_CONNECTIONS,
         client_event_rate_limit=broadcasting_settings.PUSHER_CLIENT_EVENT_RATE_LIMIT,
-        webhook_urls=_urls(urls, where, "PUSHER_WEBHOOK_URL") if urls else (),
-        webhook_events=_events(events, where, "PUSHER_WEBHOOK_EVENTS") if events else None,
-        encryption_master_key=_master_key(key, where, "PUSHER_ENCRYPTION_MASTER_KEY_BASE64") if key else None,
+        webhook_urls=urls(urls, where, "PUSHER_WEBHOOK_URL") if urls else (),
+        webhook_events=events(events, where, "PUSHER_WEBHOOK_EVENTS") if events else None,
+        encryption_master_key=master_key(key, where, "PUSHER_ENCRYPTION_MASTER_KEY_BASE64") if key else None,
     )
-
-
-def _fail(where: str, message: str) -> BroadcastingImproperlyConfigured:
-    return BroadcastingImproperlyConfigured(f"{where}: {message}")
-
-
-def _text(value: Any, where: str, name: str, rule: tuple[re.Pattern[str], str] | None = None) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and name == "id":
-        value = str(value)
-    if not isinstance(value, str) or not value:
-        raise _fail(where, f"'{name}' must be a non-empty string.")
-    if rule is not None and not rule[0].fullmatch(value):
-        raise _fail(where, f"'{name}' {value[:80]!r} must be {rule[1]}.")
-    return value
-
-
-def _count(value: Any, where: str, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _fail(where, f"'{name}' must be a whole number >= 0 (got {value!r}).")
-    return value
-
-
-def _flag(value: Any, where: str, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(where, f"'{name}' must be true or false (got {value!r}).")
-    return value
-
-
-def _strings(value: Any, where: str, name: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    if isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(v, str) for v in value):
-        return tuple(
-            v.strip() for v in (value if isinstance(value, (list, tuple)) else sorted(value)) if v.strip()
-        )
-    raise _fail(where, f"'{name}' must be a list of strings (or a comma-separated string).")
-
-
-def _urls(value: Any, where: str, name: str) -> tuple[str, ...]:
-    urls = _strings(value, where, name)
-    for url in urls:
-        if not url.startswith(("http://", "https://")):
-            raise _fail(where, f"'{name}' entry {url[:80]!r} is not an http(s) URL.")
-    return urls
-
-
-def _events(value: Any, where: str, name: str) -> frozenset[str]:
-    events = frozenset(_strings(value, where, name))
-    unknown = sorted(events - WEBHOOK_EVENTS)
-    if unknown:
-        raise _fail(
-            where,
-            f"'{name}' has unknown event(s) {', '.join(unknown)}; known: {', '.join(sorted(WEBHOOK_EVENTS))}.",
-        )
-    return events
-
-
-def _master_key(value: Any, where: str, name: str) -> bytes:
-    if isinstance(value, bytes) and len(value) == 32:  # a setting that decoded it already
-        return value
-    if not isinstance(value, str):
-        raise _fail(where, f"'{name}' must be a base64 string.")
-    try:
-        key = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise _fail(where, f"'{name}' is not valid base64.") from None
-    if len(key) != 32:
-        raise _fail(where, f"'{name}' must decode to 32 bytes (it decodes to {len(key)}).")
-    return key
 
 
 def _entries(raw: Any) -> list[Any]:
@@ -258,41 +193,41 @@ def _entries(raw: Any) -> list[Any]:
 def _listed_app(index: int, entry: Any) -> PusherApp:
     where = f"PUSHER_APPS[{index}]"
     if not isinstance(entry, Mapping):
-        raise _fail(where, "each app must be a dict with at least 'id', 'key' and 'secret'.")
+        raise fail(where, "each app must be a dict with at least 'id', 'key' and 'secret'.")
     entry = {_ALIASES.get(k, k): v for k, v in entry.items()}
     if "id" in entry and isinstance(entry["id"], (str, int)):
         where = f"PUSHER_APPS[{index}] (app id {str(entry['id'])[:64]!r})"
     unknown = sorted(str(k) for k in set(entry) - _FIELDS)
     if unknown:
-        raise _fail(where, f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(_FIELDS))}.")
+        raise fail(where, f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(_FIELDS))}.")
     for required in ("id", "key", "secret"):
         if entry.get(required) in (None, ""):
-            raise _fail(where, f"'{required}' is required.")
+            raise fail(where, f"'{required}' is required.")
     get = entry.get
     return PusherApp(
-        id=_text(entry["id"], where, "id", _ID_RULE),
-        key=_text(entry["key"], where, "key", _KEY_RULE),
-        secret=_text(entry["secret"], where, "secret"),
-        name=_text(get("name"), where, "name") if get("name") is not None else "",
-        default=_flag(get("default", False), where, "default"),
+        id=text(entry["id"], where, "id", ID_RULE),
+        key=text(entry["key"], where, "key", KEY_RULE),
+        secret=text(entry["secret"], where, "secret"),
+        name=text(get("name"), where, "name") if get("name") is not None else "",
+        default=flag(get("default", False), where, "default"),
         index=index,
-        allowed_origins=_strings(get("allowed_origins"), where, "allowed_origins")
+        allowed_origins=strings(get("allowed_origins"), where, "allowed_origins")
         if get("allowed_origins") is not None
         else None,
-        max_connections=_count(
+        max_connections=count(
             get("max_connections", broadcasting_settings.PUSHER_MAX_CONNECTIONS), where, "max_connections"
         ),
-        client_event_rate_limit=_count(
+        client_event_rate_limit=count(
             get("client_event_rate_limit", broadcasting_settings.PUSHER_CLIENT_EVENT_RATE_LIMIT),
             where,
             "client_event_rate_limit",
         ),
-        enable_client_messages=_flag(get("enable_client_messages", True), where, "enable_client_messages"),
-        webhook_urls=_urls(get("webhook_urls"), where, "webhook_urls") if get("webhook_urls") else (),
-        webhook_events=_events(get("webhook_events"), where, "webhook_events")
+        enable_client_messages=flag(get("enable_client_messages", True), where, "enable_client_messages"),
+        webhook_urls=urls(get("webhook_urls"), where, "webhook_urls") if get("webhook_urls") else (),
+        webhook_events=events(get("webhook_events"), where, "webhook_events")
         if get("webhook_events")
         else None,
-        encryption_master_key=_master_key(
+        encryption_master_key=master_key(
             get("encryption_master_key_base64"), where, "encryption_master_key_base64"
         )
         if get("encryption_master_key_base64")
