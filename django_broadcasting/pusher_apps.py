@@ -85,7 +85,8 @@ _FIELDS = frozenset(
         "encryption_master_key_base64",
     }
 )
-_ALIASES = {"app_id": "id", "webhook_url": "webhook_urls"}  # Reverb's spelling; one URL
+# Reverb's spellings (``app_id``, ``capacity``: null is no limit) and one webhook URL.
+_ALIASES = {"app_id": "id", "capacity": "max_connections", "webhook_url": "webhook_urls"}
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,9 @@ def _listed_app(index: int, entry: Any) -> PusherApp:
         if get("allowed_origins") is not None
         else None,
         max_connections=count(
-            get("max_connections", broadcasting_settings.PUSHER_MAX_CONNECTIONS), where, "max_connections"
+            get("max_connections", broadcasting_settings.PUSHER_MAX_CONNECTIONS) or 0,
+            where,
+            "max_connections",
         ),
         client_event_rate_limit=count(
             get("client_event_rate_limit", broadcasting_settings.PUSHER_CLIENT_EVENT_RATE_LIMIT),

@@ -80,6 +80,14 @@ def test_apps_from_settings_with_their_own_fields(settings):
     assert app_by_id("1002") is chat and app_by_key("chat-key") is chat
 
 
+def test_reverb_spellings_are_accepted(settings):
+    configure(
+        settings, [{"app_id": 7, "key": "k", "secret": "s", "capacity": None}, {**APPS[0], "capacity": 3}]
+    )
+    first, second = get_apps().apps
+    assert (first.id, first.max_connections, second.max_connections) == ("7", 0, 3)
+
+
 def test_apps_from_json_in_the_environment(settings, monkeypatch):
     settings.BROADCASTING = {}
     monkeypatch.setenv("PUSHER_APPS", json.dumps([APPS[0], {**APPS[1], "default": True}]))
