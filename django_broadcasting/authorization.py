@@ -47,7 +47,7 @@ from .exceptions import (
     InvalidChannelName,
     TokenExpired,
 )
-from .messages import validate_channel_name
+from .messages import APP_NAMESPACE, validate_channel_name
 from .sync import sync_shim
 
 logger = logging.getLogger("django_broadcasting.authorization")
@@ -82,9 +82,12 @@ def canonical_name(name: str) -> str:
         rest = name[len(PRESENCE_PREFIX) :]
         if not rest:
             raise InvalidChannelName("Channel name 'presence-' names no channel.")
-        return PRESENCE_NAMESPACE + rest
-    if name == PRESENCE_NAMESPACE:
+        name = PRESENCE_NAMESPACE + rest
+    elif name == PRESENCE_NAMESPACE:
         raise InvalidChannelName("Channel name 'presence.' names no channel.")
+    if name.startswith(APP_NAMESPACE):
+        # The hub's names of other apps' channels (pusher_apps): never a client's to choose.
+        raise InvalidChannelName(f"Channel names starting with {APP_NAMESPACE!r} are reserved.")
     return name
 
 

@@ -3,7 +3,8 @@
 Errors stop ``runserver`` / ``migrate``; warnings are printed. Every id is documented in
 docs/configuration.md:
 
-* ``django_broadcasting.E001`` a ``BROADCASTING`` key or ``BROADCAST_*`` variable is unknown or invalid.
+* ``django_broadcasting.E001`` a ``BROADCASTING`` key or ``BROADCAST_*`` variable is unknown or invalid
+  (``PUSHER_APPS`` included: a missing or duplicate field of an app).
 * ``django_broadcasting.E002`` ``DEFAULT_DRIVER`` names no configured driver, or its BACKEND cannot be imported.
 * ``django_broadcasting.E003`` the websocket driver is in use but ``CHANNEL_LAYERS`` has no layer for it.
 * ``django_broadcasting.W001`` the in-memory channel layer is used with ``DEBUG = False``.
@@ -11,6 +12,7 @@ docs/configuration.md:
   signed with ``SECRET_KEY``.
 * ``django_broadcasting.W003`` the redis driver is in use without an explicit Redis address, or with a bad URL.
 * ``django_broadcasting.E004`` only one of ``REDIS_SENTINELS`` and ``REDIS_SENTINEL_MASTER`` is set.
+* ``django_broadcasting.W009`` ``PUSHER_APPS`` is set next to ``PUSHER_APP_ID`` / ``_KEY`` / ``_SECRET``, which it replaces.
 * ``django_broadcasting.W004`` ``CORS_ALLOWED_ORIGINS`` is empty with ``DEBUG = False`` (with
   ``--deploy``: also when ``ALLOWED_HOSTS`` holds ``"*"`` or ``SECRET_KEY`` is a development key).
 
@@ -72,6 +74,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     """Validate ``BROADCASTING`` and the environment fall-backs, then look for risky setups."""
     try:
         broadcasting_settings.validate()
+        from .pusher_apps import get_apps
+
+        get_apps()  # PUSHER_APPS: each app's fields, duplicate ids and keys
     except ImproperlyConfigured as exc:
         # Every other check reads settings: with a bad one they would only repeat this error.
         return [
@@ -89,7 +94,26 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_redis()
     messages += _check_sentinel()
     messages += _check_cors()
+    messages += _check_pusher_apps()
     return messages
+
+
+def _check_pusher_apps() -> list[CheckMessage]:
+    if broadcasting_settings.PUSHER_APPS is None:
+        return []
+    ignored = [
+        name for name in ("PUSHER_APP_ID", "PUSHER_APP_KEY", "PUSHER_APP_SECRET") if _explicit(name, name)
+    ]
+    if not ignored:
+        return []
+    return [
+        Warning(
+            f"PUSHER_APPS is set, so {', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} not used: the apps "
+            "are the ones PUSHER_APPS lists, and its first app (or the one marked 'default') is the default app.",
+            hint='List that app in PUSHER_APPS (with "default": true) and remove the PUSHER_APP_* settings.',
+            id="django_broadcasting.W009",
+        )
+    ]
 
 
 def _check_default_driver() -> list[CheckMessage]:
@@ -294,7 +318,7 @@ def _check_insecure_keys() -> list[CheckMessage]:
     hmac_allowed = any(alg.upper().startswith("HS") for alg in broadcasting_settings.JWT_ALGORITHMS)
     if not broadcasting_settings.JWT_SECRET and hmac_allowed:
         derived.append("WebSocket tokens (JWT_SECRET is unset)")
-    if not broadcasting_settings.PUSHER_APP_SECRET:
+    if not broadcasting_settings.PUSHER_APP_SECRET and broadcasting_settings.PUSHER_APPS is None:
         derived.append("Pusher channel signatures (PUSHER_APP_SECRET is unset)")
     if not derived:
         return []
@@ -349,8 +373,8 @@ def _check_metrics_bind() -> list[CheckMessage]:
 
 
 def _check_pusher_secret() -> list[CheckMessage]:
-    if broadcasting_settings.PUSHER_APP_SECRET:
-        return []
+    if broadcasting_settings.PUSHER_APP_SECRET or broadcasting_settings.PUSHER_APPS is not None:
+        return []  # every app of PUSHER_APPS has a secret of its own
     shared = [
         name
         for key, env, name in (

@@ -318,6 +318,9 @@ OPTIONS: dict[str, Option] = {
     "WEBHOOK_BATCH_DELAY": Option(0.25, _float(0), "BROADCAST_WEBHOOK_BATCH_DELAY"),  # gathering window
     "WEBHOOK_QUEUE_SIZE": Option(10_000, _int(1), "BROADCAST_WEBHOOK_QUEUE_SIZE"),  # per URL; oldest dropped
     "WEBHOOK_RETRY_FOR": Option(300.0, _float(0), "BROADCAST_WEBHOOK_RETRY_FOR"),  # then a batch is dropped
+    # Several apps: a list of dicts (JSON in the environment), validated by pusher_apps.load_apps
+    # (its messages name the app and the field, and never echo a secret).
+    "PUSHER_APPS": Option(None, lambda value: value, "PUSHER_APPS"),
 }
 
 

@@ -53,6 +53,9 @@ class _computed_once:
 # "{" "}" never appear in a concrete name (they are pattern syntax).
 _CHANNEL_RE = re.compile(r"[A-Za-z0-9_\-=@,.;#:]+")
 _EVENT_RE = re.compile(r"[^\x00-\x1f]+")
+#: Hub names of the channels of an app other than the default one start with this, then the
+#: app id and ":" (see ``pusher_apps``); clients can never name such a channel themselves.
+APP_NAMESPACE = "#app-"
 MAX_EVENT_NAME_LENGTH = 200
 # Client JSON (frames, HTTP bodies) nests at most this deep: far beyond any real payload, far
 # below the interpreter's recursion limit.
@@ -64,7 +67,7 @@ def validate_channel_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise InvalidChannelName("Channel name must be a non-empty string.")
     limit = broadcasting_settings.MAX_CHANNEL_NAME_LENGTH
-    if len(name) > limit:
+    if len(name) > limit and not (name.startswith(APP_NAMESPACE) and len(name.partition(":")[2]) <= limit):
         raise InvalidChannelName(f"Channel name is longer than {limit} characters.")
     if not _CHANNEL_RE.fullmatch(name):
         raise InvalidChannelName(

@@ -113,13 +113,19 @@ class LocalServer(Protocol):
     def stats(self) -> dict[str, Any]: ...
     def console_watch(self, ttl: float) -> None: ...
     def console_read(self, after: int, limit: int) -> dict[str, Any]: ...
-    async def terminate_user(self, user_id: str) -> int: ...
+    def channel_counts(self, prefix: str = "") -> dict[str, int]: ...
+    async def members(self, channel: str) -> list[dict[str, Any]]: ...
+    async def terminate_user(self, user_id: str, app_id: str | None = None) -> int: ...
 
 
 class AdminLink(Protocol):
-    """A server process's link to the admin pages of other processes (redis backend)."""
+    """A server process's link to the admin pages and the HTTP API of other processes (redis backend)."""
 
     async def run(self) -> None: ...
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Return once other processes can reach this one (at most ``timeout`` seconds)."""
+        ...
 
 
 _local_server: LocalServer | None = None
@@ -287,18 +293,36 @@ class Backend:
             cursor = 0
         return server.console_read(cursor, limit)
 
-    async def aterminate_user(self, user_id: str) -> dict[str, Any]:
+    async def aterminate_user(self, user_id: str, app_id: str | None = None) -> dict[str, Any]:
         """Close every socket of ``user_id`` (on every node where the backend spans several).
 
+        ``app_id`` limits it to the sockets of one app (``PUSHER_APPS``); None: every app.
         Returns ``{"closed": int | None, "scope": "process" | "cluster"}``; ``closed`` is None
-        when other nodes do the closing. ``TransportError`` when no server can be reached.
+        when other nodes do the closing and did not say how many. ``TransportError`` when no
+        server can be reached.
         """
         from ..exceptions import TransportError
 
         server = local_server()
         if server is None:
             raise TransportError("No server runs in this process to close the sockets of.")
-        return {"closed": await server.terminate_user(str(user_id)), "scope": "process"}
+        return {"closed": await server.terminate_user(str(user_id), app_id), "scope": "process"}
+
+    # -- channel information for the Pusher HTTP API ---------------------------------------
+    async def achannel_counts(self, prefix: str = "") -> dict[str, int]:
+        """Return ``{hub channel name: subscriptions}`` of occupied channels whose name starts with
+        ``prefix``, on every node where the backend spans several.
+
+        The default counts this process's server (nothing when it serves no WebSockets).
+        """
+        server = local_server()
+        return server.channel_counts(prefix) if server is not None else {}
+
+    async def apresence_members(self, channel: str) -> list[dict[str, Any]]:
+        """Return the members (``{"id", "info"}``) of presence ``channel``, cluster-wide where
+        the backend spans several nodes. The default asks this process's server."""
+        server = local_server()
+        return await server.members(channel) if server is not None else []
 
     async def aclose(self) -> None:
         """Release connections and pools. Called on reset and shutdown."""

@@ -29,7 +29,7 @@ from asgiref.sync import sync_to_async
 from ..backends.webclient import request_json
 from ..conf import broadcasting_settings
 from ..messages import Message
-from ..pusher_signing import PusherApp, app_secret, sign_request
+from ..pusher_signing import PusherApp, get_app, sign_request
 from .base import BaseDriver
 
 MAX_CHANNELS = 100
@@ -50,10 +50,11 @@ class PusherDriver(BaseDriver):
 
     @property
     def app(self) -> PusherApp:
+        default = get_app()  # PUSHER_APP_* or the default app of PUSHER_APPS
         return PusherApp(
-            str(self._option("app_id", broadcasting_settings.PUSHER_APP_ID)),
-            str(self._option("key", broadcasting_settings.PUSHER_APP_KEY)),
-            str(self._option("secret", app_secret())),
+            str(self._option("app_id", default.id)),
+            str(self._option("key", default.key)),
+            str(self._option("secret", default.secret)),
         )
 
     def origin_and_prefix(self) -> tuple[str, str]:

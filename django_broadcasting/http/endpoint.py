@@ -75,6 +75,8 @@ class IngressRequest:
     query_string: str
     headers: Mapping[str, str]
     body: bytes
+    #: The Pusher app the request was signed for, once the Pusher HTTP API has checked it.
+    app: Any = None
 
     @cached_property
     def query(self) -> dict[str, str]:

@@ -33,6 +33,8 @@ from ..conf import broadcasting_settings
 from ..exceptions import BroadcastError, InvalidMessage, OverCapacity
 from ..messages import Message
 from ..webhooks.lifecycle import Lifecycle
+from ..messages import APP_NAMESPACE, Message
+from .app_stats import app_stats, count_app_message
 from .codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
 from .connection import Frame
 from .console import ConsoleRecorder
@@ -74,6 +76,10 @@ class Hub:
         self.frames_in = 0  # client frames received
         self.connections_total = 0
         self.errors: dict[int, int] = {}  # error frames and close codes sent, by code
+        # Per Pusher app: open connections, and [messages_in, deliveries] of apps other than the
+        # default one (whose figures are the totals minus the others').
+        self.app_connections: dict[str, int] = {}
+        self.app_messages: dict[str, list[int]] = {}
         self._subscribed: set[str] = set()  # channels this process holds in the transport
         self._locks: dict[str, asyncio.Lock] = {}
         self._start_lock: asyncio.Lock | None = None
@@ -116,6 +122,7 @@ class Hub:
             link = backend.create_admin_link(self)
             if link is not None:
                 self._tasks.append(self.loop.create_task(link.run()))
+                await link.wait_ready(2.0)
             self._install_shutdown_hook()
             self._started = True
             logger.info("hub %s started (transport: %s)", self.node_id, type(transport).__name__)
@@ -169,17 +176,30 @@ class Hub:
         except Exception:  # noqa: BLE001 - exiting anyway
             logger.debug("hub stop at shutdown did not finish", exc_info=True)
 
-    def new_socket_id(self) -> str:
-        """Return a process-unique socket id of the Pusher form ``123.456``."""
+    def new_socket_id(self, app: Any = None) -> str:
+        """Return a process-unique socket id of the Pusher form ``123.456``.
+
+        With several Pusher apps configured, the part before the dot ends with the position of
+        ``app`` in two digits, so ``/broadcasting/auth`` in any process knows which app's secret
+        signs for the socket (``pusher_apps.app_for_socket_id``).
+        """
         self._sockets += 1
         # The random digits tell processes with one pid apart (restarts, containers); they are no
         # secret (a socket id never is), so no os.urandom call per socket.
-        return f"{os.getpid() % 1_000_000}{random.randrange(1000):03d}.{self._sockets}"
+        head = f"{os.getpid() % 1_000_000}{random.randrange(1000):03d}"
+        if app is not None:
+            from ..pusher_apps import get_apps
+
+            if get_apps().several:
+                head += f"{app.index:02d}"
+        return f"{head}.{self._sockets}"
 
     # -- connections and subscriptions ---------------------------------------------------
     def add_connection(self, conn: Connection) -> None:
         self.connections[conn.socket_id] = conn
         self.connections_total += 1
+        app_id = conn.app.id if conn.app is not None else ""
+        self.app_connections[app_id] = self.app_connections.get(app_id, 0) + 1
         address = conn.address
         self.addresses[address] = self.addresses.get(address, 0) + 1
 
@@ -187,6 +207,12 @@ class Hub:
         """Forget ``conn`` and every subscription it held (presence leaves included)."""
         if self.connections.pop(conn.socket_id, None) is None:
             return
+        app_id = conn.app.id if conn.app is not None else ""
+        left = self.app_connections.get(app_id, 0) - 1
+        if left > 0:
+            self.app_connections[app_id] = left
+        else:
+            self.app_connections.pop(app_id, None)
         count = self.addresses.get(conn.address, 0) - 1
         if count > 0:
             self.addresses[conn.address] = count
@@ -350,6 +376,8 @@ class Hub:
             for _, buffer in self._recovering.get(message.channel, ()):
                 buffer.append(message)
         subscribers = self.subscribers.get(message.channel)
+        # Another app's channel (one prefix test per broadcast): counted for its stats.
+        figures = self._app_figures(message.channel) if message.channel.startswith(APP_NAMESPACE) else None
         if not subscribers:
             if self.console is not None:
                 self._console_broadcast(message, 0)
@@ -374,9 +402,19 @@ class Hub:
             conn.push_frame(frame)
             sent += 1
         self.deliveries += sent
+        if figures is not None:
+            figures[1] += sent
         if self.console is not None:
             self._console_broadcast(message, sent)
         return sent
+
+    def _app_figures(self, channel: str) -> list[int] | None:
+        """Count a broadcast on another app's channel; return that app's [messages_in, deliveries]."""
+        return count_app_message(self, channel)
+
+    def app_stats(self) -> dict[str, dict[str, int]]:
+        """Figures per Pusher app: connections, channels, subscriptions, messages_in, deliveries."""
+        return app_stats(self)
 
     # -- the admin: debug console, figures over time, closing a user's sockets -----------
     def _console_broadcast(self, message: Message, sent: int) -> None:
@@ -400,11 +438,18 @@ class Hub:
         cursor = events[-1]["seq"] if events else max(after if after <= self.recorder.seq else 0, 0)
         return {"cursor": str(cursor), "events": events, "nodes": [self.recorder.state()]}
 
-    async def terminate_user(self, user_id: str) -> int:
-        """Close this process's sockets of ``user_id`` (as the HTTP API's terminate_connections)."""
+    async def terminate_user(self, user_id: str, app_id: str | None = None) -> int:
+        """Close this process's sockets of ``user_id`` (of app ``app_id``, or of every app), as
+        the HTTP API's terminate_connections does."""
         from .pusher_connection import terminate_user_connections
 
-        return await terminate_user_connections(user_id)
+        return await terminate_user_connections(user_id, app_id)
+
+    def channel_counts(self, prefix: str = "") -> dict[str, int]:
+        """Local subscriptions per occupied channel whose hub name starts with ``prefix``."""
+        return {
+            name: len(subs) for name, subs in self.subscribers.items() if subs and name.startswith(prefix)
+        }
 
     def sample(self) -> list[float]:
         """This instant's sample for the charts (see ``series.py``)."""
@@ -472,6 +517,7 @@ class Hub:
             "deliveries": self.deliveries,
             "frames_in": self.frames_in,
             "errors": dict(self.errors),
+            "apps": self.app_stats(),
             "transport": type(self.transport).__name__ if self.transport else None,
             "backend": self.backend.name if self.backend else None,
             "history": self.history.stats() if isinstance(self.history, MemoryHistory) else None,

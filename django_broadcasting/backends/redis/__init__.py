@@ -22,6 +22,7 @@ the primary through Redis Sentinel and follows a failover (``sentinel.py``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import threading
@@ -118,9 +119,13 @@ class RedisKeys:
     def console_nodes(self) -> str:
         return f"{self.prefix}bc:console:nodes"
 
+    # Questions every node answers (``control.py``): the request channel and the answer lists.
     @property
-    def terminations(self) -> str:
-        return f"{self.prefix}bc:admin:terminate"
+    def control(self) -> str:
+        return f"{self.prefix}bc:control"
+
+    def control_reply(self, request: str) -> str:
+        return f"{self.prefix}bc:reply:{request}"
 
 
 def _ephemeral(loop: asyncio.AbstractEventLoop) -> bool:
@@ -500,14 +505,37 @@ class RedisBackend(Backend):
         except Exception as exc:  # redis errors, timeouts
             raise TransportError(f"Could not read the console from Redis: {exc}") from exc
 
-    async def aterminate_user(self, user_id: str) -> dict[str, Any]:
-        from .admin import arequest_termination
+    async def _control(self, op: str, **args: Any) -> list[dict]:
+        from .control import arequest
 
         try:
-            await self.on_lasting_loop(arequest_termination, self, str(user_id))
+            return await self.on_lasting_loop(functools.partial(arequest, self, op, **args))
         except Exception as exc:  # redis errors, timeouts
-            raise TransportError(f"Could not reach Redis to close the user's sockets: {exc}") from exc
-        return {"closed": None, "scope": "cluster"}
+            raise TransportError(
+                f"Could not ask the servers through Redis ({self.location()}): {exc}"
+            ) from exc
+
+    async def aterminate_user(self, user_id: str, app_id: str | None = None) -> dict[str, Any]:
+        """Ask every node to close ``user_id``'s sockets; return once they all answered (bounded)."""
+        answers = await self._control("terminate", user=str(user_id), app=app_id)
+        return {"closed": sum(int(a.get("closed") or 0) for a in answers), "scope": "cluster"}
+
+    async def achannel_counts(self, prefix: str = "") -> dict[str, int]:
+        """Every node's subscriptions per channel, asked at the moment of the call and added up."""
+        counts: dict[str, int] = {}
+        for answer in await self._control("counts", prefix=prefix):
+            for name, count in (answer.get("channels") or {}).items():
+                counts[name] = counts.get(name, 0) + int(count)
+        return counts
+
+    async def apresence_members(self, channel: str) -> list[dict[str, Any]]:
+        """The members of ``channel`` on every live node, read from Redis (no hub needed)."""
+        from .presence import aread_members
+
+        try:
+            return await self.on_lasting_loop(aread_members, self, channel)
+        except Exception as exc:  # redis errors, timeouts
+            raise TransportError(f"Could not read presence members from Redis: {exc}") from exc
 
     async def acluster_stats(self) -> dict[str, Any]:
         from .stats import aread_node_stats

@@ -175,6 +175,25 @@ return removed
 )
 
 
+async def aread_members(driver: RedisBackend, channel: str) -> list[dict[str, Any]]:
+    """Every member of ``channel`` on every live node, read by any process (no hub needed)."""
+    k = driver.keys
+    async with driver.session() as client:
+        script = client.register_script(MEMBERS)
+        flat = await script(
+            keys=[k.presence_nodes(channel), k.presence_info(channel), k.nodes], args=[], client=client
+        )
+    return _members(flat)
+
+
+def _members(flat: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for i in range(0, len(flat), 2):
+        user = flat[i].decode() if isinstance(flat[i], bytes) else flat[i]
+        out.append({"id": user, "info": json.loads(flat[i + 1])})
+    return out
+
+
 class RedisPresence:
     """Presence shared by every node through Redis (``cluster_wide``: the hub relays events)."""
 
@@ -275,11 +294,7 @@ class RedisPresence:
         except Exception as exc:  # noqa: BLE001
             logger.warning("presence members of %s read locally: %r", channel, exc)
             return await self.local.members(channel)
-        out = []
-        for i in range(0, len(flat), 2):
-            user = flat[i].decode() if isinstance(flat[i], bytes) else flat[i]
-            out.append({"id": user, "info": json.loads(flat[i + 1])})
-        return out
+        return _members(flat)
 
     def count(self) -> int:
         return self.local.count()
