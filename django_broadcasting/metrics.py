@@ -171,6 +171,8 @@ def _webhook_metrics(counts: dict[str, int]) -> Iterator[Metric]:
     requests.add_metric(["ok"], counts.get("requests_ok", 0))
     requests.add_metric(["failed"], counts.get("requests_failed", 0))
     yield requests
+
+
 #: Per-app metrics (label ``app``: the app id of ``PUSHER_APPS``, or of the single app).
 _APP_METRICS = (
     ("broadcast_app_connections", GaugeMetricFamily, "connections", "Open WebSocket connections, per app."),

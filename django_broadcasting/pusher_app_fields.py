@@ -12,6 +12,7 @@ import binascii
 import re
 from typing import Any
 
+from .conf import WEBHOOK_EVENTS as _WEBHOOK_EVENT_NAMES
 from .exceptions import BroadcastingImproperlyConfigured
 
 __all__ = [
@@ -29,9 +30,7 @@ __all__ = [
 ]
 
 #: The webhook events of Pusher's format.
-WEBHOOK_EVENTS = frozenset(
-    {"channel_occupied", "channel_vacated", "member_added", "member_removed", "client_event", "cache_miss"}
-)
+WEBHOOK_EVENTS = frozenset(_WEBHOOK_EVENT_NAMES)
 
 #: What an app id and an app key may hold (they appear in URLs and in hub channel names).
 ID_RULE = (re.compile(r"[A-Za-z0-9_\-.]{1,64}"), "1 to 64 letters, digits or _-.")

@@ -157,8 +157,9 @@ def derived_secret() -> str:
 
 
 def _single_app() -> PusherApp:
-    urls = _optional_setting("PUSHER_WEBHOOK_URL")
-    events = _optional_setting("PUSHER_WEBHOOK_EVENTS")
+    # The option table has already validated (and parsed) the webhook settings.
+    webhook_urls = _optional_setting("PUSHER_WEBHOOK_URL") or ()
+    webhook_events = _optional_setting("PUSHER_WEBHOOK_EVENTS")
     key = _optional_setting("PUSHER_ENCRYPTION_MASTER_KEY_BASE64")
     where = "the default app (PUSHER_APP_* settings)"
     return PusherApp(
@@ -167,8 +168,8 @@ def _single_app() -> PusherApp:
         secret=broadcasting_settings.PUSHER_APP_SECRET or derived_secret(),
         max_connections=broadcasting_settings.PUSHER_MAX_CONNECTIONS,
         client_event_rate_limit=broadcasting_settings.PUSHER_CLIENT_EVENT_RATE_LIMIT,
-        webhook_urls=urls(urls, where, "PUSHER_WEBHOOK_URL") if urls else (),
-        webhook_events=events(events, where, "PUSHER_WEBHOOK_EVENTS") if events else None,
+        webhook_urls=tuple(webhook_urls),
+        webhook_events=frozenset(webhook_events) if webhook_events else None,
         encryption_master_key=master_key(key, where, "PUSHER_ENCRYPTION_MASTER_KEY_BASE64") if key else None,
     )
 

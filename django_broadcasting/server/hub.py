@@ -31,9 +31,8 @@ from ..backends.history import HistoryStore, MemoryHistory
 from ..backends.presence import LocalPresence, PresenceStore
 from ..conf import broadcasting_settings
 from ..exceptions import BroadcastError, InvalidMessage, OverCapacity
-from ..messages import Message
-from ..webhooks.lifecycle import Lifecycle
 from ..messages import APP_NAMESPACE, Message
+from ..webhooks.lifecycle import Lifecycle
 from .app_stats import app_stats, count_app_message
 from .codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
 from .connection import Frame

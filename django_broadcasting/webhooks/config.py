@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from ..conf import WEBHOOK_EVENTS, broadcasting_settings
+from ..conf import WEBHOOK_EVENTS
 
 __all__ = ["WEBHOOK_EVENTS", "WebhookTarget", "sign_body", "webhook_targets"]
 
@@ -24,6 +24,7 @@ class WebhookTarget:
     events: frozenset[str]
     key: str
     secret: str
+    app_id: str = ""  # the Pusher app whose channels' events this receiver gets
 
     def wants(self, name: str) -> bool:
         return name in self.events
@@ -39,17 +40,19 @@ def sign_body(body: bytes, secret: str) -> str:
 
 
 def webhook_targets(app_key: str | None = None) -> tuple[WebhookTarget, ...]:
-    """Return the webhook receivers of an app (today: the single configured app, whatever ``app_key``).
+    """Return the webhook receivers of every configured app (of the app with key ``app_key`` only).
 
-    Empty when ``PUSHER_WEBHOOK_URL`` is not set. Each URL gets the events of
-    ``PUSHER_WEBHOOK_EVENTS`` (default: all of ``WEBHOOK_EVENTS``), signed with the app's key and
-    secret (``PUSHER_APP_KEY`` / ``PUSHER_APP_SECRET``).
+    The single-app settings give the default app's: ``PUSHER_WEBHOOK_URL``, each URL getting the
+    events of ``PUSHER_WEBHOOK_EVENTS`` (default: all of ``WEBHOOK_EVENTS``), signed with
+    ``PUSHER_APP_KEY`` / ``PUSHER_APP_SECRET``. With ``PUSHER_APPS`` each app has its own
+    ``webhook_urls``, ``webhook_events``, key and secret, and gets the events of its channels only.
     """
-    urls = broadcasting_settings.PUSHER_WEBHOOK_URL
-    if not urls:
-        return ()
-    from ..pusher_signing import get_app
+    from ..pusher_apps import get_apps
 
-    app = get_app()
-    events = frozenset(broadcasting_settings.PUSHER_WEBHOOK_EVENTS)
-    return tuple(WebhookTarget(url, events, app.key, app.secret) for url in urls)
+    targets: list[WebhookTarget] = []
+    for app in get_apps():
+        if app_key is not None and app.key != app_key:
+            continue
+        events = frozenset(WEBHOOK_EVENTS if app.webhook_events is None else app.webhook_events)
+        targets.extend(WebhookTarget(url, events, app.key, app.secret, app.id) for url in app.webhook_urls)
+    return tuple(targets)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from django.dispatch import Signal
 
 from .. import signals
+from ..pusher_apps import split_channel
 from . import payloads
 from .config import webhook_targets
 from .occupancy import OccupancyTracker
@@ -101,7 +102,7 @@ class Lifecycle:
         """``member_added`` / ``member_removed`` decided by the presence store (``signal``: send
         ``member_left`` too, for departures no socket of this process made, e.g. a reaped node)."""
         if name in self.wanted:
-            self._enqueue(payloads.member_event(name, channel, user_id))
+            self._enqueue(payloads.member_event(name, channel, user_id), channel)
         if signal and name == "member_removed" and signals.member_left.receivers:
             self._background(
                 signals.asend_fast(
@@ -129,7 +130,7 @@ class Lifecycle:
         """Queue ``event`` for the targets that want it, and send its Django signal."""
         name = event["name"]
         if name in self.wanted:
-            self._enqueue(event)
+            self._enqueue(event, channel)
         signal = _SIGNALS.get(name)
         if signal is not None and signal.receivers:
             try:
@@ -137,9 +138,11 @@ class Lifecycle:
             except Exception:  # a receiver's bug must not stop the server's bookkeeping
                 logger.exception("a %s signal receiver failed", name)
 
-    def _enqueue(self, event: dict[str, Any]) -> None:
+    def _enqueue(self, event: dict[str, Any], channel: str) -> None:
+        # Each app's receivers get the events of its own channels (the hub name says which app).
+        app_id = split_channel(channel)[0].id
         for sender in self.senders:
-            if sender.target.wants(event["name"]):
+            if sender.target.app_id == app_id and sender.target.wants(event["name"]):
                 sender.enqueue(event)
 
     def _background(self, coro: Any) -> None:

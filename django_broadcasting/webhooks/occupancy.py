@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..backends.occupancy import OccupancyStore
+from ..pusher_apps import unscoped
 
 if TYPE_CHECKING:
     from .lifecycle import Lifecycle
@@ -47,8 +48,8 @@ class OccupancyTracker:
     # -- the hub's hook ----------------------------------------------------------------------
     def touch(self, channel: str) -> None:
         """The hub's subscribers of ``channel`` changed: settle it if it became (un)occupied here."""
-        if channel.startswith("#"):  # reserved (#server-to-user-*): no webhooks, as on Pusher
-            return
+        if channel.startswith("#") and unscoped(channel).startswith("#"):
+            return  # reserved (#server-to-user-*): no webhooks, as on Pusher (#app-<id>: is an app's)
         if self.subscribed(channel) != (channel in self.held) or channel in self.dirty:
             self.dirty[channel] = None
             self._wake.set()

@@ -22,13 +22,18 @@ import time
 from typing import Any
 
 from ..authorization import pusher_client_name
+from ..pusher_apps import unscoped
 
 __all__ = ["channel_event", "client_event", "member_event", "body", "pusher_channel"]
 
 
 def pusher_channel(canonical: str) -> str:
-    """The channel's name as Pusher clients (and so webhook handlers) know it."""
-    return pusher_client_name(canonical)
+    """The channel's name as Pusher clients (and so webhook handlers) know it.
+
+    A channel of an app other than the default one loses its hub prefix (``#app-<id>:``): each
+    app's receivers get the names its own clients use.
+    """
+    return pusher_client_name(unscoped(canonical))
 
 
 def channel_event(name: str, canonical: str) -> dict[str, Any]:

@@ -303,3 +303,51 @@ async def test_a_dead_node_is_reaped_and_its_channels_vacated(server_factory, re
             assert hooks.named("member_removed") == [
                 {"name": "member_removed", "channel": "presence-lobby", "user_id": "7"}
             ]
+
+
+async def test_each_app_gets_the_webhooks_of_its_own_channels(server_factory):
+    """``PUSHER_APPS``: each app's receiver gets its channels' events, under the names its clients
+    use, signed with its own key and secret; the other app's channel of the same name stays apart."""
+    import pusher
+
+    with WebhookReceiver() as shop_hooks, WebhookReceiver() as chat_hooks:
+        shop = {
+            "id": "2001",
+            "key": "shop-hooks",
+            "secret": "shop-hooks-secret-0123",
+            "webhook_urls": [shop_hooks.url],
+        }
+        chat = {
+            "id": "2002",
+            "key": "chat-hooks",
+            "secret": "chat-hooks-secret-4567",
+            "webhook_urls": [chat_hooks.url],
+            "webhook_events": ["channel_occupied"],
+        }
+        server = server_factory("uvicorn", env={"PUSHER_APPS": json.dumps([shop, chat])})
+        async with PusherSocket(server, key="chat-hooks") as chat_socket:
+            await chat_socket.subscribe("orders")
+            await wait_events(chat_hooks, lambda ev: len(ev) >= 1, 5, "chat's channel_occupied")
+        async with PusherSocket(server, key="shop-hooks") as shop_socket:
+            await shop_socket.subscribe("orders")
+            await wait_events(shop_hooks, lambda ev: len(ev) >= 1, 5, "shop's channel_occupied")
+        await wait_events(
+            shop_hooks, lambda ev: any(e["name"] == "channel_vacated" for e in ev), 10, "shop's vacated"
+        )
+        assert shop_hooks.named("channel_occupied") == [{"name": "channel_occupied", "channel": "orders"}]
+        assert shop_hooks.named("channel_vacated") == [{"name": "channel_vacated", "channel": "orders"}]
+        # chat asked for channel_occupied only
+        assert chat_hooks.events() == [{"name": "channel_occupied", "channel": "orders"}]
+
+        for hooks, app in ((shop_hooks, shop), (chat_hooks, chat)):
+            sdk = pusher.Pusher(app_id=app["id"], key=app["key"], secret=app["secret"])
+            for delivery in hooks.deliveries:
+                assert delivery.headers["X-Pusher-Key"] == app["key"]
+                assert (
+                    sdk.validate_webhook(
+                        key=delivery.headers["X-Pusher-Key"],
+                        signature=delivery.headers["X-Pusher-Signature"],
+                        body=delivery.body.decode(),
+                    )
+                    is not None
+                )
