@@ -28,6 +28,7 @@ from typing import Any
 
 from ..authorization import PRESENCE_NAMESPACE, canonical_name
 from ..conf import broadcasting_settings
+from ..encryption import is_encrypted_channel, is_sealed
 from ..exceptions import BroadcastError, InvalidMessage
 from ..messages import Message, parse_json, utc_now_iso
 from ..pusher_signing import SOCKET_ID_RE, RequestRefused, get_app, verify_request
@@ -138,12 +139,23 @@ def _messages(event: dict[str, Any], channels: list[Any], timestamp: str) -> lis
         parsed, data_json = data, json.dumps(data, ensure_ascii=False)
     canonicals = list(dict.fromkeys(_canonical(c) for c in channels))
     try:
-        return [
+        messages = [
             Message(c, name, parsed, data_json=data_json, socket_id=socket_id, timestamp=timestamp)
             for c in canonicals
         ]
     except InvalidMessage as exc:
         raise ApiError(400, exc.detail) from None
+    for message in messages:
+        if is_encrypted_channel(message.channel):
+            # The server relays what the SDK sealed; it never sees, and never sends, plaintext there.
+            if not is_sealed(parsed):
+                raise ApiError(
+                    400,
+                    f"Events on encrypted channel {message.channel!r} must be encrypted: data is the "
+                    'JSON {"nonce", "ciphertext"} (give the SDK encryption_master_key_base64).',
+                )
+            message.encrypted = True
+    return messages
 
 
 async def _channel_info(canonical: str, attributes: set[str]) -> dict[str, Any]:

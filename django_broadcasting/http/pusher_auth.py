@@ -9,8 +9,10 @@ Laravel's ``X-CSRF-TOKEN`` header (Echo's ``csrfToken`` option). Bodies may be f
 
 The channel rule decides, exactly as for a native subscription: the answer is
 ``{"auth": "<key>:<hmac>"}`` plus ``channel_data`` (``{"user_id", "user_info"}``, the
-presence rule's member info) for presence channels; 403 when a rule refuses, 400 for a bad
-request, 401 for a Bearer token that does not verify.
+presence rule's member info) for presence channels, and ``shared_secret`` (the channel's key,
+see ``encryption``) for end-to-end encrypted ``private-encrypted-*`` channels; 403 when a rule
+refuses or when encrypted channels are not configured (no ``PUSHER_ENCRYPTION_MASTER_KEY_BASE64``),
+400 for a bad request, 401 for a Bearer token that does not verify.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from django.views.decorators.http import require_POST
 
 from ..auth.identity import Identity, aidentity_from_request
 from ..authorization import ChannelKind, aauthorize
+from ..encryption import is_encrypted_channel, shared_secret_base64
 from ..exceptions import AuthenticationFailed, ChannelForbidden, InvalidChannelName
 from ..messages import JSONTooDeep, parse_json
 from ..pusher_signing import SOCKET_ID_RE, sign_channel, sign_user
@@ -131,7 +134,10 @@ async def channel_auth(request: HttpRequest) -> JsonResponse:
         return JsonResponse(
             {"auth": sign_channel(socket_id, channel_name, channel_data), "channel_data": channel_data}
         )
-    return JsonResponse({"auth": sign_channel(socket_id, channel_name)})
+    answer = {"auth": sign_channel(socket_id, channel_name)}
+    if is_encrypted_channel(channel_name):
+        answer["shared_secret"] = shared_secret_base64(channel_name)
+    return JsonResponse(answer)
 
 
 @csrf_exempt

@@ -24,6 +24,7 @@ from .endpoint import (
     IngressResponse,
     django_view,
     json_response,
+    PublishRefused,
     method_not_allowed,
     publish,
 )
@@ -88,7 +89,10 @@ async def trigger(request: IngressRequest) -> IngressResponse:
         detail = getattr(exc, "detail", None) or str(exc)
         return error(400, detail, "invalid")
     started = perf_counter()
-    await publish(messages, server=True)
+    try:
+        await publish(messages, server=True)
+    except PublishRefused as exc:  # e.g. an encrypted channel on a server without a master key
+        return error(503, str(exc), "refused")
     observe_broadcast(perf_counter() - started, "trigger")
     return accepted(messages)
 

@@ -25,6 +25,7 @@ from .. import signals
 from ..auth.identity import ANONYMOUS
 from ..authorization import ChannelKind, aauthorize
 from ..conf import broadcasting_settings
+from ..encryption import is_encrypted_channel
 from ..exceptions import (
     AuthenticationFailed,
     BroadcastError,
@@ -347,6 +348,10 @@ class BroadcastConsumer(HubConsumer):
         auth_kind = await self._kind(conn, channel)
         if auth_kind is ChannelKind.PUBLIC:
             raise ProtocolError(codes.ERR_4031_WHISPER_NOT_ALLOWED, channel=channel)
+        if is_encrypted_channel(channel):
+            raise ProtocolError(
+                codes.ERR_4031_WHISPER_NOT_ALLOWED, "Whispers are not allowed on encrypted channels.", channel
+            )
         if not event.startswith("client-"):
             event = "client-" + event
         try:

@@ -22,6 +22,7 @@ from channels.exceptions import StopConsumer
 
 from ..authorization import ChannelKind, canonical_name, channel_kind
 from ..conf import broadcasting_settings
+from ..encryption import encryption_master_key, is_encrypted_channel
 from ..exceptions import ChannelForbidden, InvalidChannelName, InvalidMessage, OverCapacity, TokenExpired
 from ..messages import Message, parse_json, validate_event_name
 from ..pusher_signing import get_app, verify_channel, verify_user
@@ -158,8 +159,10 @@ class PusherConsumer(HubConsumer):
             raise SubscriptionRefused(400, exc.detail) from None
         if name.startswith("#"):
             return await self._subscribe_reserved(conn, name)
-        if name.startswith("private-encrypted-"):
-            raise SubscriptionRefused(400, "Encrypted channels (private-encrypted-*) are not supported.")
+        if is_encrypted_channel(canonical) and encryption_master_key() is None:
+            raise SubscriptionRefused(
+                403, "Encrypted channels are not enabled on this server (no PUSHER_ENCRYPTION_MASTER_KEY_BASE64)."
+            )
         presence = name.startswith("presence-") or canonical.startswith("presence.")
         if not (name.startswith("private-") or name.startswith("presence-")):
             if presence or channel_kind(canonical) is not ChannelKind.PUBLIC:
@@ -288,6 +291,12 @@ class PusherConsumer(HubConsumer):
         kind = channel_kind(canonical)
         if kind is ChannelKind.PUBLIC:
             raise proto.PusherFrameError("Client events are only allowed on private and presence channels.")
+        if is_encrypted_channel(canonical):
+            # The server cannot seal them (it would have to see the plaintext), and pusher-js never
+            # sends them: Pusher refuses them too (pusher:error, code null).
+            raise proto.PusherFrameError(
+                f"Client event rejected: client events are not supported on encrypted channel {name!r}."
+            )
         if not self.allow_client_event(conn):
             raise proto.PusherFrameError(
                 proto.ERROR_MESSAGES[proto.PUSHER_4301_RATE_LIMITED], proto.PUSHER_4301_RATE_LIMITED
