@@ -25,6 +25,7 @@ PAGES = [
     "backends.md",
     "testing.md",
     "authentication.md",
+    "encrypted-channels.md",
 ]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
