@@ -123,9 +123,7 @@ def _master_key_base64(value: Any) -> str | None:
     try:
         key = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError(
-            "is not valid base64; generate a key with `openssl rand -base64 32`"
-        ) from None
+        raise ValueError("is not valid base64; generate a key with `openssl rand -base64 32`") from None
     if len(key) != 32:
         raise ValueError(
             f"must decode to exactly 32 bytes, not {len(key)}; generate a key with `openssl rand -base64 32`"

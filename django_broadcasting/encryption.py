@@ -136,7 +136,9 @@ def decrypt(channel: str, payload: Mapping[str, Any] | str, master_key: bytes | 
 
     box = _secretbox(shared_secret(channel, master_key))
     try:
-        return box.decrypt(base64.b64decode(payload["ciphertext"]), base64.b64decode(payload["nonce"])).decode()
+        return box.decrypt(
+            base64.b64decode(payload["ciphertext"]), base64.b64decode(payload["nonce"])
+        ).decode()
     except (CryptoError, UnicodeDecodeError):
         raise InvalidMessage(f"The payload was not encrypted with the key of channel {channel!r}.") from None
 

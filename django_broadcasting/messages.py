@@ -307,16 +307,20 @@ class Message:
         try:
             data_json = payload.get("data_json")
             data = parse_json(data_json) if data_json is not None else payload.get("data")
-            return cls(
-                payload["channel"],
-                payload["event"],
-                data,
-                timestamp=payload.get("timestamp"),
-                id=payload.get("id"),
-                socket_id=payload.get("socket_id"),
-                data_json=data_json,
-                user_id=payload.get("user_id"),
-            )._with_origin(payload.get("origin"))._with_encrypted(payload.get("encrypted"))
+            return (
+                cls(
+                    payload["channel"],
+                    payload["event"],
+                    data,
+                    timestamp=payload.get("timestamp"),
+                    id=payload.get("id"),
+                    socket_id=payload.get("socket_id"),
+                    data_json=data_json,
+                    user_id=payload.get("user_id"),
+                )
+                ._with_origin(payload.get("origin"))
+                ._with_encrypted(payload.get("encrypted"))
+            )
         except InvalidMessage:
             raise
         except (KeyError, TypeError, ValueError) as exc:

@@ -22,9 +22,9 @@ from . import pusher_api
 from .endpoint import (
     IngressRequest,
     IngressResponse,
+    PublishRefused,
     django_view,
     json_response,
-    PublishRefused,
     method_not_allowed,
     publish,
 )

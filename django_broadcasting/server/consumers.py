@@ -24,6 +24,7 @@ from channels.exceptions import StopConsumer
 from .. import signals
 from ..auth.identity import ANONYMOUS
 from ..authorization import ChannelKind, aauthorize
+from ..backends.cache import is_cache_channel
 from ..conf import broadcasting_settings
 from ..encryption import is_encrypted_channel
 from ..exceptions import (
@@ -332,6 +333,8 @@ class BroadcastConsumer(HubConsumer):
             since = body.get("last_id", body.get("since"))
             if recover is not None and since is not None:
                 await recover(conn, auth.channel, since)
+            elif is_cache_channel(auth.channel):  # a recovering client gets what it missed instead
+                await self.hub.send_cached(conn, auth.channel)
         finally:
             await self.joined(conn)
 

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 from channels.exceptions import StopConsumer
 
 from ..authorization import ChannelKind, canonical_name, channel_kind
+from ..backends.cache import is_cache_channel
 from ..conf import broadcasting_settings
 from ..encryption import encryption_master_key, is_encrypted_channel
 from ..exceptions import ChannelForbidden, InvalidChannelName, InvalidMessage, OverCapacity, TokenExpired
@@ -149,6 +150,8 @@ class PusherConsumer(HubConsumer):
                 conn.push(proto.subscription_error_frame(name, exc.status, exc.message))
                 return
             conn.push(proto.event_frame("pusher_internal:subscription_succeeded", payload, name))
+            if is_cache_channel(canonical_name(name)):
+                await self.hub.send_cached(conn, canonical_name(name))
         finally:
             await self.joined(conn)
 
@@ -161,7 +164,8 @@ class PusherConsumer(HubConsumer):
             return await self._subscribe_reserved(conn, name)
         if is_encrypted_channel(canonical) and encryption_master_key() is None:
             raise SubscriptionRefused(
-                403, "Encrypted channels are not enabled on this server (no PUSHER_ENCRYPTION_MASTER_KEY_BASE64)."
+                403,
+                "Encrypted channels are not enabled on this server (no PUSHER_ENCRYPTION_MASTER_KEY_BASE64).",
             )
         presence = name.startswith("presence-") or canonical.startswith("presence.")
         if not (name.startswith("private-") or name.startswith("presence-")):

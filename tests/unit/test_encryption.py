@@ -116,7 +116,13 @@ def test_what_the_sdk_seals_opens_here_and_the_reverse():
 
 @pytest.mark.parametrize(
     "data",
-    [None, "text", {"nonce": "x"}, {"nonce": "!!", "ciphertext": "AAAA"}, {"nonce": "AAAA", "ciphertext": "AAAA"}],
+    [
+        None,
+        "text",
+        {"nonce": "x"},
+        {"nonce": "!!", "ciphertext": "AAAA"},
+        {"nonce": "AAAA", "ciphertext": "AAAA"},
+    ],
 )
 def test_is_sealed_refuses_what_is_not_a_sealed_payload(data):
     assert not is_sealed(data)
@@ -165,7 +171,9 @@ def test_an_encrypted_channel_is_a_channel_of_its_own():
     assert pusher_name("private-encrypted-user.5") == "private-encrypted-user.5"
 
 
-@pytest.mark.parametrize("bad", ["private-encrypted-", "private-encrypted-presence-chat.1", "private-encrypted-private-x"])
+@pytest.mark.parametrize(
+    "bad", ["private-encrypted-", "private-encrypted-presence-chat.1", "private-encrypted-private-x"]
+)
 def test_bad_encrypted_names(bad):
     with pytest.raises(InvalidChannelName):
         canonical_name(bad)
@@ -205,9 +213,10 @@ def test_broadcasting_auth_answers_the_shared_secret(client, db):
     response = _auth(client, "private-encrypted-user.5")
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["shared_secret"] == base64.b64encode(
-        hashlib.sha256(b"private-encrypted-user.5" + MASTER).digest()
-    ).decode()
+    assert (
+        body["shared_secret"]
+        == base64.b64encode(hashlib.sha256(b"private-encrypted-user.5" + MASTER).digest()).decode()
+    )
     assert body["auth"].count(":") == 1
     assert "shared_secret" not in _auth(client, "private-user.5").json()
     assert _auth(client, "private-encrypted-user.6").status_code == 403

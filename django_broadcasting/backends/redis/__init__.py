@@ -33,33 +33,43 @@ from ...conf import broadcasting_settings
 from ...exceptions import BroadcastingImproperlyConfigured, TransportError
 from ...messages import Message
 from ..base import Backend, HubTransport, PresenceHost, PublishReceipt
+from ..cache import CACHE_PREFIXES, cacheable
 from ..history import new_epoch
 
 if TYPE_CHECKING:
+    from .cache import RedisChannelCache
     from .history import RedisHistory
     from .presence import RedisPresence
     from .transport import RedisTransport
 
 __all__ = ["PUBLISH_SCRIPT", "RedisBackend", "RedisDriver", "RedisKeys"]
 
-# KEYS: 1 the channel's offset hash, 2 its history stream.
-# ARGV: 1 the pub/sub channel, 2 the message (transport JSON), 3 history size,
-#       4 history TTL in ms (0 = none), 5 a fresh epoch in case the history is new or gone.
-# The published payload is "<id> <json>", so subscribers learn the id without a second decode.
+# KEYS: 1 the channel's offset hash, 2 its history stream, 3 (cache channels only) its cache key.
+# ARGV: 1 the pub/sub channel, 2 the message (transport JSON), 3 history size ('0': no history),
+#       4 history TTL in ms (0 = none), 5 a fresh epoch in case the history is new or gone,
+#       6 (cache channels only) the cache TTL in ms.
+# The published payload is "<id> <json>" (the id is empty without history), so subscribers learn
+# the id without a second decode; a cache channel's key holds the same "<id> <json>".
 PUBLISH_SCRIPT = """
-local epoch = redis.call('HGET', KEYS[1], 'e')
-if not epoch then
-  epoch = ARGV[5]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch)
+local id = ''
+if ARGV[3] ~= '0' then
+  local epoch = redis.call('HGET', KEYS[1], 'e')
+  if not epoch then
+    epoch = ARGV[5]
+    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[1], 'e', epoch)
+  end
+  local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'm', ARGV[2])
+  if ARGV[4] ~= '0' then
+    redis.call('PEXPIRE', KEYS[1], ARGV[4])
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  end
+  id = epoch .. ':' .. offset
 end
-local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'm', ARGV[2])
-if ARGV[4] ~= '0' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+if KEYS[3] then
+  redis.call('SET', KEYS[3], id .. ' ' .. ARGV[2], 'PX', ARGV[6])
 end
-local id = epoch .. ':' .. offset
 redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[2])
 return id
 """
@@ -84,6 +94,10 @@ class RedisKeys:
 
     def history(self, channel: str) -> str:
         return f"{self.prefix}bc:history:{channel}"
+
+    def cache(self, channel: str) -> str:
+        """The last event of a cache channel (``"<id> <json>"``), expiring after ``CACHE_CHANNEL_TTL``."""
+        return f"{self.prefix}bc:cache:{channel}"
 
     def presence_nodes(self, channel: str) -> str:
         return f"{self.prefix}bc:presence:{channel}:nodes"
@@ -336,13 +350,19 @@ class RedisBackend(Backend):
         that keeps no history (history off, or a client event)."""
         keys = self.keys
         history = broadcasting_settings.HISTORY_ENABLED and broadcasting_settings.HISTORY_SIZE
-        if history:
-            size = str(broadcasting_settings.HISTORY_SIZE)
-            ttl = str(int(broadcasting_settings.HISTORY_TTL * 1000))
-            epoch = new_epoch()  # used only by a channel whose history is new or gone
+        size = str(broadcasting_settings.HISTORY_SIZE) if history else "0"
+        ttl = str(int(broadcasting_settings.HISTORY_TTL * 1000))
+        epoch = new_epoch() if history else ""  # used only by a channel whose history is new or gone
         commands: list[tuple[Any, ...]] = []
         for m in messages:
-            if history and m.history:
+            if m.channel.startswith(CACHE_PREFIXES) and cacheable(m):
+                # A cache channel: its last event is kept beside the PUBLISH, in the same script.
+                commands.append(
+                    (_EVALSHA, 3, keys.offsets(m.channel), keys.history(m.channel), keys.cache(m.channel),
+                     keys.pubsub(m.channel), m.transport_json, size if m.history else "0", ttl, epoch,
+                     str(int(broadcasting_settings.CACHE_CHANNEL_TTL * 1000)))
+                )  # fmt: skip
+            elif history and m.history:
                 commands.append(
                     (_EVALSHA, 2, keys.offsets(m.channel), keys.history(m.channel), keys.pubsub(m.channel),
                      m.transport_json, size, ttl, epoch)
@@ -374,7 +394,7 @@ class RedisBackend(Backend):
             if not todo:
                 break
             self._sha = _text(await client.script_load(PUBLISH_SCRIPT))
-        return [r if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]
+        return [(r or None) if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]
 
     def _run_sync(self, messages: Sequence[Message]) -> list[str | None]:
         # The blocking twin of ``_run_async``: the same commands in one round trip, the same
@@ -391,7 +411,7 @@ class RedisBackend(Backend):
             if isinstance(sha, Exception):
                 raise sha
             self._sha = _text(sha)
-        return [r if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]
+        return [(r or None) if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]
 
     def _sync_connection(self) -> Any:
         """This thread's blocking connection to Redis (made again after a fork)."""
@@ -451,6 +471,11 @@ class RedisBackend(Backend):
         from .history import RedisHistory
 
         return RedisHistory(self)
+
+    def create_cache(self, transport: HubTransport | None = None) -> RedisChannelCache:
+        from .cache import RedisChannelCache
+
+        return RedisChannelCache(self)
 
     def create_admin_link(self, host: Any) -> Any:
         from .admin import RedisAdminLink

@@ -152,5 +152,10 @@ class PusherProtocol:
         # The hub closes the socket next (4011); the Pusher connection announces it as 4009.
         return None
 
+    @staticmethod
+    def cache_miss(channel: str) -> str:
+        """``{"event": "pusher:cache_miss", "channel": ...}``: a cache channel with nothing cached."""
+        return _dumps({"event": "pusher:cache_miss", "channel": client_name(channel)})
+
 
 PUSHER = PusherProtocol()
