@@ -201,3 +201,25 @@ async def test_two_servers_share_the_cache_through_redis_and_it_expires(
     async with PusherSocket(a) as late:
         await late.subscribe("cache-score")
         assert (await next_frame(late)) == {"event": "pusher:cache_miss", "channel": "cache-score"}
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("history", [True, False])
+async def test_redis_publish_keeps_the_last_event_with_and_without_history(redis_url, redis_prefix, history):
+    from django.test import override_settings
+
+    from django_broadcasting.backends.redis import RedisBackend
+    from django_broadcasting.backends.redis.cache import RedisChannelCache
+    from django_broadcasting.messages import Message
+
+    settings = {"REDIS_URL": redis_url, "CHANNELS_PREFIX": redis_prefix, "HISTORY_ENABLED": history}
+    with override_settings(BROADCASTING=settings):
+        backend = RedisBackend("redis")
+        cache = RedisChannelCache(backend)
+        assert await cache.get("cache-a") is None
+        receipt = await asyncio.to_thread(backend.publish, [Message("cache-a", "e", {"n": 1})])
+        await backend.apublish([Message("cache-a", "e", {"n": 2}), Message("cache-a", "client-x", {"n": 3})])
+        cached = await cache.get("cache-a")
+        assert cached.event == "e" and cached.data == {"n": 2}
+        assert (cached.id is not None) is history and (receipt.ids[0] is not None) is history
+        await backend.aclose()

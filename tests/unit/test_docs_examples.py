@@ -26,6 +26,7 @@ PAGES = [
     "testing.md",
     "authentication.md",
     "encrypted-channels.md",
+    "cache-channels.md",
 ]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
