@@ -97,7 +97,8 @@ async def apublish(messages: Sequence[Message], driver: DriverArg = None) -> Pub
     Raise ``TransportError`` when nothing accepted them.
     """
     target = _backend(driver)
-    messages = seal_messages(messages)
+    if not target.accepts_plaintext:
+        messages = seal_messages(messages)
     _label(messages)
     started = perf_counter()
     receipt = await target.apublish(messages)
@@ -110,7 +111,8 @@ async def apublish(messages: Sequence[Message], driver: DriverArg = None) -> Pub
 def publish(messages: Sequence[Message], driver: DriverArg = None) -> Published:
     """Sync twin of ``apublish``: the backend's sync side, no event loop unless a receiver needs one."""
     target = _backend(driver)
-    messages = seal_messages(messages)
+    if not target.accepts_plaintext:
+        messages = seal_messages(messages)
     _label(messages)
     started = perf_counter()
     receipt = target.publish(messages)

@@ -178,6 +178,9 @@ class Backend:
     name: str = "base"
     #: True when the backend carries messages between processes and machines on its own.
     cluster_wide: bool = False
+    #: True for test doubles that record what the application broadcast: events for end-to-end
+    #: encrypted channels reach them unsealed (every other backend gets them sealed, see ``encryption``).
+    accepts_plaintext: bool = False
 
     def __init__(self, alias: str, options: Mapping[str, Any] | None = None) -> None:
         self.alias = alias

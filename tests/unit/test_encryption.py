@@ -228,3 +228,14 @@ def test_broadcasting_auth_refuses_encrypted_channels_without_a_key(client, db, 
         response = _auth(client, "private-encrypted-user.5")
     assert response.status_code == 403
     assert "PUSHER_ENCRYPTION_MASTER_KEY_BASE64" in response.json()["error"]
+
+
+def test_broadcast_fake_records_encrypted_channels_unsealed_without_a_key(monkeypatch):
+    from django_broadcasting.testing import BroadcastFake
+
+    monkeypatch.delenv("PUSHER_ENCRYPTION_MASTER_KEY_BASE64", raising=False)
+    with override_settings(BROADCASTING={}), BroadcastFake() as fake:
+        from django_broadcasting import broadcast_to_channel
+
+        broadcast_to_channel("private-encrypted-user.5", "statement", {"balance": 1})
+        fake.assert_broadcast_on("private-encrypted-user.5", event="statement", data={"balance": 1})

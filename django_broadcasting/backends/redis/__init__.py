@@ -3,7 +3,8 @@
 ``BROADCAST_DRIVER=redis`` makes every process (server, WSGI worker, management command, task
 worker) publish to Redis. Each message is one ``EVALSHA`` of a small Lua script that numbers
 the message (``"<epoch>:<offset>"``), appends it to the channel's capped stream and PUBLISHes
-it to ``{CHANNELS_PREFIX}{channel}``, all atomically. Server processes subscribe *once per
+it to ``{CHANNELS_PREFIX}{channel}``, all atomically; on a cache channel (``cache-*``) the same
+script keeps the event as the channel's last one (``cache.py``). Server processes subscribe *once per
 process* to the channels their sockets use (``transport.py``), so a broadcast costs one
 PUBLISH however many sockets listen. Presence is cluster-wide (``presence.py``), history is
 read back for recovery (``history.py``) and every node reports its figures (``stats.py``).
