@@ -86,7 +86,25 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_jwt_secret()
     messages += _check_redis()
     messages += _check_cors()
+    messages += _check_encryption()
     return messages
+
+
+def _check_encryption() -> list[CheckMessage]:
+    if not broadcasting_settings.PUSHER_ENCRYPTION_MASTER_KEY_BASE64:
+        return []
+    try:
+        import nacl.secret  # noqa: F401
+    except ImportError:
+        return [
+            Error(
+                "PUSHER_ENCRYPTION_MASTER_KEY_BASE64 is set but PyNaCl, which encrypted channels need, "
+                "is not installed.",
+                hint="pip install 'django-broadcasting[encryption]'",
+                id="django_broadcasting.E004",
+            )
+        ]
+    return []
 
 
 def _check_default_driver() -> list[CheckMessage]:

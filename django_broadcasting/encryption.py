@@ -109,9 +109,9 @@ def _secretbox(key: bytes) -> Any:
 
 def encrypt(channel: str, plaintext: str, master_key: bytes | None = None) -> dict[str, str]:
     """Seal ``plaintext`` for ``channel``; return ``{"nonce", "ciphertext"}`` (base64), as Pusher SDKs do."""
+    box = _secretbox(shared_secret(channel, master_key))
     import nacl.utils
 
-    box = _secretbox(shared_secret(channel, master_key))
     nonce = nacl.utils.random(NONCE_SIZE)
     sealed = box.encrypt(plaintext.encode(), nonce)
     return {
@@ -132,9 +132,9 @@ def decrypt(channel: str, payload: Mapping[str, Any] | str, master_key: bytes | 
             raise InvalidMessage("An encrypted payload is a JSON object {nonce, ciphertext}.") from None
     if not is_sealed(payload):
         raise InvalidMessage("An encrypted payload is a JSON object {nonce, ciphertext} (base64).")
+    box = _secretbox(shared_secret(channel, master_key))
     from nacl.exceptions import CryptoError
 
-    box = _secretbox(shared_secret(channel, master_key))
     try:
         return box.decrypt(
             base64.b64decode(payload["ciphertext"]), base64.b64decode(payload["nonce"])

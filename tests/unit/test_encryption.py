@@ -239,3 +239,17 @@ def test_broadcast_fake_records_encrypted_channels_unsealed_without_a_key(monkey
 
         broadcast_to_channel("private-encrypted-user.5", "statement", {"balance": 1})
         fake.assert_broadcast_on("private-encrypted-user.5", event="statement", data={"balance": 1})
+
+
+def test_system_check_e004_when_the_key_is_set_without_pynacl(monkeypatch):
+    import sys
+
+    from django_broadcasting.checks import _check_encryption
+
+    with override_settings(BROADCASTING={"PUSHER_ENCRYPTION_MASTER_KEY_BASE64": MASTER_B64}):
+        assert _check_encryption() == []
+        monkeypatch.setitem(sys.modules, "nacl.secret", None)  # what an uninstalled package looks like
+        [error] = _check_encryption()
+        assert error.id == "django_broadcasting.E004" and "encryption" in error.hint
+        with pytest.raises(BroadcastingImproperlyConfigured, match=r"django-broadcasting\[encryption\]"):
+            encrypt("private-encrypted-x", "{}", MASTER)
