@@ -166,8 +166,11 @@ def seal_messages(messages: Sequence[Message]) -> Sequence[Message]:
     publisher) are left as they are. Raise ``EncryptionNotConfigured`` before anything is
     sent when an encrypted channel is published to without a master key.
     """
-    if not any(m.channel.startswith(ENCRYPTED_PREFIX) and not m.encrypted for m in messages):
-        return messages  # the common case: one pass of startswith, nothing copied
+    for m in messages:  # the common case: one startswith per message, nothing copied
+        if m.channel.startswith(ENCRYPTED_PREFIX) and not m.encrypted:
+            break
+    else:
+        return messages
     master_key = encryption_master_key()
     out = []
     for message in messages:
