@@ -253,3 +253,22 @@ def test_system_check_e004_when_the_key_is_set_without_pynacl(monkeypatch):
         assert error.id == "django_broadcasting.E004" and "encryption" in error.hint
         with pytest.raises(BroadcastingImproperlyConfigured, match=r"django-broadcasting\[encryption\]"):
             encrypt("private-encrypted-x", "{}", MASTER)
+
+
+@override_settings(BROADCASTING={**KEYED, "DEFAULT_DRIVER": "memory"})
+def test_a_should_broadcast_event_on_an_encrypted_private_channel_is_sealed():
+    from django_broadcasting import EncryptedPrivateChannel, Event, ShouldBroadcastNow
+
+    class StatementReady(Event, ShouldBroadcastNow):
+        def __init__(self, user_id):
+            self.user_id = user_id
+
+        def broadcast_on(self):
+            return [EncryptedPrivateChannel(f"user.{self.user_id}")]
+
+        def broadcast_with(self):
+            return {"balance": 12}
+
+    StatementReady(5).dispatch()
+    [sent] = [m for m in memory.outbox if m.channel == "private-encrypted-user.5"]
+    assert sent.encrypted and json.loads(decrypt(sent.channel, sent.data)) == {"balance": 12}
