@@ -145,6 +145,9 @@ def _messages(event: dict[str, Any], channels: list[Any], timestamp: str) -> lis
         ]
     except InvalidMessage as exc:
         raise ApiError(400, exc.detail) from None
+    if len(messages) > 1 and any(is_encrypted_channel(m.channel) for m in messages):
+        # Each encrypted channel has its own key: one sealed payload can be opened on one channel only.
+        raise ApiError(400, "An event for an encrypted channel must go to that channel alone.")
     for message in messages:
         if is_encrypted_channel(message.channel):
             # The server relays what the SDK sealed; it never sees, and never sends, plaintext there.

@@ -128,6 +128,21 @@ async def test_plaintext_for_an_encrypted_channel_is_refused_by_the_http_api(ser
             headers={"Content-Type": "application/json"},
         )
     assert response.status_code == 400 and "must be encrypted" in response.text
+    with pytest.raises(ValueError):  # the SDK refuses several channels itself
+        sdk(server).trigger(["private-encrypted-user.5", "private-encrypted-user.6"], "e", {})
+    from pusher.crypto import encrypt
+
+    payload = json.dumps(encrypt("private-encrypted-user.5", "{}", base64.b64decode(MASTER_KEY)))
+    body = json.dumps(
+        {"name": "e", "channels": ["private-encrypted-user.5", "private-encrypted-user.6"], "data": payload}
+    ).encode()
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            server.url(f"{path}?{signed_query('POST', path, body)}"),
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+    assert response.status_code == 400 and "alone" in response.text
 
 
 async def test_client_events_are_refused_on_both_protocols(server):
