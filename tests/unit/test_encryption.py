@@ -272,3 +272,12 @@ def test_a_should_broadcast_event_on_an_encrypted_private_channel_is_sealed():
     StatementReady(5).dispatch()
     [sent] = [m for m in memory.outbox if m.channel == "private-encrypted-user.5"]
     assert sent.encrypted and json.loads(decrypt(sent.channel, sent.data)) == {"balance": 12}
+
+
+@override_settings(BROADCASTING=KEYED)
+def test_a_backend_used_directly_still_seals():
+    from django_broadcasting.backends.redis import RedisBackend
+
+    [command] = RedisBackend("redis")._commands([Message("private-encrypted-user.5", "e", {"pin": 1234})])
+    transported = json.loads(next(arg for arg in command if isinstance(arg, str) and arg.startswith("{")))
+    assert transported["encrypted"] is True and "1234" not in transported["data_json"]

@@ -31,6 +31,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ...conf import broadcasting_settings
+from ...encryption import seal_messages
 from ...exceptions import BroadcastingImproperlyConfigured, TransportError
 from ...messages import Message
 from ..base import Backend, HubTransport, PresenceHost, PublishReceipt
@@ -349,6 +350,7 @@ class RedisBackend(Backend):
     def _commands(self, messages: Sequence[Message]) -> list[tuple[Any, ...]]:
         """One Redis command per message: the history script, or a plain PUBLISH for a message
         that keeps no history (history off, or a client event)."""
+        messages = seal_messages(messages)  # a caller of the backend itself gets them sealed too
         keys = self.keys
         history = broadcasting_settings.HISTORY_ENABLED and broadcasting_settings.HISTORY_SIZE
         size = str(broadcasting_settings.HISTORY_SIZE) if history else "0"
