@@ -150,8 +150,9 @@ class PusherConsumer(HubConsumer):
                 conn.push(proto.subscription_error_frame(name, exc.status, exc.message))
                 return
             conn.push(proto.event_frame("pusher_internal:subscription_succeeded", payload, name))
-            if is_cache_channel(canonical_name(name)):
-                await self.hub.send_cached(conn, canonical_name(name))
+            canonical = canonical_name(name)  # valid: the subscription succeeded
+            if is_cache_channel(canonical):
+                await self.hub.send_cached(conn, canonical)
         finally:
             await self.joined(conn)
 
@@ -296,8 +297,8 @@ class PusherConsumer(HubConsumer):
         if kind is ChannelKind.PUBLIC:
             raise proto.PusherFrameError("Client events are only allowed on private and presence channels.")
         if is_encrypted_channel(canonical):
-            # The server cannot seal them (it would have to see the plaintext), and pusher-js never
-            # sends them: Pusher refuses them too (pusher:error, code null).
+            # The server could only relay them in plaintext, and pusher-js never sends them: refused
+            # like the other client events that are not allowed (pusher:error, code null).
             raise proto.PusherFrameError(
                 f"Client event rejected: client events are not supported on encrypted channel {name!r}."
             )
