@@ -15,6 +15,7 @@ from typing import Any
 from ..authorization import canonical_name
 from ..conf import broadcasting_settings
 from ..discovery import EXPECT_HOST_HEADER, EXPECT_PROJECT_HEADER, refusal, server_identity
+from ..encryption import EncryptionNotConfigured, seal_messages
 from ..exceptions import BroadcastError
 from ..messages import Message, parse_json
 from ..metrics import observe_broadcast
@@ -88,6 +89,10 @@ async def trigger(request: IngressRequest) -> IngressResponse:
     except (ValueError, BroadcastError) as exc:
         detail = getattr(exc, "detail", None) or str(exc)
         return error(400, detail, "invalid")
+    try:
+        messages = seal_messages(messages)  # plain events for encrypted channels are sealed here
+    except EncryptionNotConfigured as exc:
+        return error(400, str(exc), "encryption_not_configured")
     started = perf_counter()
     try:
         await publish(messages, server=True)
