@@ -228,6 +228,8 @@ OPTIONS: dict[str, Option] = {
     "HISTORY_CLIENT_EVENTS": Option(False, _bool, "BROADCAST_HISTORY_CLIENT_EVENTS"),
     # Cache channels (cache-*): seconds the last event of a channel is kept (Pusher keeps it 30 minutes)
     "CACHE_CHANNEL_TTL": Option(1800.0, _float(1), "BROADCAST_CACHE_CHANNEL_TTL"),
+    # Bytes of cached payloads one server process keeps in memory (0 = no limit but the TTL)
+    "CACHE_CHANNEL_MAX_BYTES": Option(33_554_432, _int(0), "BROADCAST_CACHE_CHANNEL_MAX_BYTES"),
     "STATS_INTERVAL": Option(5.0, _float(0.1), "BROADCAST_STATS_INTERVAL"),  # node reports to Redis
     # Publishing from other processes (signed HTTP trigger)
     "TRIGGER_URL": Option(None, _optional_str, "BROADCAST_TRIGGER_URL"),

@@ -257,7 +257,11 @@ class Backend:
         transport that spans processes, each process keeps what it heard. Backends that share a
         store between processes (redis) have their publishers write it instead.
         """
-        return MemoryChannelCache(broadcasting_settings.CACHE_CHANNEL_TTL, broadcasting_settings.MAX_CHANNELS)
+        return MemoryChannelCache(
+            broadcasting_settings.CACHE_CHANNEL_TTL,
+            broadcasting_settings.MAX_CHANNELS,
+            broadcasting_settings.CACHE_CHANNEL_MAX_BYTES,
+        )
 
     async def acluster_stats(self) -> dict[str, Any]:
         """Return every node's figures: ``{"nodes", "node_count", "totals", "source"}``.

@@ -11,7 +11,8 @@ A backend's ``create_cache()`` gives the hub its store:
 - ``MemoryChannelCache`` (the default): this process's memory, written by the hub as it
   delivers (``records`` is True). With a single server process that is every broadcast; with a
   cross-process Channels layer it is what this process heard (channels it had subscribers on).
-  At most ``MAX_CHANNELS`` channels are kept; the least recently written one goes first.
+  At most ``MAX_CHANNELS`` channels and ``CACHE_CHANNEL_MAX_BYTES`` of payloads are kept; the
+  least recently written channel goes first.
 - The redis backend's ``RedisChannelCache``: one key per channel (``{prefix}bc:cache:{channel}``),
   written by the publish script itself with a ``PX`` expiry, atomically with the ``PUBLISH``, so
   every server of the cluster reads the same last event.
@@ -68,19 +69,32 @@ class MemoryChannelCache:
     records = True
     awaits = False
 
-    def __init__(self, ttl: float, max_channels: int = 0) -> None:
+    def __init__(self, ttl: float, max_channels: int = 0, max_bytes: int = 0) -> None:
         self.ttl = ttl
-        self.max_channels = max_channels
+        self.max_channels = max_channels  # 0: no bound but the TTL
+        self.max_bytes = max_bytes  # 0: no bound but the TTL
         self._entries: OrderedDict[str, tuple[float, Message]] = OrderedDict()
+        self.bytes = 0
         self.evicted = 0
 
     def record(self, message: Message) -> None:
         entries = self._entries
+        old = entries.get(message.channel)
+        if old is not None:
+            self.bytes -= len(old[1].data_json)
         entries[message.channel] = (time.monotonic() + self.ttl, message)
         entries.move_to_end(message.channel)
-        if self.max_channels and len(entries) > self.max_channels:
-            entries.popitem(last=False)
+        self.bytes += len(message.data_json)
+        while entries and (
+            (self.max_channels and len(entries) > self.max_channels)
+            or (self.max_bytes and self.bytes > self.max_bytes)
+        ):
+            self._drop(next(iter(entries)))
             self.evicted += 1
+
+    def _drop(self, channel: str) -> None:
+        _, message = self._entries.pop(channel)
+        self.bytes -= len(message.data_json)
 
     def peek(self, channel: str) -> Message | None:
         """Return the channel's cached event, or None (synchronous: nothing else runs meanwhile)."""
@@ -88,7 +102,7 @@ class MemoryChannelCache:
         if entry is None:
             return None
         if entry[0] <= time.monotonic():
-            del self._entries[channel]
+            self._drop(channel)
             return None
         return entry[1]
 
@@ -98,7 +112,7 @@ class MemoryChannelCache:
     def prune(self) -> None:
         now = time.monotonic()
         for channel in [c for c, (expires, _) in self._entries.items() if expires <= now]:
-            del self._entries[channel]
+            self._drop(channel)
 
     def stats(self) -> dict[str, Any]:
-        return {"channels": len(self._entries), "evicted": self.evicted}
+        return {"channels": len(self._entries), "bytes": self.bytes, "evicted": self.evicted}

@@ -55,7 +55,7 @@ def test_memory_cache_keeps_the_last_event_expires_and_is_bounded(monkeypatch):
     assert cache.peek("cache-a") is second
     cache.record(Message("cache-b", "e", {}))
     cache.record(Message("cache-c", "e", {}))  # a third channel: the least recently written goes
-    assert cache.peek("cache-a") is None and cache.stats() == {"channels": 2, "evicted": 1}
+    assert cache.peek("cache-a") is None and cache.stats()["channels"] == 2 and cache.stats()["evicted"] == 1
     now[0] += 10
     assert cache.peek("cache-b") is None
     cache.prune()
@@ -165,3 +165,14 @@ async def test_the_hub_records_server_events_as_it_delivers():
     hub.deliver(Message("other", "e", {}))
     assert hub.cache.peek("cache-a").data == {"n": 1}
     assert hub.cache.peek("other") is None
+
+
+def test_memory_cache_is_bounded_in_bytes():
+    cache = MemoryChannelCache(ttl=60, max_bytes=100)
+    big = Message("cache-a", "e", {"t": "x" * 60})
+    cache.record(big)
+    cache.record(Message("cache-a", "e", {"t": "y" * 60}))  # replaces: counted once
+    assert cache.stats()["bytes"] == len(big.data_json) and cache.stats()["evicted"] == 0
+    cache.record(Message("cache-b", "e", {"t": "z" * 60}))  # over the budget: the oldest goes
+    assert cache.peek("cache-a") is None and cache.peek("cache-b") is not None
+    assert cache.stats()["evicted"] == 1 and cache.stats()["bytes"] <= 100
