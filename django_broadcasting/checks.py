@@ -12,6 +12,7 @@ docs/configuration.md:
   signed with ``SECRET_KEY``.
 * ``django_broadcasting.W003`` the redis driver is in use without an explicit Redis address, or with a bad URL.
 * ``django_broadcasting.E004`` only one of ``REDIS_SENTINELS`` and ``REDIS_SENTINEL_MASTER`` is set.
+* ``django_broadcasting.E005`` ``PUSHER_ENCRYPTION_MASTER_KEY_BASE64`` is set but PyNaCl is not installed.
 * ``django_broadcasting.W009`` ``PUSHER_APPS`` is set next to ``PUSHER_APP_ID`` / ``_KEY`` / ``_SECRET``, which it replaces.
 * ``django_broadcasting.W004`` ``CORS_ALLOWED_ORIGINS`` is empty with ``DEBUG = False`` (with
   ``--deploy``: also when ``ALLOWED_HOSTS`` holds ``"*"`` or ``SECRET_KEY`` is a development key).
@@ -95,6 +96,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_sentinel()
     messages += _check_cors()
     messages += _check_pusher_apps()
+    messages += _check_encryption()
     return messages
 
 
@@ -114,6 +116,23 @@ def _check_pusher_apps() -> list[CheckMessage]:
             id="django_broadcasting.W009",
         )
     ]
+
+
+def _check_encryption() -> list[CheckMessage]:
+    if not broadcasting_settings.PUSHER_ENCRYPTION_MASTER_KEY_BASE64:
+        return []
+    try:
+        import nacl.secret  # noqa: F401
+    except ImportError:
+        return [
+            Error(
+                "PUSHER_ENCRYPTION_MASTER_KEY_BASE64 is set but PyNaCl, which encrypted channels need, "
+                "is not installed.",
+                hint="pip install 'django-broadcasting[encryption]'",
+                id="django_broadcasting.E005",
+            )
+        ]
+    return []
 
 
 def _check_default_driver() -> list[CheckMessage]:

@@ -183,6 +183,26 @@ def _webhook_events(value: Any) -> frozenset[str]:
     return frozenset(names)
 
 
+def _master_key_base64(value: Any) -> str | None:
+    """A base64 string that decodes to exactly 32 bytes (the end-to-end encryption master key)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError("expected a base64 string")
+    import base64
+    import binascii
+
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("is not valid base64; generate a key with `openssl rand -base64 32`") from None
+    if len(key) != 32:
+        raise ValueError(
+            f"must decode to exactly 32 bytes, not {len(key)}; generate a key with `openssl rand -base64 32`"
+        )
+    return value.strip()
+
+
 def _drivers(value: Any) -> dict[str, dict]:
     drivers = _mapping(value)
     for alias, config in drivers.items():
@@ -198,6 +218,8 @@ class Option:
     default: Any
     parse: Callable[[Any], Any]
     env: str | None = None
+    #: A secret: its value is never repeated in an error message.
+    secret: bool = False
 
 
 DEFAULT_DRIVERS: dict[str, dict[str, Any]] = {
@@ -279,6 +301,10 @@ OPTIONS: dict[str, Option] = {
     "HISTORY_CHANNEL_MAX_BYTES": Option(1_048_576, _int(0), "BROADCAST_HISTORY_CHANNEL_MAX_BYTES"),
     "HISTORY_MAX_BYTES": Option(33_554_432, _int(0), "BROADCAST_HISTORY_MAX_BYTES"),
     "HISTORY_CLIENT_EVENTS": Option(False, _bool, "BROADCAST_HISTORY_CLIENT_EVENTS"),
+    # Cache channels (cache-*): seconds the last event of a channel is kept (Pusher keeps it 30 minutes)
+    "CACHE_CHANNEL_TTL": Option(1800.0, _float(1), "BROADCAST_CACHE_CHANNEL_TTL"),
+    # Bytes of cached payloads one server process keeps in memory (0 = no limit but the TTL)
+    "CACHE_CHANNEL_MAX_BYTES": Option(33_554_432, _int(0), "BROADCAST_CACHE_CHANNEL_MAX_BYTES"),
     "STATS_INTERVAL": Option(5.0, _float(0.1), "BROADCAST_STATS_INTERVAL"),  # node reports to Redis
     # Publishing from other processes (signed HTTP trigger)
     "TRIGGER_URL": Option(None, _optional_str, "BROADCAST_TRIGGER_URL"),
@@ -304,6 +330,10 @@ OPTIONS: dict[str, Option] = {
     "PUSHER_HOST": Option(None, _optional_str, "PUSHER_HOST"),
     "PUSHER_PORT": Option(None, lambda v: None if v in (None, "") else _int(1, 65535)(v), "PUSHER_PORT"),
     "PUSHER_SCHEME": Option("http", _str, "PUSHER_SCHEME"),
+    # End-to-end encrypted channels (private-encrypted-*): base64 of 32 random bytes; None = refused
+    "PUSHER_ENCRYPTION_MASTER_KEY_BASE64": Option(
+        None, _master_key_base64, "PUSHER_ENCRYPTION_MASTER_KEY_BASE64", secret=True
+    ),
     "PUSHER_CLIENT_EVENT_RATE_LIMIT": Option(
         10, _int(0), "PUSHER_CLIENT_EVENT_RATE_LIMIT"
     ),  # per socket per second
@@ -367,7 +397,8 @@ class BroadcastingSettings:
             try:
                 value = option.parse(raw)
             except ValueError as exc:
-                raise BroadcastingImproperlyConfigured(f"{source}: {exc} (got {raw!r}).") from None
+                shown = "" if option.secret else f" (got {raw!r})"
+                raise BroadcastingImproperlyConfigured(f"{source}: {exc}{shown}.") from None
         if name == "DRIVERS":
             value = {**DEFAULT_DRIVERS, **value}
         self._cache[name] = value

@@ -73,6 +73,13 @@ class PrivateChannel(Channel):
     prefix = "private-"
 
 
+class EncryptedPrivateChannel(Channel):
+    """``EncryptedPrivateChannel("user.5")``: Laravel's ``private-encrypted-user.5``, an end-to-end
+    encrypted channel of its own; its events are sealed at publish time (see ``encryption``)."""
+
+    prefix = "private-encrypted-"
+
+
 class PresenceChannel(Channel):
     """``PresenceChannel("chat.1")``: Laravel's ``presence-chat.1``, which is the channel ``presence.chat.1``."""
 

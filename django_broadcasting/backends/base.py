@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from asgiref.sync import async_to_sync
 
 from ..conf import broadcasting_settings
+from .cache import ChannelCache, MemoryChannelCache
 from .history import HistoryStore, MemoryHistory
 from .occupancy import LocalOccupancy, OccupancyStore
 from .presence import LocalPresence, PresenceStore
@@ -184,6 +185,9 @@ class Backend:
     name: str = "base"
     #: True when the backend carries messages between processes and machines on its own.
     cluster_wide: bool = False
+    #: True for test doubles that record what the application broadcast: events for end-to-end
+    #: encrypted channels reach them unsealed (every other backend gets them sealed, see ``encryption``).
+    accepts_plaintext: bool = False
 
     def __init__(self, alias: str, options: Mapping[str, Any] | None = None) -> None:
         self.alias = alias
@@ -256,6 +260,19 @@ class Backend:
                 total_bytes=broadcasting_settings.HISTORY_MAX_BYTES,
             )
         return None
+
+    def create_cache(self, transport: HubTransport | None) -> ChannelCache:
+        """Return the store of cache channels' last events (default: this process's memory).
+
+        The hub writes a memory store as it delivers: complete with one server process; with a
+        transport that spans processes, each process keeps what it heard. Backends that share a
+        store between processes (redis) have their publishers write it instead.
+        """
+        return MemoryChannelCache(
+            broadcasting_settings.CACHE_CHANNEL_TTL,
+            broadcasting_settings.MAX_CHANNELS,
+            broadcasting_settings.CACHE_CHANNEL_MAX_BYTES,
+        )
 
     async def acluster_stats(self) -> dict[str, Any]:
         """Return every node's figures: ``{"nodes", "node_count", "totals", "source"}``.

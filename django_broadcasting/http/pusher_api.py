@@ -35,6 +35,7 @@ from ..authorization import PRESENCE_NAMESPACE, canonical_name
 from ..backends.base import local_server
 from ..conf import broadcasting_settings
 from ..drivers import get_driver
+from ..encryption import is_encrypted_channel, is_sealed
 from ..exceptions import BroadcastError, InvalidMessage
 from ..messages import Message, parse_json, utc_now_iso
 from ..pusher_apps import PusherApp, app_by_id, app_by_key, default_app, unscoped
@@ -152,12 +153,26 @@ def _messages(event: dict[str, Any], channels: list[Any], timestamp: str, app: P
         parsed, data_json = data, json.dumps(data, ensure_ascii=False)
     canonicals = list(dict.fromkeys(_canonical(c, app) for c in channels))
     try:
-        return [
+        messages = [
             Message(c, name, parsed, data_json=data_json, socket_id=socket_id, timestamp=timestamp)
             for c in canonicals
         ]
     except InvalidMessage as exc:
         raise ApiError(400, exc.detail) from None
+    if len(messages) > 1 and any(is_encrypted_channel(m.channel) for m in messages):
+        # Each encrypted channel has its own key: one sealed payload can be opened on one channel only.
+        raise ApiError(400, "An event for an encrypted channel must go to that channel alone.")
+    for message in messages:
+        if is_encrypted_channel(message.channel):
+            # The server relays what the SDK sealed; it never sees, and never sends, plaintext there.
+            if not is_sealed(parsed):
+                raise ApiError(
+                    400,
+                    f"Events on encrypted channel {message.channel!r} must be encrypted: data is the "
+                    'JSON {"nonce", "ciphertext"} (give the SDK encryption_master_key_base64).',
+                )
+            message.encrypted = True
+    return messages
 
 
 async def _channel_info(

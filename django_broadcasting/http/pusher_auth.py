@@ -9,14 +9,17 @@ Laravel's ``X-CSRF-TOKEN`` header (Echo's ``csrfToken`` option). Bodies may be f
 
 The channel rule decides, exactly as for a native subscription: the answer is
 ``{"auth": "<key>:<hmac>"}`` plus ``channel_data`` (``{"user_id", "user_info"}``, the
-presence rule's member info) for presence channels; 403 when a rule refuses, 400 for a bad
+presence rule's member info) for presence channels, and ``shared_secret`` (the channel's key,
+see ``encryption``) for end-to-end encrypted ``private-encrypted-*`` channels; 403 when a rule
+refuses or when encrypted channels are not configured (no master key for the app), 400 for a bad
 request, 401 for a Bearer token that does not verify.
 
 Several apps (``PUSHER_APPS``): the answer is signed with the secret of the app the client's
-socket belongs to. That app is named by an ``app`` parameter (its key or id, in the query string
-or the body: pusher-js ``channelAuthorization: {params: {app: key}}``), else read from the
-socket id (which carries the app's position when several apps are configured), else it is the
-default app. The channel rules are the project's, shared by every app.
+socket belongs to (and ``shared_secret`` made with that app's encryption key). That app is named
+by an ``app`` parameter (its key or id, in the query string or the body: pusher-js
+``channelAuthorization: {params: {app: key}}``), else read from the socket id (which carries the
+app's position when several apps are configured), else it is the default app. The channel rules
+are the project's, shared by every app.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from django.views.decorators.http import require_POST
 
 from ..auth.identity import Identity, aidentity_from_request
 from ..authorization import ChannelKind, aauthorize
+from ..encryption import encryption_master_key, is_encrypted_channel, shared_secret_base64
 from ..exceptions import AuthenticationFailed, ChannelForbidden, InvalidChannelName
 from ..messages import JSONTooDeep, parse_json
 from ..pusher_apps import PusherApp, app_by_id, app_by_key, app_for_socket_id, default_app
@@ -140,7 +144,7 @@ async def channel_auth(request: HttpRequest) -> JsonResponse:
             raise AuthRefused(400, "channel_name is required.")
         identity = await _identity(request)
         try:
-            auth = await aauthorize(identity, channel_name)
+            auth = await aauthorize(identity, channel_name, app=app)
         except InvalidChannelName as exc:
             raise AuthRefused(400, exc.detail) from None
         except (ChannelForbidden, AuthenticationFailed) as exc:
@@ -154,7 +158,10 @@ async def channel_auth(request: HttpRequest) -> JsonResponse:
         return JsonResponse(
             {"auth": sign_channel(socket_id, channel_name, channel_data, app), "channel_data": channel_data}
         )
-    return JsonResponse({"auth": sign_channel(socket_id, channel_name, app=app)})
+    answer = {"auth": sign_channel(socket_id, channel_name, app=app)}
+    if is_encrypted_channel(channel_name):
+        answer["shared_secret"] = shared_secret_base64(channel_name, encryption_master_key(app))
+    return JsonResponse(answer)
 
 
 @csrf_exempt

@@ -24,7 +24,9 @@ from channels.exceptions import StopConsumer
 from .. import signals
 from ..auth.identity import ANONYMOUS
 from ..authorization import ChannelKind, aauthorize
+from ..backends.cache import is_cache_channel
 from ..conf import broadcasting_settings
+from ..encryption import is_encrypted_channel
 from ..exceptions import (
     AuthenticationFailed,
     BroadcastError,
@@ -205,7 +207,7 @@ class HubConsumer(AsyncConsumer):
         if len(conn.channels) >= broadcasting_settings.MAX_SUBSCRIPTIONS:
             raise ProtocolError(codes.ERR_4029_TOO_MANY_SUBSCRIPTIONS, channel=name)
         if auth is None:
-            auth = await aauthorize(conn.identity, name)
+            auth = await aauthorize(conn.identity, name, app=conn.app)
         members = None
         # The hub's name: the app's own (another app's "orders" is another channel).
         channel = conn.app.hub_name(auth.channel) if conn.app is not None else auth.channel
@@ -338,6 +340,8 @@ class BroadcastConsumer(HubConsumer):
             since = body.get("last_id", body.get("since"))
             if recover is not None and since is not None:
                 await recover(conn, auth.channel, since)
+            elif is_cache_channel(auth.channel):  # a recovering client gets what it missed instead
+                await self.hub.send_cached(conn, auth.channel)
         finally:
             await self.joined(conn)
 
@@ -354,6 +358,10 @@ class BroadcastConsumer(HubConsumer):
         auth_kind = await self._kind(conn, channel)
         if auth_kind is ChannelKind.PUBLIC:
             raise ProtocolError(codes.ERR_4031_WHISPER_NOT_ALLOWED, channel=channel)
+        if is_encrypted_channel(channel):
+            raise ProtocolError(
+                codes.ERR_4031_WHISPER_NOT_ALLOWED, "Whispers are not allowed on encrypted channels.", channel
+            )
         if not event.startswith("client-"):
             event = "client-" + event
         try:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import signals
 from ..backends.base import Backend, HubTransport, register_local_server
+from ..backends.cache import CACHE_PREFIXES, ChannelCache, cacheable
 from ..backends.history import HistoryStore, MemoryHistory
 from ..backends.presence import LocalPresence, PresenceStore
 from ..conf import broadcasting_settings
@@ -65,6 +66,8 @@ class Hub:
         self.transport: HubTransport | None = None
         self.history: HistoryStore | None = None  # None when history is off or unavailable
         self.lifecycle: Lifecycle | None = None  # webhooks and lifecycle signals, once started
+        self.cache: ChannelCache | None = None  # cache channels' last events
+        self._cache_writer: ChannelCache | None = None  # the cache, when this hub writes it
         # Connections catching up on a channel: live messages wait in their buffer meanwhile.
         self._recovering: dict[str, list[tuple[Connection, list[Message]]]] = {}
         self.node_id = _node_id()
@@ -116,6 +119,8 @@ class Hub:
             self.history = backend.create_history(transport)
             self.lifecycle = Lifecycle(self, backend)
             await self.lifecycle.start()
+            self.cache = backend.create_cache(transport)
+            self._cache_writer = self.cache if self.cache.records else None
             self._tasks.append(self.loop.create_task(self._sweep()))
             self._tasks.append(self.loop.create_task(self._sample()))
             link = backend.create_admin_link(self)
@@ -371,6 +376,9 @@ class Hub:
     def deliver(self, message: Message) -> int:
         """Write ``message`` to every local subscriber of its channel; return the count."""
         self.messages_in += 1
+        writer = self._cache_writer
+        if writer is not None and message.channel.startswith(CACHE_PREFIXES) and cacheable(message):
+            writer.record(message)
         if self._recovering:  # one lookup per message, and only while someone catches up
             for _, buffer in self._recovering.get(message.channel, ()):
                 buffer.append(message)
@@ -478,6 +486,12 @@ class Hub:
 
         await recover_connection(self, conn, channel, since)
 
+    async def send_cached(self, conn: Connection, channel: str) -> None:
+        """Send ``conn`` the cached event of a cache channel, or a cache miss (see ``cache.py``)."""
+        from .cache import send_cached
+
+        await send_cached(self, conn, channel)
+
     def count_error(self, code: int) -> None:
         self.errors[code] = self.errors.get(code, 0) + 1
 
@@ -491,6 +505,8 @@ class Hub:
                 self.console = None
             if self.history is not None:
                 self.history.prune()
+            if self.cache is not None:
+                self.cache.prune()
             for conn in list(self.connections.values()):
                 expires = conn.identity.expires_at
                 if expires is not None and wall >= expires:
@@ -520,6 +536,7 @@ class Hub:
             "transport": type(self.transport).__name__ if self.transport else None,
             "backend": self.backend.name if self.backend else None,
             "history": self.history.stats() if isinstance(self.history, MemoryHistory) else None,
+            "channel_cache": self.cache.stats() if self.cache is not None else None,
             # e.g. the Redis link: {"connected", "reconnects", "channels", "last_error"}
             "transport_state": self.transport.state if self.transport is not None else None,
             # asyncio tasks alive on the server's loop (sockets' own included): a leak shows here.

@@ -21,7 +21,9 @@ from urllib.parse import parse_qs
 from channels.exceptions import StopConsumer
 
 from ..authorization import ChannelKind, canonical_name, channel_kind
+from ..backends.cache import is_cache_channel
 from ..conf import broadcasting_settings
+from ..encryption import encryption_master_key, is_encrypted_channel
 from ..exceptions import ChannelForbidden, InvalidChannelName, InvalidMessage, OverCapacity, TokenExpired
 from ..messages import Message, parse_json, validate_event_name
 from ..pusher_apps import app_by_key
@@ -155,6 +157,9 @@ class PusherConsumer(HubConsumer):
                 conn.push(proto.subscription_error_frame(name, exc.status, exc.message))
                 return
             conn.push(proto.event_frame("pusher_internal:subscription_succeeded", payload, name))
+            canonical = canonical_name(name)  # valid: the subscription succeeded
+            if is_cache_channel(canonical):
+                await self.hub.send_cached(conn, conn.app.hub_name(canonical))
         finally:
             await self.joined(conn)
 
@@ -167,8 +172,11 @@ class PusherConsumer(HubConsumer):
             return await self._subscribe_reserved(conn, name)
         app = conn.app
         hub_name = app.hub_name(canonical)  # the channel of this socket's app
-        if name.startswith("private-encrypted-"):
-            raise SubscriptionRefused(400, "Encrypted channels (private-encrypted-*) are not supported.")
+        if is_encrypted_channel(canonical) and encryption_master_key(app) is None:
+            raise SubscriptionRefused(
+                403,
+                "Encrypted channels are not enabled on this server (no PUSHER_ENCRYPTION_MASTER_KEY_BASE64).",
+            )
         presence = name.startswith("presence-") or canonical.startswith("presence.")
         if not (name.startswith("private-") or name.startswith("presence-")):
             if presence or channel_kind(canonical) is not ChannelKind.PUBLIC:
@@ -301,6 +309,12 @@ class PusherConsumer(HubConsumer):
             raise proto.PusherFrameError("Client events are only allowed on private and presence channels.")
         if not conn.app.enable_client_messages:
             raise proto.PusherFrameError("Client events are not enabled for this app.")
+        if is_encrypted_channel(canonical):
+            # The server could only relay them in plaintext, and pusher-js never sends them: refused
+            # like the other client events that are not allowed (pusher:error, code null).
+            raise proto.PusherFrameError(
+                f"Client event rejected: client events are not supported on encrypted channel {name!r}."
+            )
         if not self.allow_client_event(conn):
             raise proto.PusherFrameError(
                 proto.ERROR_MESSAGES[proto.PUSHER_4301_RATE_LIMITED], proto.PUSHER_4301_RATE_LIMITED

@@ -26,6 +26,8 @@ PAGES = [
     "testing.md",
     "authentication.md",
     "webhooks.md",
+    "encrypted-channels.md",
+    "cache-channels.md",
 ]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 

@@ -3,7 +3,8 @@
 ``BROADCAST_DRIVER=redis`` makes every process (server, WSGI worker, management command, task
 worker) publish to Redis. Each message is one ``EVALSHA`` of a small Lua script that numbers
 the message (``"<epoch>:<offset>"``), appends it to the channel's capped stream and PUBLISHes
-it to ``{CHANNELS_PREFIX}{channel}``, all atomically. Server processes subscribe *once per
+it to ``{CHANNELS_PREFIX}{channel}``, all atomically; on a cache channel (``cache-*``) the same
+script keeps the event as the channel's last one (``cache.py``). Server processes subscribe *once per
 process* to the channels their sockets use (``transport.py``), so a broadcast costs one
 PUBLISH however many sockets listen. Presence is cluster-wide (``presence.py``), history is
 read back for recovery (``history.py``) and every node reports its figures (``stats.py``).
@@ -32,12 +33,15 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ...conf import broadcasting_settings
+from ...encryption import seal_messages
 from ...exceptions import BroadcastingImproperlyConfigured, TransportError
 from ...messages import Message
 from ..base import Backend, HubTransport, PresenceHost, PublishReceipt
+from ..cache import CACHE_PREFIXES, cacheable
 from ..history import new_epoch
 
 if TYPE_CHECKING:
+    from .cache import RedisChannelCache
     from .history import RedisHistory
     from .occupancy import RedisOccupancy
     from .presence import RedisPresence
@@ -46,24 +50,32 @@ if TYPE_CHECKING:
 
 __all__ = ["PUBLISH_SCRIPT", "RedisBackend", "RedisDriver", "RedisKeys"]
 
-# KEYS: 1 the channel's offset hash, 2 its history stream.
-# ARGV: 1 the pub/sub channel, 2 the message (transport JSON), 3 history size,
-#       4 history TTL in ms (0 = none), 5 a fresh epoch in case the history is new or gone.
-# The published payload is "<id> <json>", so subscribers learn the id without a second decode.
+# KEYS: 1 the channel's offset hash, 2 its history stream, 3 (cache channels only) its cache key.
+# ARGV: 1 the pub/sub channel, 2 the message (transport JSON), 3 history size ('0': no history),
+#       4 history TTL in ms (0 = none), 5 a fresh epoch in case the history is new or gone,
+#       6 (cache channels only) the cache TTL in ms.
+# The published payload is "<id> <json>" (the id is empty without history), so subscribers learn
+# the id without a second decode; a cache channel's key holds the same "<id> <json>".
 PUBLISH_SCRIPT = """
-local epoch = redis.call('HGET', KEYS[1], 'e')
-if not epoch then
-  epoch = ARGV[5]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch)
+local id = ''
+if ARGV[3] ~= '0' then
+  local epoch = redis.call('HGET', KEYS[1], 'e')
+  if not epoch then
+    epoch = ARGV[5]
+    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[1], 'e', epoch)
+  end
+  local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'm', ARGV[2])
+  if ARGV[4] ~= '0' then
+    redis.call('PEXPIRE', KEYS[1], ARGV[4])
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  end
+  id = epoch .. ':' .. offset
 end
-local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'm', ARGV[2])
-if ARGV[4] ~= '0' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+if KEYS[3] then
+  redis.call('SET', KEYS[3], id .. ' ' .. ARGV[2], 'PX', ARGV[6])
 end
-local id = epoch .. ':' .. offset
 redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[2])
 return id
 """
@@ -88,6 +100,10 @@ class RedisKeys:
 
     def history(self, channel: str) -> str:
         return f"{self.prefix}bc:history:{channel}"
+
+    def cache(self, channel: str) -> str:
+        """The last event of a cache channel (``"<id> <json>"``), expiring after ``CACHE_CHANNEL_TTL``."""
+        return f"{self.prefix}bc:cache:{channel}"
 
     def presence_nodes(self, channel: str) -> str:
         return f"{self.prefix}bc:presence:{channel}:nodes"
@@ -364,15 +380,22 @@ class RedisBackend(Backend):
     def _commands(self, messages: Sequence[Message]) -> list[tuple[Any, ...]]:
         """One Redis command per message: the history script, or a plain PUBLISH for a message
         that keeps no history (history off, or a client event)."""
+        messages = seal_messages(messages)  # a caller of the backend itself gets them sealed too
         keys = self.keys
         history = broadcasting_settings.HISTORY_ENABLED and broadcasting_settings.HISTORY_SIZE
-        if history:
-            size = str(broadcasting_settings.HISTORY_SIZE)
-            ttl = str(int(broadcasting_settings.HISTORY_TTL * 1000))
-            epoch = new_epoch()  # used only by a channel whose history is new or gone
+        size = str(broadcasting_settings.HISTORY_SIZE) if history else "0"
+        ttl = str(int(broadcasting_settings.HISTORY_TTL * 1000))
+        epoch = new_epoch() if history else ""  # used only by a channel whose history is new or gone
         commands: list[tuple[Any, ...]] = []
         for m in messages:
-            if history and m.history:
+            if cacheable(m):
+                # A cache channel: its last event is kept beside the PUBLISH, in the same script.
+                commands.append(
+                    (_EVALSHA, 3, keys.offsets(m.channel), keys.history(m.channel), keys.cache(m.channel),
+                     keys.pubsub(m.channel), m.transport_json, size if m.history else "0", ttl, epoch,
+                     str(int(broadcasting_settings.CACHE_CHANNEL_TTL * 1000)))
+                )  # fmt: skip
+            elif history and m.history:
                 commands.append(
                     (_EVALSHA, 2, keys.offsets(m.channel), keys.history(m.channel), keys.pubsub(m.channel),
                      m.transport_json, size, ttl, epoch)
@@ -406,7 +429,7 @@ class RedisBackend(Backend):
             if not todo:
                 break
             self._sha = _text(await client.script_load(self._script))
-        return [r if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]
+        return [(r or None) if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]
 
     def _run_sync(self, messages: Sequence[Message]) -> list[str | None]:
         # The blocking twin of ``_run_async``: the same commands in one round trip, the same
@@ -423,7 +446,7 @@ class RedisBackend(Backend):
             if isinstance(sha, Exception):
                 raise sha
             self._sha = _text(sha)
-        return [r if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]
+        return [(r or None) if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]
 
     def _sync_connection(self) -> Any:
         """This thread's blocking connection to Redis (made again after a fork)."""
@@ -491,6 +514,11 @@ class RedisBackend(Backend):
         from .history import RedisHistory
 
         return RedisHistory(self)
+
+    def create_cache(self, transport: HubTransport | None = None) -> RedisChannelCache:
+        from .cache import RedisChannelCache
+
+        return RedisChannelCache(self)
 
     def create_admin_link(self, host: Any) -> Any:
         from .admin import RedisAdminLink

@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from ...authorization import PRESENCE_NAMESPACE, pusher_client_name
-from ...messages import APP_NAMESPACE, JSONTooDeep, Message, parse_json
+from ...messages import APP_NAMESPACE, JSONTooDeep, Message, app_local_name, parse_json
 
 # pusher:error codes (https://pusher.com/docs/channels/library_auth_reference/pusher-websockets-protocol).
 # 4000-4099: do not reconnect unchanged; 4100-4199: reconnect with backoff; 4200-4299: reconnect now.
@@ -154,6 +154,11 @@ class PusherProtocol:
     def token_expired(conn: Any) -> None:
         # The hub closes the socket next (4011); the Pusher connection announces it as 4009.
         return None
+
+    @staticmethod
+    def cache_miss(channel: str) -> str:
+        """``{"event": "pusher:cache_miss", "channel": ...}``: a cache channel with nothing cached."""
+        return _dumps({"event": "pusher:cache_miss", "channel": client_name(app_local_name(channel))})
 
 
 PUSHER = PusherProtocol()
