@@ -37,7 +37,7 @@ from ...encryption import seal_messages
 from ...exceptions import BroadcastingImproperlyConfigured, TransportError
 from ...messages import Message
 from ..base import Backend, HubTransport, PresenceHost, PublishReceipt
-from ..cache import CACHE_PREFIXES, cacheable
+from ..cache import cacheable
 from ..history import new_epoch
 
 if TYPE_CHECKING:

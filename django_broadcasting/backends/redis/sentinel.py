@@ -60,21 +60,27 @@ __all__ = ["SENTINEL_PUBLISH_SCRIPT", "SentinelConfig", "SentinelLink", "sentine
 # primary starts a new epoch, its old stream dropped, because the tail of that stream may differ
 # from what subscribers were sent. KEYS and ARGV as in ``PUBLISH_SCRIPT``.
 SENTINEL_PUBLISH_SCRIPT = """
-local primary = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
-local state = redis.call('HMGET', KEYS[1], 'e', 'r')
-local epoch = state[1]
-if not epoch or state[2] ~= primary then
-  epoch = ARGV[5]
-  redis.call('DEL', KEYS[1], KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch, 'r', primary)
+local id = ''
+if ARGV[3] ~= '0' then
+  local primary = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
+  local state = redis.call('HMGET', KEYS[1], 'e', 'r')
+  local epoch = state[1]
+  if not epoch or state[2] ~= primary then
+    epoch = ARGV[5]
+    redis.call('DEL', KEYS[1], KEYS[2])
+    redis.call('HSET', KEYS[1], 'e', epoch, 'r', primary)
+  end
+  local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'm', ARGV[2])
+  if ARGV[4] ~= '0' then
+    redis.call('PEXPIRE', KEYS[1], ARGV[4])
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  end
+  id = epoch .. ':' .. offset
 end
-local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'm', ARGV[2])
-if ARGV[4] ~= '0' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+if KEYS[3] then
+  redis.call('SET', KEYS[3], id .. ' ' .. ARGV[2], 'PX', ARGV[6])
 end
-local id = epoch .. ':' .. offset
 redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[2])
 return id
 """
