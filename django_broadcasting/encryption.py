@@ -177,7 +177,13 @@ def seal_messages(messages: Sequence[Message]) -> Sequence[Message]:
         if ENCRYPTED_PREFIX in message.channel and not message.encrypted:
             app, name = split_channel(message.channel)
             if name.startswith(ENCRYPTED_PREFIX):
-                key = _require_key(encryption_master_key(app), name)
+                key = encryption_master_key(app)
+                if key is None:  # this app's, not the default app's: never fall back to another key
+                    raise EncryptionNotConfigured(
+                        f"Channel {name!r} of Pusher app {app.id!r} is end-to-end encrypted but the app has "
+                        "no encryption key (PUSHER_ENCRYPTION_MASTER_KEY_BASE64, or its "
+                        "encryption_master_key_base64 in PUSHER_APPS)."
+                    )
                 sealed = encrypt(name, message.data_json, key)
                 message = message.with_payload(sealed, json.dumps(sealed, separators=(",", ":")))
                 message.encrypted = True

@@ -32,6 +32,7 @@ CHAT = {
     "secret": "chat-secret-9876543210",
     "allowed_origins": ["https://chat.example"],
     "client_event_rate_limit": 5,
+    "encryption_master_key_base64": "Y2hhdC1tYXN0ZXIta2V5LTMyLWJ5dGVzLWxvbmctISE=",  # 32 bytes
 }
 QUIET = {
     "id": "1003",
@@ -312,3 +313,55 @@ def test_docs_example_runs(server, monkeypatch):
     namespace: dict = {}
     exec(compile(blocks[0], str(page), "exec"), namespace)  # noqa: S102 - our own documentation
     assert isinstance(namespace["chat_channels"], dict)
+
+
+async def test_cache_and_encrypted_channels_belong_to_their_app(server):
+    """A cache channel keeps each app's last event apart; encrypted channels use each app's key."""
+    import base64
+
+    from nacl.secret import SecretBox
+
+    await asyncio.to_thread(api(server, CHAT).trigger, "cache-score", "goal", {"team": "chat"})
+    async with PusherSocket(server, key=CHAT["key"]) as chat, PusherSocket(server, key=SHOP["key"]) as shop:
+        ack = await subscribe(chat, CHAT, "cache-score")
+        assert ack["event"] == "pusher_internal:subscription_succeeded"
+        cached = await recv(chat.ws)
+        assert (cached["event"], cached["channel"], cached["data"]) == (
+            "goal",
+            "cache-score",
+            {"team": "chat"},
+        )
+        ack = await subscribe(shop, SHOP, "cache-score")
+        assert ack["event"] == "pusher_internal:subscription_succeeded"
+        assert await recv(shop.ws) == {"event": "pusher:cache_miss", "channel": "cache-score"}
+
+    token = wsclient.make_token(5)
+    master = base64.b64decode(CHAT["encryption_master_key_base64"])
+    async with (
+        httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http,
+        PusherSocket(server, key=CHAT["key"]) as chat,
+        PusherSocket(server, key=SHOP["key"]) as shop,
+    ):
+        name = "private-encrypted-user.5"
+        answer = await http.post(
+            server.url("/broadcasting/auth"), data={"socket_id": chat.socket_id, "channel_name": name}
+        )
+        assert answer.status_code == 200, answer.text
+        secret = base64.b64decode(answer.json()["shared_secret"])
+        assert secret == hashlib.sha256(name.encode() + master).digest()
+        ack = await chat.subscribe(name, auth=answer.json()["auth"], sign=False)
+        assert ack["event"] == "pusher_internal:subscription_succeeded"
+        # The shop app has no encryption key: its encrypted channels are refused.
+        refused = await http.post(
+            server.url("/broadcasting/auth"), data={"socket_id": shop.socket_id, "channel_name": name}
+        )
+        assert refused.status_code == 403
+        # The SDK seals with the chat's key; the chat's client opens it with its shared secret.
+        sdk = api(server, CHAT, encryption_master_key_base64=CHAT["encryption_master_key_base64"])
+        await asyncio.to_thread(sdk.trigger, name, "statement", {"amount": 5})
+        frame = await expect(chat.ws, "statement")
+        sealed = frame["data"]
+        plain = SecretBox(secret).decrypt(
+            base64.b64decode(sealed["ciphertext"]), base64.b64decode(sealed["nonce"])
+        )
+        assert json.loads(plain) == {"amount": 5}

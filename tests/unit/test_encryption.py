@@ -281,3 +281,31 @@ def test_a_backend_used_directly_still_seals():
     [command] = RedisBackend("redis")._commands([Message("private-encrypted-user.5", "e", {"pin": 1234})])
     transported = json.loads(next(arg for arg in command if isinstance(arg, str) and arg.startswith("{")))
     assert transported["encrypted"] is True and "1234" not in transported["data_json"]
+
+
+def test_each_app_seals_its_encrypted_channels_with_its_own_key():
+    other = bytes(range(32, 64))
+    apps = [
+        {"id": "1", "key": "a", "secret": "secret-a", "encryption_master_key_base64": MASTER_B64},
+        {
+            "id": "2",
+            "key": "b",
+            "secret": "secret-b",
+            "encryption_master_key_base64": base64.b64encode(other).decode(),
+        },
+        {"id": "3", "key": "c", "secret": "secret-c"},
+    ]
+    from django_broadcasting.pusher_apps import app_channel
+
+    with override_settings(BROADCASTING={"PUSHER_APPS": apps, "JWT_SECRET": JWT}):
+        name = "private-encrypted-user.5"
+        first, second = seal_messages(
+            [Message(name, "e", {"n": 1}), Message(app_channel("2", name), "e", {"n": 2})]
+        )
+        assert json.loads(decrypt(name, first.data_json, MASTER)) == {"n": 1}
+        # The second app's clients know the channel by its own name and open it with their key.
+        assert json.loads(decrypt(name, second.data_json, other)) == {"n": 2}
+        with pytest.raises(Exception):
+            decrypt(name, second.data_json, MASTER)
+        with pytest.raises(EncryptionNotConfigured):
+            seal_messages([Message(app_channel("3", name), "e", {})])
