@@ -30,7 +30,7 @@ STAMP := $(VENV)/.installed
 # A machine's pip config may name index folders that do not exist: drop those warnings, keep the rest.
 PIP_FILTER := { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
-.PHONY: help install demo demo-users test pytest pytest-dj6 install-dj6 jstest services redis nginx \
+.PHONY: help install demo demo-users test pytest pytest-dj6 install-dj6 jstest services redis redis-sentinel nginx \
 	node-deps chromium bench bench-smoke fuzz soak lint clean distclean test-cluster
 
 help:
@@ -139,7 +139,7 @@ jstest: install node-deps
 		echo ">> no JavaScript tests (tests/js)"; \
 	fi
 
-services: redis chromium nginx
+services: redis redis-sentinel chromium nginx
 
 # Debian's nginx for the deployment test (tests/integration/test_deployment.py runs it as its own
 # process on free ports; the package's own service is not used). Under CI=true a missing nginx fails.
@@ -168,6 +168,16 @@ redis:
 	for i in $$(seq 1 50); do if $(redis_ping); then echo ">> Redis answers on $(REDIS_HOST):$(REDIS_PORT)"; exit 0; fi; sleep 0.2; done; \
 	if [ "$${CI:-}" = true ]; then echo "!! Redis is required under CI=true and could not be started" >&2; exit 1; fi; \
 	echo "!! no Redis on $(REDIS_HOST):$(REDIS_PORT): tests marked 'redis' will be skipped" >&2
+
+# Debian's redis-sentinel for the failover test (tests/integration/test_redis_sentinel.py starts its own
+# primary, replica and three sentinels on free ports; the package's service is not used).
+# Under CI=true a missing redis-sentinel fails the run; elsewhere that test skips.
+redis-sentinel:
+	@if ! command -v redis-sentinel >/dev/null 2>&1; then \
+		echo ">> installing Debian's redis-sentinel"; \
+		($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-sentinel) >/dev/null \
+			|| { [ "$${CI:-}" != true ] || { echo "!! redis-sentinel is required under CI=true" >&2; exit 1; }; }; \
+	fi
 
 # Node dependencies, when the project has a package.json (the JS client and Echo tests use npm packages).
 node-deps:

@@ -38,6 +38,7 @@ _LAZY = {
     "Channel": "django_broadcasting.events",
     "PrivateChannel": "django_broadcasting.events",
     "PresenceChannel": "django_broadcasting.events",
+    "EncryptedPrivateChannel": "django_broadcasting.events",
     # channels and authorization
     "channel": "django_broadcasting.authorization",
     # values and drivers

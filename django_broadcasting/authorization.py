@@ -15,6 +15,8 @@ Names and kinds:
   public info (a dict), or False/None to deny.
 * ``private-X`` is the channel ``X``; ``X`` is private when a rule matches it (or when asked
   for with the ``private-`` prefix); a private or presence name that no rule matches is denied.
+* ``private-encrypted-X`` is an end-to-end encrypted channel of its own (not ``X``), private,
+  authorized by the (non-public) rule of ``X``; refused while no encryption master key is set.
 * Any other name is public, unless ``STRICT_CHANNELS`` is on (then only names registered as
   public are).
 
@@ -41,18 +43,20 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from .auth.identity import Identity
 from .conf import broadcasting_settings
+from .encryption import encryption_master_key
 from .exceptions import (
     BroadcastingImproperlyConfigured,
     ChannelForbidden,
     InvalidChannelName,
     TokenExpired,
 )
-from .messages import validate_channel_name
+from .messages import APP_NAMESPACE, validate_channel_name
 from .sync import sync_shim
 
 logger = logging.getLogger("django_broadcasting.authorization")
 
 PRIVATE_PREFIX = "private-"
+ENCRYPTED_PREFIX = "private-encrypted-"
 PRESENCE_PREFIX = "presence-"
 PRESENCE_NAMESPACE = "presence."
 
@@ -71,9 +75,14 @@ def canonical_name(name: str) -> str:
 
     ``private-X`` is ``X`` and ``presence-X`` is ``presence.X`` (so Laravel Echo's
     ``private('orders.1')`` and ``join('chat.1')`` meet the ``orders.1`` and
-    ``presence.chat.1``); other names are returned unchanged. Raise ``InvalidChannelName``.
+    ``presence.chat.1``); other names are returned unchanged. ``private-encrypted-X`` keeps its
+    name: an end-to-end encrypted channel is a channel of its own (its events are sealed with
+    its own key), authorized by the rule of ``X``. Raise ``InvalidChannelName``.
     """
     validate_channel_name(name)
+    if name.startswith(ENCRYPTED_PREFIX):
+        rule_name(name)  # validates what follows the prefix
+        return name
     if name.startswith(PRIVATE_PREFIX):
         name = name[len(PRIVATE_PREFIX) :]
         if not name:
@@ -82,10 +91,27 @@ def canonical_name(name: str) -> str:
         rest = name[len(PRESENCE_PREFIX) :]
         if not rest:
             raise InvalidChannelName("Channel name 'presence-' names no channel.")
-        return PRESENCE_NAMESPACE + rest
-    if name == PRESENCE_NAMESPACE:
+        name = PRESENCE_NAMESPACE + rest
+    elif name == PRESENCE_NAMESPACE:
         raise InvalidChannelName("Channel name 'presence.' names no channel.")
+    if name.startswith(APP_NAMESPACE):
+        # The hub's names of other apps' channels (pusher_apps): never a client's to choose.
+        raise InvalidChannelName(f"Channel names starting with {APP_NAMESPACE!r} are reserved.")
     return name
+
+
+def rule_name(canonical: str) -> str:
+    """Return the name the rules match for ``canonical``: ``X`` for ``private-encrypted-X``, else itself."""
+    if not canonical.startswith(ENCRYPTED_PREFIX):
+        return canonical
+    rest = canonical[len(ENCRYPTED_PREFIX) :]
+    if not rest:
+        raise InvalidChannelName("Channel name 'private-encrypted-' names no channel.")
+    if rest.startswith((PRIVATE_PREFIX, PRESENCE_PREFIX, PRESENCE_NAMESPACE)):
+        raise InvalidChannelName(
+            f"Channel name {canonical!r}: an encrypted channel is private, never a presence or doubly private one."
+        )
+    return rest
 
 
 @dataclass(frozen=True)
@@ -294,9 +320,11 @@ class Authorization:
 
 
 def channel_kind(canonical: str, *, registry: ChannelRegistry | None = None) -> ChannelKind:
-    """Return the kind of a canonical channel name (presence by prefix, private by rule)."""
+    """Return the kind of a canonical channel name (presence by prefix, private by rule or as encrypted)."""
     if canonical.startswith(PRESENCE_NAMESPACE):
         return ChannelKind.PRESENCE
+    if canonical.startswith(ENCRYPTED_PREFIX):
+        return ChannelKind.PRIVATE
     found = (registry or _default_registry()).match(canonical)
     if found is None:
         return ChannelKind.PUBLIC
@@ -307,6 +335,8 @@ def pusher_name(canonical: str, *, registry: ChannelRegistry | None = None) -> s
     """Return the name a Pusher client uses for ``canonical`` (``presence-X``, ``private-X`` or ``X``)."""
     if canonical.startswith(PRESENCE_NAMESPACE):
         return PRESENCE_PREFIX + canonical[len(PRESENCE_NAMESPACE) :]
+    if canonical.startswith(ENCRYPTED_PREFIX):
+        return canonical
     if channel_kind(canonical, registry=registry) is ChannelKind.PRIVATE:
         return PRIVATE_PREFIX + canonical
     return canonical
@@ -347,28 +377,39 @@ async def _call_rule(rule: Rule, identity: Identity, params: Mapping[str, str]) 
 
 
 async def aauthorize(
-    identity: Identity, name: str, *, registry: ChannelRegistry | None = None
+    identity: Identity, name: str, *, registry: ChannelRegistry | None = None, app: Any = None
 ) -> Authorization:
     """Return the ``Authorization`` for ``identity`` to subscribe to ``name``.
 
     Raise ``InvalidChannelName`` for a bad name, ``ChannelForbidden`` when the identity may
     not join (default-deny for private and presence channels), and ``TokenExpired`` when a
-    private or presence channel is asked for with an expired token.
+    private or presence channel is asked for with an expired token. ``app`` is the Pusher app
+    served (``PUSHER_APPS``; the default app when None): its key enables encrypted channels.
     """
     rules = registry or _default_registry()
     canonical = canonical_name(name)
     presence = canonical.startswith(PRESENCE_NAMESPACE)
     asked_private = name.startswith(PRIVATE_PREFIX)
-    found = rules.match(canonical)
+    encrypted = canonical.startswith(ENCRYPTED_PREFIX)
+    if encrypted and encryption_master_key(app) is None:
+        raise ChannelForbidden(
+            "Encrypted channels are not enabled on this server: set PUSHER_ENCRYPTION_MASTER_KEY_BASE64."
+        )
+    found = rules.match(rule_name(canonical))
 
     if found is None:
         if presence or asked_private:
-            raise ChannelForbidden(f"No authorization rule for channel {canonical!r}.")
+            raise ChannelForbidden(f"No authorization rule for channel {rule_name(canonical)!r}.")
         if broadcasting_settings.STRICT_CHANNELS:
             raise ChannelForbidden(f"Channel {canonical!r} is not registered (STRICT_CHANNELS).")
         return Authorization(canonical, ChannelKind.PUBLIC)
 
     rule, params = found
+    if rule.public and encrypted:
+        # Default-deny: a public rule lets anyone in, which an end-to-end encrypted channel must not.
+        raise ChannelForbidden(
+            f"Channel {rule_name(canonical)!r} is public; an encrypted channel needs a private rule."
+        )
     if rule.public and not presence:
         return Authorization(canonical, ChannelKind.PUBLIC, rule=rule.name)
     if not identity.is_authenticated:

@@ -25,6 +25,7 @@ from uuid import UUID
 from .backends.base import Backend, PublishReceipt
 from .context import get_origin, socket_id_from
 from .drivers import get_driver
+from .encryption import seal_messages
 from .events import channel_names
 from .exceptions import InvalidMessage
 from .messages import Message, utc_now_iso
@@ -91,10 +92,13 @@ def _label(messages: Sequence[Message]) -> None:
 async def apublish(messages: Sequence[Message], driver: DriverArg = None) -> Published:
     """Hand built ``messages`` to ``driver`` (an alias, an instance, or the default backend).
 
+    Events on end-to-end encrypted channels (``private-encrypted-*``) are sealed here, once each.
     Return the messages, with the backend's receipt as ``.receipt``; send ``broadcast_sent``.
     Raise ``TransportError`` when nothing accepted them.
     """
     target = _backend(driver)
+    if not target.accepts_plaintext:
+        messages = seal_messages(messages)
     _label(messages)
     started = perf_counter()
     receipt = await target.apublish(messages)
@@ -107,6 +111,8 @@ async def apublish(messages: Sequence[Message], driver: DriverArg = None) -> Pub
 def publish(messages: Sequence[Message], driver: DriverArg = None) -> Published:
     """Sync twin of ``apublish``: the backend's sync side, no event loop unless a receiver needs one."""
     target = _backend(driver)
+    if not target.accepts_plaintext:
+        messages = seal_messages(messages)
     _label(messages)
     started = perf_counter()
     receipt = target.publish(messages)

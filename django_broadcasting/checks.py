@@ -3,13 +3,17 @@
 Errors stop ``runserver`` / ``migrate``; warnings are printed. Every id is documented in
 docs/configuration.md:
 
-* ``django_broadcasting.E001`` a ``BROADCASTING`` key or ``BROADCAST_*`` variable is unknown or invalid.
+* ``django_broadcasting.E001`` a ``BROADCASTING`` key or ``BROADCAST_*`` variable is unknown or invalid
+  (``PUSHER_APPS`` included: a missing or duplicate field of an app).
 * ``django_broadcasting.E002`` ``DEFAULT_DRIVER`` names no configured driver, or its BACKEND cannot be imported.
 * ``django_broadcasting.E003`` the websocket driver is in use but ``CHANNEL_LAYERS`` has no layer for it.
 * ``django_broadcasting.W001`` the in-memory channel layer is used with ``DEBUG = False``.
 * ``django_broadcasting.W002`` no ``JWT_SECRET`` (nor ``JWT_PUBLIC_KEY``) with ``DEBUG = False``: tokens are
   signed with ``SECRET_KEY``.
 * ``django_broadcasting.W003`` the redis driver is in use without an explicit Redis address, or with a bad URL.
+* ``django_broadcasting.E004`` only one of ``REDIS_SENTINELS`` and ``REDIS_SENTINEL_MASTER`` is set.
+* ``django_broadcasting.E005`` ``PUSHER_ENCRYPTION_MASTER_KEY_BASE64`` is set but PyNaCl is not installed.
+* ``django_broadcasting.W009`` ``PUSHER_APPS`` is set next to ``PUSHER_APP_ID`` / ``_KEY`` / ``_SECRET``, which it replaces.
 * ``django_broadcasting.W004`` ``CORS_ALLOWED_ORIGINS`` is empty with ``DEBUG = False`` (with
   ``--deploy``: also when ``ALLOWED_HOSTS`` holds ``"*"`` or ``SECRET_KEY`` is a development key).
 
@@ -18,7 +22,8 @@ Deployment checks (``manage.py check --deploy`` only, so the demo's ``runserver`
 * ``django_broadcasting.W005`` tokens or Pusher signatures are keyed with an insecure ``SECRET_KEY``.
 * ``django_broadcasting.W006`` the WebSocket Origin check accepts every origin.
 * ``django_broadcasting.W007`` ``/metrics`` has no ``METRICS_TOKEN`` and the server binds a public address.
-* ``django_broadcasting.W008`` Pusher credentials are shared with another program but
+* ``django_broadcasting.W008`` Pusher credentials are shared with another program (or webhooks are
+  sent, which their receiver verifies) but
   ``PUSHER_APP_SECRET`` is unset (the secret is derived from ``SECRET_KEY``).
 
 No check opens a network connection: they only read configuration.
@@ -70,6 +75,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     """Validate ``BROADCASTING`` and the environment fall-backs, then look for risky setups."""
     try:
         broadcasting_settings.validate()
+        from .pusher_apps import get_apps
+
+        get_apps()  # PUSHER_APPS: each app's fields, duplicate ids and keys
     except ImproperlyConfigured as exc:
         # Every other check reads settings: with a bad one they would only repeat this error.
         return [
@@ -85,8 +93,46 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_channel_layer()
     messages += _check_jwt_secret()
     messages += _check_redis()
+    messages += _check_sentinel()
     messages += _check_cors()
+    messages += _check_pusher_apps()
+    messages += _check_encryption()
     return messages
+
+
+def _check_pusher_apps() -> list[CheckMessage]:
+    if broadcasting_settings.PUSHER_APPS is None:
+        return []
+    ignored = [
+        name for name in ("PUSHER_APP_ID", "PUSHER_APP_KEY", "PUSHER_APP_SECRET") if _explicit(name, name)
+    ]
+    if not ignored:
+        return []
+    return [
+        Warning(
+            f"PUSHER_APPS is set, so {', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} not used: the apps "
+            "are the ones PUSHER_APPS lists, and its first app (or the one marked 'default') is the default app.",
+            hint='List that app in PUSHER_APPS (with "default": true) and remove the PUSHER_APP_* settings.',
+            id="django_broadcasting.W009",
+        )
+    ]
+
+
+def _check_encryption() -> list[CheckMessage]:
+    if not broadcasting_settings.PUSHER_ENCRYPTION_MASTER_KEY_BASE64:
+        return []
+    try:
+        import nacl.secret  # noqa: F401
+    except ImportError:
+        return [
+            Error(
+                "PUSHER_ENCRYPTION_MASTER_KEY_BASE64 is set but PyNaCl, which encrypted channels need, "
+                "is not installed.",
+                hint="pip install 'django-broadcasting[encryption]'",
+                id="django_broadcasting.E005",
+            )
+        ]
+    return []
 
 
 def _check_default_driver() -> list[CheckMessage]:
@@ -170,6 +216,8 @@ def _check_redis() -> list[CheckMessage]:
                 )
             ]
         return []
+    if broadcasting_settings.REDIS_SENTINELS:
+        return []  # the sentinels name the primary (a half Sentinel set-up is E004)
     user = getattr(settings, "BROADCASTING", None) or {}
     explicit = "REDIS_HOST" in user or "BROADCAST_REDIS_HOST" in os.environ
     if not explicit and not settings.DEBUG:
@@ -183,6 +231,27 @@ def _check_redis() -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _check_sentinel() -> list[CheckMessage]:
+    sentinels = bool(broadcasting_settings.REDIS_SENTINELS)
+    master = bool(broadcasting_settings.REDIS_SENTINEL_MASTER)
+    if sentinels == master:
+        return []
+    given, missing = (
+        ("REDIS_SENTINELS", "REDIS_SENTINEL_MASTER")
+        if sentinels
+        else ("REDIS_SENTINEL_MASTER", "REDIS_SENTINELS")
+    )
+    return [
+        Error(
+            f"{given} (BROADCAST_{given}) is set but {missing} (BROADCAST_{missing}) is not: "
+            "Redis Sentinel needs both.",
+            hint="REDIS_SENTINELS lists the sentinels as host:port; REDIS_SENTINEL_MASTER is the name "
+            "they monitor (the `sentinel monitor <name> ...` line). Unset both for a standalone Redis.",
+            id="django_broadcasting.E004",
+        )
+    ]
 
 
 def _check_cors() -> list[CheckMessage]:
@@ -270,7 +339,7 @@ def _check_insecure_keys() -> list[CheckMessage]:
     hmac_allowed = any(alg.upper().startswith("HS") for alg in broadcasting_settings.JWT_ALGORITHMS)
     if not broadcasting_settings.JWT_SECRET and hmac_allowed:
         derived.append("WebSocket tokens (JWT_SECRET is unset)")
-    if not broadcasting_settings.PUSHER_APP_SECRET:
+    if not broadcasting_settings.PUSHER_APP_SECRET and broadcasting_settings.PUSHER_APPS is None:
         derived.append("Pusher channel signatures (PUSHER_APP_SECRET is unset)")
     if not derived:
         return []
@@ -325,14 +394,15 @@ def _check_metrics_bind() -> list[CheckMessage]:
 
 
 def _check_pusher_secret() -> list[CheckMessage]:
-    if broadcasting_settings.PUSHER_APP_SECRET:
-        return []
+    if broadcasting_settings.PUSHER_APP_SECRET or broadcasting_settings.PUSHER_APPS is not None:
+        return []  # every app of PUSHER_APPS has a secret of its own
     shared = [
         name
         for key, env, name in (
             ("PUSHER_APP_KEY", "PUSHER_APP_KEY", "PUSHER_APP_KEY"),
             ("PUSHER_APP_ID", "PUSHER_APP_ID", "PUSHER_APP_ID"),
             ("PUSHER_HOST", "PUSHER_HOST", "PUSHER_HOST"),
+            ("PUSHER_WEBHOOK_URL", "PUSHER_WEBHOOK_URL", "PUSHER_WEBHOOK_URL"),  # the receiver verifies
         )
         if _explicit(key, env)
     ]

@@ -91,16 +91,36 @@ def _str_list(value: Any) -> tuple[str, ...]:
     raise ValueError("expected a list of strings (or a comma-separated string)")
 
 
-def _host_ports(value: Any) -> tuple[str, ...]:
-    """A list of ``host:port`` addresses (a list, or a comma-separated string)."""
-    out = []
-    for item in _str_list(value):
-        host, sep, port = item.rpartition(":")
-        host = host.strip().removeprefix("[").removesuffix("]")
-        if not sep or not host or not port.strip().isdigit() or not 1 <= int(port) <= 65535:
-            raise ValueError(f"expected host:port addresses, got {item!r}")
-        out.append(f"{host}:{int(port)}")
-    return tuple(out)
+def _host_port(item: Any) -> tuple[str, int]:
+    if isinstance(item, (list, tuple)) and len(item) == 2:
+        host, port = item
+    elif isinstance(item, str):
+        host, sep, port = item.strip().rpartition(":")
+        if not sep:
+            raise ValueError(f"{item!r} is not host:port")
+        host = host.removeprefix("[").removesuffix("]")  # [::1]:26379
+    else:
+        raise ValueError(f"{item!r} is not host:port")
+    if not isinstance(host, str) or not host or any(c.isspace() for c in host):
+        raise ValueError(f"{item!r} has no host")
+    try:
+        number = int(port)
+    except (TypeError, ValueError):
+        raise ValueError(f"{item!r} has no port number") from None
+    if not 1 <= number <= 65535:
+        raise ValueError(f"{item!r}: the port must be 1-65535")
+    return host, number
+
+
+def _host_port_list(value: Any) -> tuple[tuple[str, int], ...]:
+    """``"h1:26379,h2:26379"`` or a list of ``"host:port"`` strings or ``(host, port)`` pairs."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("expected a list of host:port (or a comma-separated string)")
+    return tuple(_host_port(item) for item in value)
 
 
 def _mapping(value: Any) -> dict:
@@ -123,6 +143,66 @@ def _callable(value: Any) -> Callable[..., Any]:
     return value
 
 
+#: The webhook events of Pusher's format this server sends (``PUSHER_WEBHOOK_EVENTS`` picks among them).
+WEBHOOK_EVENTS: tuple[str, ...] = (
+    "channel_occupied",
+    "channel_vacated",
+    "member_added",
+    "member_removed",
+    "client_event",
+    "cache_miss",
+)
+
+
+def _webhook_urls(value: Any) -> tuple[str, ...]:
+    """One URL (the environment variable, or a string in settings) or a list of them (settings)."""
+    from urllib.parse import urlsplit
+
+    if value is None or value == "":
+        return ()
+    urls = (value.strip(),) if isinstance(value, str) else value
+    if not isinstance(urls, (list, tuple)) or not all(isinstance(u, str) for u in urls):
+        raise ValueError("expected a URL or a list of URLs")
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} is not an http:// or https:// URL")
+    return tuple(urls)
+
+
+def _webhook_events(value: Any) -> frozenset[str]:
+    """A comma list (environment) or a list (settings) of webhook event names; empty means all."""
+    if value is None or value == "":
+        return frozenset(WEBHOOK_EVENTS)
+    names = _str_list(value)
+    unknown = sorted(set(names) - set(WEBHOOK_EVENTS))
+    if unknown:
+        raise ValueError(
+            f"unknown webhook event(s) {', '.join(unknown)}; choose from {', '.join(WEBHOOK_EVENTS)}"
+        )
+    return frozenset(names)
+
+
+def _master_key_base64(value: Any) -> str | None:
+    """A base64 string that decodes to exactly 32 bytes (the end-to-end encryption master key)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError("expected a base64 string")
+    import base64
+    import binascii
+
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("is not valid base64; generate a key with `openssl rand -base64 32`") from None
+    if len(key) != 32:
+        raise ValueError(
+            f"must decode to exactly 32 bytes, not {len(key)}; generate a key with `openssl rand -base64 32`"
+        )
+    return value.strip()
+
+
 def _drivers(value: Any) -> dict[str, dict]:
     drivers = _mapping(value)
     for alias, config in drivers.items():
@@ -138,6 +218,8 @@ class Option:
     default: Any
     parse: Callable[[Any], Any]
     env: str | None = None
+    #: A secret: its value is never repeated in an error message.
+    secret: bool = False
 
 
 DEFAULT_DRIVERS: dict[str, dict[str, Any]] = {
@@ -166,8 +248,11 @@ OPTIONS: dict[str, Option] = {
     "REDIS_URL": Option(None, _optional_str, "BROADCAST_REDIS_URL"),
     "REDIS_SOCKET_TIMEOUT": Option(10.0, _float(0.1), "BROADCAST_REDIS_SOCKET_TIMEOUT"),
     "REDIS_MAX_CONNECTIONS": Option(200, _int(1), "BROADCAST_REDIS_MAX_CONNECTIONS"),
-    # Redis Cluster: seed nodes; when set, the redis backend runs on the cluster (backends/redis/cluster.py)
-    "REDIS_CLUSTER_NODES": Option((), _host_ports, "BROADCAST_REDIS_CLUSTER_NODES"),
+    # Redis Sentinel (backends/redis/sentinel.py): both set, or neither
+    "REDIS_SENTINELS": Option((), _host_port_list, "BROADCAST_REDIS_SENTINELS"),
+    "REDIS_SENTINEL_MASTER": Option(None, _optional_str, "BROADCAST_REDIS_SENTINEL_MASTER"),
+    # Redis Cluster (backends/redis/cluster.py): seed nodes; when set, the redis backend runs on the cluster
+    "REDIS_CLUSTER_NODES": Option((), _host_port_list, "BROADCAST_REDIS_CLUSTER_NODES"),
     "CHANNELS_PREFIX": Option("", _str, "BROADCAST_CHANNELS_PREFIX"),
     # Authentication
     "JWT_SECRET": Option(None, _optional_str, "JWT_SECRET"),
@@ -218,6 +303,10 @@ OPTIONS: dict[str, Option] = {
     "HISTORY_CHANNEL_MAX_BYTES": Option(1_048_576, _int(0), "BROADCAST_HISTORY_CHANNEL_MAX_BYTES"),
     "HISTORY_MAX_BYTES": Option(33_554_432, _int(0), "BROADCAST_HISTORY_MAX_BYTES"),
     "HISTORY_CLIENT_EVENTS": Option(False, _bool, "BROADCAST_HISTORY_CLIENT_EVENTS"),
+    # Cache channels (cache-*): seconds the last event of a channel is kept (Pusher keeps it 30 minutes)
+    "CACHE_CHANNEL_TTL": Option(1800.0, _float(1), "BROADCAST_CACHE_CHANNEL_TTL"),
+    # Bytes of cached payloads one server process keeps in memory (0 = no limit but the TTL)
+    "CACHE_CHANNEL_MAX_BYTES": Option(33_554_432, _int(0), "BROADCAST_CACHE_CHANNEL_MAX_BYTES"),
     "STATS_INTERVAL": Option(5.0, _float(0.1), "BROADCAST_STATS_INTERVAL"),  # node reports to Redis
     # Publishing from other processes (signed HTTP trigger)
     "TRIGGER_URL": Option(None, _optional_str, "BROADCAST_TRIGGER_URL"),
@@ -243,12 +332,27 @@ OPTIONS: dict[str, Option] = {
     "PUSHER_HOST": Option(None, _optional_str, "PUSHER_HOST"),
     "PUSHER_PORT": Option(None, lambda v: None if v in (None, "") else _int(1, 65535)(v), "PUSHER_PORT"),
     "PUSHER_SCHEME": Option("http", _str, "PUSHER_SCHEME"),
+    # End-to-end encrypted channels (private-encrypted-*): base64 of 32 random bytes; None = refused
+    "PUSHER_ENCRYPTION_MASTER_KEY_BASE64": Option(
+        None, _master_key_base64, "PUSHER_ENCRYPTION_MASTER_KEY_BASE64", secret=True
+    ),
     "PUSHER_CLIENT_EVENT_RATE_LIMIT": Option(
         10, _int(0), "PUSHER_CLIENT_EVENT_RATE_LIMIT"
     ),  # per socket per second
     "PUSHER_MAX_CONNECTIONS": Option(
         0, _int(0), "PUSHER_MAX_CONNECTIONS"
     ),  # the app's quota (4004); 0 = none
+    # Webhooks in Pusher's format (django_broadcasting.webhooks, docs/webhooks.md)
+    "PUSHER_WEBHOOK_URL": Option((), _webhook_urls, "PUSHER_WEBHOOK_URL"),  # one URL; a list in settings
+    "PUSHER_WEBHOOK_EVENTS": Option("", _webhook_events, "PUSHER_WEBHOOK_EVENTS"),  # default: all
+    "WEBHOOK_TIMEOUT": Option(5.0, _float(0.1), "BROADCAST_WEBHOOK_TIMEOUT"),  # seconds per request
+    "WEBHOOK_BATCH_SIZE": Option(50, _int(1, 1000), "BROADCAST_WEBHOOK_BATCH_SIZE"),  # events per request
+    "WEBHOOK_BATCH_DELAY": Option(0.25, _float(0), "BROADCAST_WEBHOOK_BATCH_DELAY"),  # gathering window
+    "WEBHOOK_QUEUE_SIZE": Option(10_000, _int(1), "BROADCAST_WEBHOOK_QUEUE_SIZE"),  # per URL; oldest dropped
+    "WEBHOOK_RETRY_FOR": Option(300.0, _float(0), "BROADCAST_WEBHOOK_RETRY_FOR"),  # then a batch is dropped
+    # Several apps: a list of dicts (JSON in the environment), validated by pusher_apps.load_apps
+    # (its messages name the app and the field, and never echo a secret).
+    "PUSHER_APPS": Option(None, lambda value: value, "PUSHER_APPS"),
 }
 
 
@@ -295,7 +399,8 @@ class BroadcastingSettings:
             try:
                 value = option.parse(raw)
             except ValueError as exc:
-                raise BroadcastingImproperlyConfigured(f"{source}: {exc} (got {raw!r}).") from None
+                shown = "" if option.secret else f" (got {raw!r})"
+                raise BroadcastingImproperlyConfigured(f"{source}: {exc}{shown}.") from None
         if name == "DRIVERS":
             value = {**DEFAULT_DRIVERS, **value}
         self._cache[name] = value

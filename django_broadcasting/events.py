@@ -73,6 +73,13 @@ class PrivateChannel(Channel):
     prefix = "private-"
 
 
+class EncryptedPrivateChannel(Channel):
+    """``EncryptedPrivateChannel("user.5")``: Laravel's ``private-encrypted-user.5``, an end-to-end
+    encrypted channel of its own; its events are sealed at publish time (see ``encryption``)."""
+
+    prefix = "private-encrypted-"
+
+
 class PresenceChannel(Channel):
     """``PresenceChannel("chat.1")``: Laravel's ``presence-chat.1``, which is the channel ``presence.chat.1``."""
 
@@ -95,10 +102,17 @@ def channel_names(value: Any) -> list[str]:
 
     Names are canonical: ``private-X`` is published on ``X`` and ``presence-X`` on ``presence.X``,
     the channels Laravel Echo's ``private('X')`` / ``join('X')`` subscribers are on.
+    Names from ``pusher_apps.app_channel()`` (another Pusher app's channels) are kept as they are.
     """
     from .authorization import canonical_name
+    from .messages import APP_NAMESPACE
 
-    return [canonical_name(name) for name in _flatten(value)]
+    # A name made by ``pusher_apps.app_channel()`` is already another app's channel: server-side
+    # code may publish there (clients never can: ``canonical_name`` refuses such names).
+    return [
+        name if isinstance(name, str) and name.startswith(APP_NAMESPACE) else canonical_name(name)
+        for name in _flatten(value)
+    ]
 
 
 def _jsonable(value: Any) -> Any:

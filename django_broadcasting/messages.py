@@ -53,7 +53,19 @@ class _computed_once:
 # "{" "}" never appear in a concrete name (they are pattern syntax).
 _CHANNEL_RE = re.compile(r"[A-Za-z0-9_\-=@,.;#:]+")
 _EVENT_RE = re.compile(r"[^\x00-\x1f]+")
+#: Hub names of the channels of an app other than the default one start with this, then the
+#: app id and ":" (see ``pusher_apps``); clients can never name such a channel themselves.
+APP_NAMESPACE = "#app-"
 MAX_EVENT_NAME_LENGTH = 200
+
+
+def app_local_name(name: str) -> str:
+    """Return a hub channel name as its app's clients know it (``#app-<id>:orders`` -> ``orders``)."""
+    if name.startswith(APP_NAMESPACE):
+        return name.partition(":")[2] or name
+    return name
+
+
 # Client JSON (frames, HTTP bodies) nests at most this deep: far beyond any real payload, far
 # below the interpreter's recursion limit.
 MAX_JSON_DEPTH = 64
@@ -64,7 +76,7 @@ def validate_channel_name(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise InvalidChannelName("Channel name must be a non-empty string.")
     limit = broadcasting_settings.MAX_CHANNEL_NAME_LENGTH
-    if len(name) > limit:
+    if len(name) > limit and not (name.startswith(APP_NAMESPACE) and len(name.partition(":")[2]) <= limit):
         raise InvalidChannelName(f"Channel name is longer than {limit} characters.")
     if not _CHANNEL_RE.fullmatch(name):
         raise InvalidChannelName(
@@ -178,6 +190,9 @@ class Message:
     #: Where the broadcast came from ("cli", "event", "api", "trigger", "whisper", "presence"),
     #: shown by the admin's debug console; None for application code. Optional in the transport.
     origin: str | None = None
+    #: True once the payload is sealed for an end-to-end encrypted channel (``encryption.py``):
+    #: ``data`` is then ``{"nonce", "ciphertext"}`` and is relayed as it is, never sealed again.
+    encrypted: bool = False
 
     def __init__(
         self,
@@ -242,6 +257,11 @@ class Message:
             out.append(message)
         return out
 
+    def _with_encrypted(self, encrypted: Any) -> Message:
+        if encrypted is True:
+            self.encrypted = True
+        return self
+
     def _with_origin(self, origin: Any) -> Message:
         if origin is not None:
             self.origin = str(origin)[:32]
@@ -254,6 +274,16 @@ class Message:
             {k: v for k, v in self.__dict__.items() if k not in ("native_frame", "transport_json")}
         )
         copy.id = id
+        return copy
+
+    def with_payload(self, data: Any, data_json: str) -> Message:
+        """Return a copy carrying another payload (already encoded as ``data_json``)."""
+        copy = Message.__new__(Message)
+        copy.__dict__.update(
+            {k: v for k, v in self.__dict__.items() if k not in ("native_frame", "transport_json")}
+        )
+        copy._data = data
+        copy.data_json = data_json
         return copy
 
     def to_dict(self) -> dict[str, Any]:
@@ -279,6 +309,8 @@ class Message:
             out["user_id"] = self.user_id
         if self.origin is not None:
             out["origin"] = self.origin
+        if self.encrypted:
+            out["encrypted"] = True
         return out
 
     @classmethod
@@ -287,16 +319,20 @@ class Message:
         try:
             data_json = payload.get("data_json")
             data = parse_json(data_json) if data_json is not None else payload.get("data")
-            return cls(
-                payload["channel"],
-                payload["event"],
-                data,
-                timestamp=payload.get("timestamp"),
-                id=payload.get("id"),
-                socket_id=payload.get("socket_id"),
-                data_json=data_json,
-                user_id=payload.get("user_id"),
-            )._with_origin(payload.get("origin"))
+            return (
+                cls(
+                    payload["channel"],
+                    payload["event"],
+                    data,
+                    timestamp=payload.get("timestamp"),
+                    id=payload.get("id"),
+                    socket_id=payload.get("socket_id"),
+                    data_json=data_json,
+                    user_id=payload.get("user_id"),
+                )
+                ._with_origin(payload.get("origin"))
+                ._with_encrypted(payload.get("encrypted"))
+            )
         except InvalidMessage:
             raise
         except (KeyError, TypeError, ValueError) as exc:
@@ -328,6 +364,8 @@ class Message:
         origin = payload.get("origin")
         if origin is not None:
             message.origin = str(origin)[:32]
+        if payload.get("encrypted") is True:
+            message.encrypted = True
         if not isinstance(message.channel, str) or not isinstance(message.event, str):
             raise TypeError("channel and event must be strings")
         return message

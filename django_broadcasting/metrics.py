@@ -74,8 +74,17 @@ def hub_counts(hub: Any) -> dict[str, Any]:
         "deliveries": getattr(hub, "deliveries", 0),
         "frames_in": getattr(hub, "frames_in", 0),
         "errors": dict(getattr(hub, "errors", {})),
+        "apps": hub.app_stats() if hasattr(hub, "app_stats") else {},
         "uptime": round(time.time() - getattr(hub, "started_at", time.time()), 3),
+        "webhooks": _webhook_counts(hub),
     }
+
+
+def _webhook_counts(hub: Any) -> dict[str, int]:
+    lifecycle = getattr(hub, "lifecycle", None)
+    if lifecycle is None:
+        return {}
+    return {**lifecycle.stats.as_dict(), "pending": sum(s.pending for s in lifecycle.senders)}
 
 
 class HubCollector(Collector):
@@ -131,11 +140,65 @@ class HubCollector(Collector):
         for code, count in sorted(stats.get("errors", {}).items(), key=lambda item: str(item[0])):
             errors.add_metric([str(code)], count)
         yield errors
+        yield from _webhook_metrics(stats.get("webhooks") or {})
+        yield from _app_families(stats.get("apps") or {})
         yield GaugeMetricFamily(
             "broadcast_uptime_seconds",
             "Seconds since this broadcasting node started.",
             value=stats.get("uptime", 0.0),
         )
+
+
+def _webhook_metrics(counts: dict[str, int]) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "broadcast_webhook_events_pending",
+        "Webhook events queued or in flight (every URL).",
+        value=counts.get("pending", 0),
+    )
+    events = CounterMetricFamily(
+        "broadcast_webhook_events",
+        "Webhook events by outcome: queued, sent (answered 2xx), dropped (queue full or retries exhausted).",
+        labels=["outcome"],
+    )
+    for outcome in ("queued", "sent", "dropped"):
+        events.add_metric([outcome], counts.get(f"events_{outcome}", 0))
+    yield events
+    requests = CounterMetricFamily(
+        "broadcast_webhook_requests",
+        "Webhook requests by result (failed: non-2xx or no answer).",
+        labels=["result"],
+    )
+    requests.add_metric(["ok"], counts.get("requests_ok", 0))
+    requests.add_metric(["failed"], counts.get("requests_failed", 0))
+    yield requests
+
+
+#: Per-app metrics (label ``app``: the app id of ``PUSHER_APPS``, or of the single app).
+_APP_METRICS = (
+    ("broadcast_app_connections", GaugeMetricFamily, "connections", "Open WebSocket connections, per app."),
+    ("broadcast_app_channels", GaugeMetricFamily, "channels", "Channels with a local subscriber, per app."),
+    ("broadcast_app_subscriptions", GaugeMetricFamily, "subscriptions", "Channel subscriptions, per app."),
+    (
+        "broadcast_app_messages_in",
+        CounterMetricFamily,
+        "messages_in",
+        "Broadcasts received for fan-out, per app.",
+    ),
+    (
+        "broadcast_app_messages_out",
+        CounterMetricFamily,
+        "deliveries",
+        "Frames delivered by fan-out, per app.",
+    ),
+)
+
+
+def _app_families(apps: dict[str, dict[str, int]]) -> Iterator[Metric]:
+    for name, family_class, field, documentation in _APP_METRICS:
+        family = family_class(name, documentation, labels=["app"])
+        for app_id, figures in sorted(apps.items()):
+            family.add_metric([str(app_id)], figures.get(field, 0))
+        yield family
 
 
 _children: dict[str, Any] = {}

@@ -10,9 +10,10 @@ Three things are signed with the app secret (HMAC-SHA256, lowercase hex):
   ``&``, not URL-encoded) and ``body_md5`` is the MD5 of the body.
 
 The app id, key and secret come from ``PUSHER_APP_ID`` / ``PUSHER_APP_KEY`` /
-``PUSHER_APP_SECRET`` (settings or environment). Without a configured secret one is derived
-from Django's ``SECRET_KEY``, so one project's processes agree; set it explicitly when another
-program (Laravel, a Pusher SDK) signs or verifies.
+``PUSHER_APP_SECRET`` (settings or environment), or from each app of ``PUSHER_APPS`` (see
+``pusher_apps``); every function takes the ``app`` to sign for, the default app when omitted.
+Without a configured secret one is derived from Django's ``SECRET_KEY``, so one project's
+processes agree; set it explicitly when another program (Laravel, a Pusher SDK) signs or verifies.
 """
 
 from __future__ import annotations
@@ -23,11 +24,8 @@ import hmac
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from django.conf import settings
-
-from .conf import broadcasting_settings, on_reload
+from .pusher_apps import PusherApp, app_by_key, default_app
 
 try:  # CPython's own MD5: no OpenSSL context to set up per call (the API checks one per request)
     from _md5 import md5 as _md5
@@ -41,41 +39,19 @@ AUTH_VERSION = "1.0"
 MAX_CLOCK_SKEW = 600
 
 
-@dataclass(frozen=True)
-class PusherApp:
-    """The credentials of the (single) Pusher app this project serves."""
-
-    id: str
-    key: str
-    secret: str
-
-
 def app_secret() -> str:
-    """Return ``PUSHER_APP_SECRET``, or a secret derived from ``SECRET_KEY`` when none is set."""
-    secret = broadcasting_settings.PUSHER_APP_SECRET
-    if secret:
-        return secret
-    return hashlib.sha256(b"django-broadcasting.pusher:" + settings.SECRET_KEY.encode()).hexdigest()
+    """Return the default app's secret (``PUSHER_APP_SECRET``, or one derived from ``SECRET_KEY``)."""
+    return get_app().secret
 
 
-_app: PusherApp | None = None
-
-
-def get_app() -> PusherApp:
-    """Return the configured app (read lazily; rebuilt when the settings are reloaded)."""
-    global _app
-    app = _app
+def get_app(key: str | None = None) -> PusherApp:
+    """Return the default app, or the app whose key is ``key`` (``RequestRefused`` 401 if none)."""
+    if key is None:
+        return default_app()
+    app = app_by_key(key)
     if app is None:
-        app = _app = PusherApp(
-            str(broadcasting_settings.PUSHER_APP_ID), broadcasting_settings.PUSHER_APP_KEY, app_secret()
-        )
+        raise RequestRefused(401, "Unknown auth_key.")
     return app
-
-
-@on_reload
-def _forget_app() -> None:
-    global _app
-    _app = None
 
 
 class _HmacSha256:

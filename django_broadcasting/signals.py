@@ -14,6 +14,18 @@ Server side (sent by the real-time server, ``django_broadcasting.server``):
 * ``subscribed(sender=ConsumerClass, socket_id=..., channel=...)`` / ``unsubscribed(...)``
 * ``member_joined(sender=..., channel=..., member=...)`` / ``member_left(...)`` (presence channels)
 
+Channel lifecycle, the in-process twins of the webhooks (``django_broadcasting.webhooks``), sent by
+the server process that observed the change, once for the whole cluster (see docs/webhooks.md).
+``channel`` is the canonical name (``orders.1``, ``presence.chat.1``) and ``event`` the webhook
+event as Pusher's format has it (``{"name": "channel_occupied", "channel": "private-orders.1"}``):
+
+* ``channel_occupied(sender=..., channel=..., event=...)``: the first subscriber anywhere joined.
+* ``channel_vacated(sender=..., channel=..., event=...)``: the last subscriber anywhere left.
+* ``client_event(sender=..., channel=..., event=...)``: a client event (whisper) on a private or
+  presence channel; ``event`` has ``event``, ``data``, ``socket_id`` and, on presence, ``user_id``.
+* ``cache_miss(sender=..., channel=..., event=...)``: a subscriber of a cache channel found no event
+  kept (``django_broadcasting.webhooks.acache_miss``).
+
 Receivers may be sync or async functions (Django 5+ signals run both). The server sends its
 signals with ``asend_fast``: one async receiver is awaited directly, which is what Django's
 ``asend`` amounts to for it without the tasks its ``asyncio.gather`` creates (three per send, ~20%
@@ -38,6 +50,10 @@ __all__ = [
     "unsubscribed",
     "member_joined",
     "member_left",
+    "channel_occupied",
+    "channel_vacated",
+    "client_event",
+    "cache_miss",
     "asend_fast",
 ]
 
@@ -49,6 +65,10 @@ subscribed = Signal()
 unsubscribed = Signal()
 member_joined = Signal()
 member_left = Signal()
+channel_occupied = Signal()
+channel_vacated = Signal()
+client_event = Signal()
+cache_miss = Signal()
 
 
 async def asend_fast(signal: Signal, sender: Any, **named: Any) -> list[tuple[Any, Any]]:

@@ -195,6 +195,7 @@ def _fake_driver(alias: str, recorder: BroadcastFake) -> Any:
 
             name = "fake"
             recorder: BroadcastFake
+            accepts_plaintext = True  # assertions see the data of encrypted channels' events
 
             async def abroadcast(self, messages: Any) -> None:
                 self.recorder.messages.extend(messages)

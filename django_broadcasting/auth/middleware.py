@@ -264,14 +264,17 @@ class OriginCheck:
 _NO_ORIGIN_ALLOWED = OriginCheck(True, NO_ORIGIN)  # immutable: one verdict serves every such handshake
 
 
-def check_origin(origin: str | None, scope: Scope | None = None) -> OriginCheck:
+def check_origin(
+    origin: str | None, scope: Scope | None = None, allowed: tuple[str, ...] | None = None
+) -> OriginCheck:
     """Apply the Origin policy to a handshake's ``Origin`` header value (``scope`` gives its Host).
 
     In order: no Origin (allowed unless ``REQUIRE_ORIGIN``); ``"*"`` listed; the request's own
     origin (scheme, host and port of the Host it was sent to, when that Host is in
     ``ALLOWED_HOSTS``); ``CORS_ALLOWED_ORIGINS``; ``CSRF_TRUSTED_ORIGINS``; with an empty
     ``CORS_ALLOWED_ORIGINS``, an origin whose host is in ``ALLOWED_HOSTS``. Anything else is refused.
-    Without ``scope`` there is no same-origin row.
+    Without ``scope`` there is no same-origin row. ``allowed`` replaces ``CORS_ALLOWED_ORIGINS``
+    (a Pusher app's ``allowed_origins``, see ``app_origins``).
     """
     if origin is None and not broadcasting_settings.REQUIRE_ORIGIN:
         return _NO_ORIGIN_ALLOWED  # the common non-browser case: nothing to compare
@@ -290,7 +293,8 @@ def check_origin(origin: str | None, scope: Scope | None = None) -> OriginCheck:
             "(BROADCASTING['REQUIRE_ORIGIN'] or BROADCAST_REQUIRE_ORIGIN) to let clients that "
             "send none connect",
         )
-    allowed = broadcasting_settings.CORS_ALLOWED_ORIGINS
+    if allowed is None:
+        allowed = broadcasting_settings.CORS_ALLOWED_ORIGINS
     if "*" in allowed:
         return verdict(True, LISTED)
     parsed = _normalise_origin(origin, strict=True)
@@ -346,6 +350,17 @@ def check_origin(origin: str | None, scope: Scope | None = None) -> OriginCheck:
     return verdict(False, REFUSED, reason)
 
 
+def _pusher_app(scope: Scope) -> Any:
+    """The Pusher app of a ``/app/{key}`` handshake (its own ``allowed_origins`` apply), or None."""
+    path: str = scope.get("path", "")
+    head, sep, key = path.rstrip("/").rpartition("/app/")
+    if not sep or not key or "/" in key:
+        return None
+    from ..pusher_apps import app_by_key
+
+    return app_by_key(key)
+
+
 def origin_allowed(origin: str | None, scope: Scope | None = None) -> bool:
     """Return True when a handshake with this ``Origin`` header value may proceed."""
     return check_origin(origin, scope).allowed
@@ -388,7 +403,15 @@ class BroadcastAuthMiddleware:
         if scope["type"] != "websocket":
             return self.inner(scope, receive, send)
 
-        check = check_origin(_joined_header(scope, b"origin"), scope)
+        origin = _joined_header(scope, b"origin")
+        app = _pusher_app(scope) if origin is not None else None
+        if app is not None and app.allowed_origins is not None:
+            check = check_origin(origin, scope, app.allowed_origins)
+            if not check.allowed:
+                reason = check.reason.replace(LISTED, f"the allowed_origins of Pusher app {app.id!r}")
+                check = OriginCheck(False, check.rule, check.origin, check.host, check.own_origin, reason)
+        else:
+            check = check_origin(origin, scope)
         if not check.allowed:
             logger.warning("%s", check.describe())
             return deny_handshake(receive, send, ORIGIN_FORBIDDEN_CODE)

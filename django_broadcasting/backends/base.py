@@ -30,7 +30,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from asgiref.sync import async_to_sync
 
 from ..conf import broadcasting_settings
+from .cache import ChannelCache, MemoryChannelCache
 from .history import HistoryStore, MemoryHistory
+from .occupancy import LocalOccupancy, OccupancyStore
 from .presence import LocalPresence, PresenceStore
 
 if TYPE_CHECKING:
@@ -112,13 +114,19 @@ class LocalServer(Protocol):
     def stats(self) -> dict[str, Any]: ...
     def console_watch(self, ttl: float) -> None: ...
     def console_read(self, after: int, limit: int) -> dict[str, Any]: ...
-    async def terminate_user(self, user_id: str) -> int: ...
+    def channel_counts(self, prefix: str = "") -> dict[str, int]: ...
+    async def members(self, channel: str) -> list[dict[str, Any]]: ...
+    async def terminate_user(self, user_id: str, app_id: str | None = None) -> int: ...
 
 
 class AdminLink(Protocol):
-    """A server process's link to the admin pages of other processes (redis backend)."""
+    """A server process's link to the admin pages and the HTTP API of other processes (redis backend)."""
 
     async def run(self) -> None: ...
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Return once other processes can reach this one (at most ``timeout`` seconds)."""
+        ...
 
 
 _local_server: LocalServer | None = None
@@ -177,6 +185,9 @@ class Backend:
     name: str = "base"
     #: True when the backend carries messages between processes and machines on its own.
     cluster_wide: bool = False
+    #: True for test doubles that record what the application broadcast: events for end-to-end
+    #: encrypted channels reach them unsealed (every other backend gets them sealed, see ``encryption``).
+    accepts_plaintext: bool = False
 
     def __init__(self, alias: str, options: Mapping[str, Any] | None = None) -> None:
         self.alias = alias
@@ -229,6 +240,10 @@ class Backend:
         """Return the presence store of a server process (default: this process's memory)."""
         return LocalPresence()
 
+    def create_occupancy(self, node: str) -> OccupancyStore:
+        """Return the record of which server processes hold which channels (default: this one only)."""
+        return LocalOccupancy()
+
     def create_history(self, transport: HubTransport | None) -> HistoryStore | None:
         """Return the history store, or None when history is off or cannot be kept.
 
@@ -245,6 +260,19 @@ class Backend:
                 total_bytes=broadcasting_settings.HISTORY_MAX_BYTES,
             )
         return None
+
+    def create_cache(self, transport: HubTransport | None) -> ChannelCache:
+        """Return the store of cache channels' last events (default: this process's memory).
+
+        The hub writes a memory store as it delivers: complete with one server process; with a
+        transport that spans processes, each process keeps what it heard. Backends that share a
+        store between processes (redis) have their publishers write it instead.
+        """
+        return MemoryChannelCache(
+            broadcasting_settings.CACHE_CHANNEL_TTL,
+            broadcasting_settings.MAX_CHANNELS,
+            broadcasting_settings.CACHE_CHANNEL_MAX_BYTES,
+        )
 
     async def acluster_stats(self) -> dict[str, Any]:
         """Return every node's figures: ``{"nodes", "node_count", "totals", "source"}``.
@@ -282,18 +310,36 @@ class Backend:
             cursor = 0
         return server.console_read(cursor, limit)
 
-    async def aterminate_user(self, user_id: str) -> dict[str, Any]:
+    async def aterminate_user(self, user_id: str, app_id: str | None = None) -> dict[str, Any]:
         """Close every socket of ``user_id`` (on every node where the backend spans several).
 
+        ``app_id`` limits it to the sockets of one app (``PUSHER_APPS``); None: every app.
         Returns ``{"closed": int | None, "scope": "process" | "cluster"}``; ``closed`` is None
-        when other nodes do the closing. ``TransportError`` when no server can be reached.
+        when other nodes do the closing and did not say how many. ``TransportError`` when no
+        server can be reached.
         """
         from ..exceptions import TransportError
 
         server = local_server()
         if server is None:
             raise TransportError("No server runs in this process to close the sockets of.")
-        return {"closed": await server.terminate_user(str(user_id)), "scope": "process"}
+        return {"closed": await server.terminate_user(str(user_id), app_id), "scope": "process"}
+
+    # -- channel information for the Pusher HTTP API ---------------------------------------
+    async def achannel_counts(self, prefix: str = "") -> dict[str, int]:
+        """Return ``{hub channel name: subscriptions}`` of occupied channels whose name starts with
+        ``prefix``, on every node where the backend spans several.
+
+        The default counts this process's server (nothing when it serves no WebSockets).
+        """
+        server = local_server()
+        return server.channel_counts(prefix) if server is not None else {}
+
+    async def apresence_members(self, channel: str) -> list[dict[str, Any]]:
+        """Return the members (``{"id", "info"}``) of presence ``channel``, cluster-wide where
+        the backend spans several nodes. The default asks this process's server."""
+        server = local_server()
+        return await server.members(channel) if server is not None else []
 
     async def aclose(self) -> None:
         """Release connections and pools. Called on reset and shutdown."""

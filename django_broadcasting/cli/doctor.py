@@ -62,7 +62,11 @@ def _facts(command: BaseCommand) -> None:
     layer = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get("default", {}).get("BACKEND", "(none)")
     _row(command, "Channel layer", layer)
     if driver == "redis" and broadcasting_settings.REDIS_CLUSTER_NODES:  # Redis Cluster
-        _row(command, "Redis Cluster", ", ".join(broadcasting_settings.REDIS_CLUSTER_NODES))
+        _row(
+            command,
+            "Redis Cluster",
+            ", ".join(f"{h}:{p}" for h, p in broadcasting_settings.REDIS_CLUSTER_NODES),
+        )
     elif driver == "redis":
         redis_at = broadcasting_settings.REDIS_URL or (
             f"{broadcasting_settings.REDIS_HOST}:{broadcasting_settings.REDIS_PORT}"
@@ -142,18 +146,18 @@ def _ping_redis(command: BaseCommand) -> bool:
     return True
 
 
-def _ping_cluster(command: BaseCommand, nodes: tuple[str, ...]) -> bool:
+def _ping_cluster(command: BaseCommand, nodes: tuple[tuple[str, int], ...]) -> bool:
     """Ask the seed nodes of a Redis Cluster for ``cluster_state`` until one answers."""
     import redis
 
     from django_broadcasting.conf import broadcasting_settings
 
     errors = []
-    for address in nodes:
-        host, _, port = address.rpartition(":")
+    for host, port in nodes:
+        address = f"{host}:{port}"
         client = redis.Redis(
             host=host,
-            port=int(port),
+            port=port,
             password=broadcasting_settings.REDIS_PASSWORD or None,
             socket_connect_timeout=2,
             socket_timeout=2,

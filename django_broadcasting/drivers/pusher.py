@@ -11,7 +11,9 @@ A driver's ``OPTIONS`` override them: ``app_id``, ``key``, ``secret``, ``host``,
 ``scheme``, ``cluster`` (Pusher's hosted ``api-<cluster>.pusher.com`` over https), ``timeout``
 and ``path`` (a prefix in front of ``/apps/...``, for servers mounted below one).
 
-Channels are sent by their Pusher names (``user.5`` goes out as ``private-user.5``), so Echo
+Events on end-to-end encrypted channels (``private-encrypted-*``) are sent sealed with
+``PUSHER_ENCRYPTION_MASTER_KEY_BASE64`` (see ``encryption``): the receiving server relays them
+without seeing their plaintext. Channels are sent by their Pusher names (``user.5`` goes out as ``private-user.5``), so Echo
 clients of another server receive them; this server maps them back to one channel. Messages
 that share event, payload and excluded socket go out as one ``events`` call (up to 100
 channels); others as ``batch_events`` of up to 10.
@@ -28,8 +30,9 @@ from asgiref.sync import sync_to_async
 
 from ..backends.webclient import request_json
 from ..conf import broadcasting_settings
+from ..encryption import seal_messages
 from ..messages import Message
-from ..pusher_signing import PusherApp, app_secret, sign_request
+from ..pusher_signing import PusherApp, get_app, sign_request
 from .base import BaseDriver
 
 MAX_CHANNELS = 100
@@ -50,10 +53,11 @@ class PusherDriver(BaseDriver):
 
     @property
     def app(self) -> PusherApp:
+        default = get_app()  # PUSHER_APP_* or the default app of PUSHER_APPS
         return PusherApp(
-            str(self._option("app_id", broadcasting_settings.PUSHER_APP_ID)),
-            str(self._option("key", broadcasting_settings.PUSHER_APP_KEY)),
-            str(self._option("secret", app_secret())),
+            str(self._option("app_id", default.id)),
+            str(self._option("key", default.key)),
+            str(self._option("secret", default.secret)),
         )
 
     def origin_and_prefix(self) -> tuple[str, str]:
@@ -138,6 +142,7 @@ class PusherDriver(BaseDriver):
     async def abroadcast(self, messages: Sequence[Message]) -> None:
         if not messages:
             return
+        messages = seal_messages(messages)  # a no-op for what the publish path sealed already
         post = sync_to_async(self._post, thread_sensitive=False)
         for endpoint, body in self.requests(messages):
             await post(endpoint, body)

@@ -27,6 +27,7 @@ from ..broadcasting import apublish
 from ..conf import broadcasting_settings
 from ..drivers import get_driver
 from ..drivers.pusher import PusherDriver
+from ..encryption import EncryptionNotConfigured, seal_messages
 from ..messages import Message
 from ..server.hub import get_hub
 
@@ -75,6 +76,8 @@ class IngressRequest:
     query_string: str
     headers: Mapping[str, str]
     body: bytes
+    #: The Pusher app the request was signed for, once the Pusher HTTP API has checked it.
+    app: Any = None
 
     @cached_property
     def query(self) -> dict[str, str]:
@@ -130,6 +133,12 @@ async def publish(messages: Sequence[Message], *, server: bool = False, origin: 
     server delivers them to its own sockets, whatever its default driver (a default ``pusher``
     driver would otherwise post them straight back to this API, a ``log`` one swallow them).
     """
+    # Plain events for encrypted channels (the trigger's channel/event/data form) are sealed here;
+    # what arrives sealed (Pusher SDKs, this project's publishers) is relayed as it is.
+    try:
+        messages = seal_messages(messages)
+    except EncryptionNotConfigured as exc:
+        raise PublishRefused(str(exc)) from None
     if origin is not None:  # the admin console's label of where a broadcast came from
         for message in messages:
             if message.origin is None:

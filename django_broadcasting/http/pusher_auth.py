@@ -9,8 +9,17 @@ Laravel's ``X-CSRF-TOKEN`` header (Echo's ``csrfToken`` option). Bodies may be f
 
 The channel rule decides, exactly as for a native subscription: the answer is
 ``{"auth": "<key>:<hmac>"}`` plus ``channel_data`` (``{"user_id", "user_info"}``, the
-presence rule's member info) for presence channels; 403 when a rule refuses, 400 for a bad
+presence rule's member info) for presence channels, and ``shared_secret`` (the channel's key,
+see ``encryption``) for end-to-end encrypted ``private-encrypted-*`` channels; 403 when a rule
+refuses or when encrypted channels are not configured (no master key for the app), 400 for a bad
 request, 401 for a Bearer token that does not verify.
+
+Several apps (``PUSHER_APPS``): the answer is signed with the secret of the app the client's
+socket belongs to (and ``shared_secret`` made with that app's encryption key). That app is named
+by an ``app`` parameter (its key or id, in the query string or the body: pusher-js
+``channelAuthorization: {params: {app: key}}``), else read from the socket id (which carries the
+app's position when several apps are configured), else it is the default app. The channel rules
+are the project's, shared by every app.
 """
 
 from __future__ import annotations
@@ -29,8 +38,10 @@ from django.views.decorators.http import require_POST
 
 from ..auth.identity import Identity, aidentity_from_request
 from ..authorization import ChannelKind, aauthorize
+from ..encryption import encryption_master_key, is_encrypted_channel, shared_secret_base64
 from ..exceptions import AuthenticationFailed, ChannelForbidden, InvalidChannelName
 from ..messages import JSONTooDeep, parse_json
+from ..pusher_apps import PusherApp, app_by_id, app_by_key, app_for_socket_id, default_app
 from ..pusher_signing import SOCKET_ID_RE, sign_channel, sign_user
 
 LARAVEL_CSRF_HEADER = "HTTP_X_CSRF_TOKEN"
@@ -76,6 +87,21 @@ def _socket_id(params: dict[str, Any]) -> str:
     return socket_id
 
 
+def _app(request: HttpRequest, params: dict[str, Any], socket_id: str) -> PusherApp:
+    """The app to sign for: the ``app`` parameter (key or id), else the socket id's, else the default."""
+    named = request.GET.get("app") or params.get("app")
+    if named is not None:
+        if not isinstance(named, str):
+            raise AuthRefused(400, "app must be an app key or id (a string).")
+        app = app_by_key(named) or app_by_id(named)
+        if app is None:
+            raise AuthRefused(
+                400, f"Unknown app {named[:64]!r}: give the key or id of an app of PUSHER_APPS."
+            )
+        return app
+    return app_for_socket_id(socket_id) or default_app()
+
+
 def _csrf_failure(request: HttpRequest) -> str | None:
     """Run Django's CSRF check; return the reason it failed, or None."""
     header = settings.CSRF_HEADER_NAME
@@ -112,12 +138,13 @@ async def channel_auth(request: HttpRequest) -> JsonResponse:
     try:
         params = _params(request)
         socket_id = _socket_id(params)
+        app = _app(request, params, socket_id)
         channel_name = params.get("channel_name")
         if not isinstance(channel_name, str) or not channel_name:
             raise AuthRefused(400, "channel_name is required.")
         identity = await _identity(request)
         try:
-            auth = await aauthorize(identity, channel_name)
+            auth = await aauthorize(identity, channel_name, app=app)
         except InvalidChannelName as exc:
             raise AuthRefused(400, exc.detail) from None
         except (ChannelForbidden, AuthenticationFailed) as exc:
@@ -129,9 +156,12 @@ async def channel_auth(request: HttpRequest) -> JsonResponse:
             {"user_id": auth.member_id, "user_info": auth.member_info or {}}, separators=(",", ":")
         )
         return JsonResponse(
-            {"auth": sign_channel(socket_id, channel_name, channel_data), "channel_data": channel_data}
+            {"auth": sign_channel(socket_id, channel_name, channel_data, app), "channel_data": channel_data}
         )
-    return JsonResponse({"auth": sign_channel(socket_id, channel_name)})
+    answer = {"auth": sign_channel(socket_id, channel_name, app=app)}
+    if is_encrypted_channel(channel_name):
+        answer["shared_secret"] = shared_secret_base64(channel_name, encryption_master_key(app))
+    return JsonResponse(answer)
 
 
 @csrf_exempt
@@ -139,7 +169,9 @@ async def channel_auth(request: HttpRequest) -> JsonResponse:
 async def user_auth(request: HttpRequest) -> JsonResponse:
     """Sign a ``pusher:signin`` for the request's user (``#server-to-user-{id}`` events)."""
     try:
-        socket_id = _socket_id(_params(request))
+        params = _params(request)
+        socket_id = _socket_id(params)
+        app = _app(request, params, socket_id)
         identity = await _identity(request)
         if not identity.is_authenticated:
             raise AuthRefused(403, "Sign-in needs an authenticated user.")
@@ -149,4 +181,4 @@ async def user_auth(request: HttpRequest) -> JsonResponse:
     if identity.name:
         user["user_info"] = {"name": identity.name}
     user_data = json.dumps(user, separators=(",", ":"))
-    return JsonResponse({"auth": sign_user(socket_id, user_data), "user_data": user_data})
+    return JsonResponse({"auth": sign_user(socket_id, user_data, app), "user_data": user_data})

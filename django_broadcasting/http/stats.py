@@ -5,7 +5,8 @@ The document (see docs/operations.md for every field)::
     {"node": "web-1:4242", "generated_at": 1700000000.0, "driver": "websocket",
      "connections": 3, "channels": {"general": 2, "admin": 1}, "presence": {...},
      "presence_members": 0, "rates": {"messages_in": 1.5, "deliveries": 3.0, "frames_in": 0.2},
-     "totals": {...}, "nodes": [{...one entry per server process...}]}
+     "totals": {...}, "nodes": [{...one entry per server process...}],
+     "apps": {"<app id>": {"connections", "channels", "subscriptions", "messages_in", "deliveries"}}}
 
 Figures come from the hub of the process that answers (``hub.stats()``), plus, when the
 Redis scale-out runs, the reports every other node keeps in Redis. Reading them costs the
@@ -31,6 +32,7 @@ from django.views.decorators.http import require_GET
 
 from ..conf import broadcasting_settings
 from ..exceptions import TransportError
+from ..server.app_stats import merge_app_stats
 from ..server.hub import get_hub
 from .trigger import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
@@ -170,6 +172,7 @@ def summarize(nodes: list[dict[str, Any]]) -> dict[str, Any]:
     )
     return {
         "connections": totals["connections"],
+        "apps": merge_app_stats(nodes),
         "channels": dict(sorted(channels.items())),
         "presence": presence_lists,
         "presence_members": totals["presence_members"],

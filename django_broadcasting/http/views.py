@@ -15,6 +15,7 @@ from typing import Any
 from ..authorization import canonical_name
 from ..conf import broadcasting_settings
 from ..discovery import EXPECT_HOST_HEADER, EXPECT_PROJECT_HEADER, refusal, server_identity
+from ..encryption import EncryptionNotConfigured, seal_messages
 from ..exceptions import BroadcastError
 from ..messages import Message, parse_json
 from ..metrics import observe_broadcast
@@ -22,6 +23,7 @@ from . import pusher_api
 from .endpoint import (
     IngressRequest,
     IngressResponse,
+    PublishRefused,
     django_view,
     json_response,
     method_not_allowed,
@@ -87,8 +89,15 @@ async def trigger(request: IngressRequest) -> IngressResponse:
     except (ValueError, BroadcastError) as exc:
         detail = getattr(exc, "detail", None) or str(exc)
         return error(400, detail, "invalid")
+    try:
+        messages = seal_messages(messages)  # plain events for encrypted channels are sealed here
+    except EncryptionNotConfigured as exc:
+        return error(400, str(exc), "encryption_not_configured")
     started = perf_counter()
-    await publish(messages, server=True)
+    try:
+        await publish(messages, server=True)
+    except PublishRefused as exc:  # e.g. an encrypted channel on a server without a master key
+        return error(503, str(exc), "refused")
     observe_broadcast(perf_counter() - started, "trigger")
     return accepted(messages)
 

@@ -253,6 +253,7 @@ class Connection:
         "scope_info",
         "_close_sent",
         "_write",
+        "app",
     )
 
     def __init__(
@@ -281,6 +282,9 @@ class Connection:
         self._close = on_close
         self._rate: Any = None
         self.scope_info: dict[str, Any] = {}
+        # The Pusher app (``pusher_apps.PusherApp``) the socket belongs to: its key's app on
+        # ``/app/{key}``, the default app on ``/ws``.
+        self.app: Any = None
         self._close_sent = False
         self._write: Writer | None = direct_writer(send) if broadcasting_settings.DIRECT_WRITES else None
 

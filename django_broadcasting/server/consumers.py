@@ -24,7 +24,9 @@ from channels.exceptions import StopConsumer
 from .. import signals
 from ..auth.identity import ANONYMOUS
 from ..authorization import ChannelKind, aauthorize
+from ..backends.cache import is_cache_channel
 from ..conf import broadcasting_settings
+from ..encryption import is_encrypted_channel
 from ..exceptions import (
     AuthenticationFailed,
     BroadcastError,
@@ -34,6 +36,7 @@ from ..exceptions import (
     OverCapacity,
 )
 from ..messages import Message, validate_event_name
+from ..pusher_apps import default_app
 from . import codes
 from .addresses import client_address, limited
 from .connection import Connection
@@ -51,6 +54,8 @@ class HubConsumer(AsyncConsumer):
     connection_class: type[Connection] = Connection
     #: The channel the frame being handled subscribed to, until its ``subscribed`` signal is sent.
     _joined: str | None = None
+    #: The Pusher app of this socket (``PusherConsumer`` sets it from the URL's key); None: the default app.
+    app: Any = None
 
     @classmethod
     def as_asgi(cls, **initkwargs: Any) -> Any:
@@ -117,15 +122,17 @@ class HubConsumer(AsyncConsumer):
         if subprotocol:
             accept["subprotocol"] = subprotocol
         await self.base_send(accept)
+        app = self.app if self.app is not None else default_app()
         conn = self.connection_class(
             self.base_send,
-            self.hub.new_socket_id(),
+            self.hub.new_socket_id(app),
             self.protocol,
             self.identity,
             buffer_limit=broadcasting_settings.OUTGOING_BUFFER,
             on_close=self.close_connection,
         )
         self.conn = conn
+        conn.app = app
         conn.address = client_address(self.scope)
         limit = broadcasting_settings.MAX_CONNECTIONS
         per_address = broadcasting_settings.MAX_CONNECTIONS_PER_ADDRESS
@@ -200,20 +207,22 @@ class HubConsumer(AsyncConsumer):
         if len(conn.channels) >= broadcasting_settings.MAX_SUBSCRIPTIONS:
             raise ProtocolError(codes.ERR_4029_TOO_MANY_SUBSCRIPTIONS, channel=name)
         if auth is None:
-            auth = await aauthorize(conn.identity, name)
+            auth = await aauthorize(conn.identity, name, app=conn.app)
         members = None
-        if auth.channel in conn.channels:
+        # The hub's name: the app's own (another app's "orders" is another channel).
+        channel = conn.app.hub_name(auth.channel) if conn.app is not None else auth.channel
+        if channel in conn.channels:
             if auth.kind is ChannelKind.PRESENCE:
-                members = await self.hub.members(auth.channel)
+                members = await self.hub.members(channel)
             return auth, members
         member = auth.member if auth.kind is ChannelKind.PRESENCE else None
         try:
-            await self.hub.subscribe(conn, auth.channel, member)
+            await self.hub.subscribe(conn, channel, member)
         except OverCapacity as exc:
             raise ProtocolError(codes.ERR_4100_OVER_CAPACITY, exc.detail, name) from None
         if auth.kind is ChannelKind.PRESENCE:
-            members = await self.hub.members(auth.channel)
-        self._joined = auth.channel  # its signal waits for the answer: see ``joined``
+            members = await self.hub.members(channel)
+        self._joined = channel  # its signal waits for the answer: see ``joined``
         return auth, members
 
     async def joined(self, conn: Connection) -> None:
@@ -331,6 +340,8 @@ class BroadcastConsumer(HubConsumer):
             since = body.get("last_id", body.get("since"))
             if recover is not None and since is not None:
                 await recover(conn, auth.channel, since)
+            elif is_cache_channel(auth.channel):  # a recovering client gets what it missed instead
+                await self.hub.send_cached(conn, auth.channel)
         finally:
             await self.joined(conn)
 
@@ -347,6 +358,10 @@ class BroadcastConsumer(HubConsumer):
         auth_kind = await self._kind(conn, channel)
         if auth_kind is ChannelKind.PUBLIC:
             raise ProtocolError(codes.ERR_4031_WHISPER_NOT_ALLOWED, channel=channel)
+        if is_encrypted_channel(channel):
+            raise ProtocolError(
+                codes.ERR_4031_WHISPER_NOT_ALLOWED, "Whispers are not allowed on encrypted channels.", channel
+            )
         if not event.startswith("client-"):
             event = "client-" + event
         try:

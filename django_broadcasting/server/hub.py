@@ -27,11 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import signals
 from ..backends.base import Backend, HubTransport, register_local_server
+from ..backends.cache import CACHE_PREFIXES, ChannelCache, cacheable
 from ..backends.history import HistoryStore, MemoryHistory
 from ..backends.presence import LocalPresence, PresenceStore
 from ..conf import broadcasting_settings
 from ..exceptions import BroadcastError, InvalidMessage, OverCapacity
-from ..messages import Message
+from ..messages import APP_NAMESPACE, Message
+from ..webhooks.lifecycle import Lifecycle
+from .app_stats import app_stats, count_app_message
 from .codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
 from .connection import Frame
 from .console import ConsoleRecorder
@@ -62,6 +65,9 @@ class Hub:
         self.backend: Backend | None = None  # the default backend, once started
         self.transport: HubTransport | None = None
         self.history: HistoryStore | None = None  # None when history is off or unavailable
+        self.lifecycle: Lifecycle | None = None  # webhooks and lifecycle signals, once started
+        self.cache: ChannelCache | None = None  # cache channels' last events
+        self._cache_writer: ChannelCache | None = None  # the cache, when this hub writes it
         # Connections catching up on a channel: live messages wait in their buffer meanwhile.
         self._recovering: dict[str, list[tuple[Connection, list[Message]]]] = {}
         self.node_id = _node_id()
@@ -72,6 +78,10 @@ class Hub:
         self.frames_in = 0  # client frames received
         self.connections_total = 0
         self.errors: dict[int, int] = {}  # error frames and close codes sent, by code
+        # Per Pusher app: open connections, and [messages_in, deliveries] of apps other than the
+        # default one (whose figures are the totals minus the others').
+        self.app_connections: dict[str, int] = {}
+        self.app_messages: dict[str, list[int]] = {}
         self._subscribed: set[str] = set()  # channels this process holds in the transport
         self._locks: dict[str, asyncio.Lock] = {}
         self._start_lock: asyncio.Lock | None = None
@@ -107,11 +117,16 @@ class Hub:
             self.presence = backend.create_presence(self)
             await self.presence.start()
             self.history = backend.create_history(transport)
+            self.lifecycle = Lifecycle(self, backend)
+            await self.lifecycle.start()
+            self.cache = backend.create_cache(transport)
+            self._cache_writer = self.cache if self.cache.records else None
             self._tasks.append(self.loop.create_task(self._sweep()))
             self._tasks.append(self.loop.create_task(self._sample()))
             link = backend.create_admin_link(self)
             if link is not None:
                 self._tasks.append(self.loop.create_task(link.run()))
+                await link.wait_ready(2.0)
             self._install_shutdown_hook()
             self._started = True
             logger.info("hub %s started (transport: %s)", self.node_id, type(transport).__name__)
@@ -124,6 +139,9 @@ class Hub:
         if self.transport is not None:
             await self.transport.stop()
         await self.presence.aclose()
+        if self.lifecycle is not None:  # after presence: its last member events go out too
+            lifecycle, self.lifecycle = self.lifecycle, None
+            await lifecycle.aclose()
         self._started = False
 
     async def shutdown(self, code: int = WS_1012_SERVICE_RESTART) -> None:
@@ -162,17 +180,30 @@ class Hub:
         except Exception:  # noqa: BLE001 - exiting anyway
             logger.debug("hub stop at shutdown did not finish", exc_info=True)
 
-    def new_socket_id(self) -> str:
-        """Return a process-unique socket id of the Pusher form ``123.456``."""
+    def new_socket_id(self, app: Any = None) -> str:
+        """Return a process-unique socket id of the Pusher form ``123.456``.
+
+        With several Pusher apps configured, the part before the dot ends with the position of
+        ``app`` in two digits, so ``/broadcasting/auth`` in any process knows which app's secret
+        signs for the socket (``pusher_apps.app_for_socket_id``).
+        """
         self._sockets += 1
         # The random digits tell processes with one pid apart (restarts, containers); they are no
         # secret (a socket id never is), so no os.urandom call per socket.
-        return f"{os.getpid() % 1_000_000}{random.randrange(1000):03d}.{self._sockets}"
+        head = f"{os.getpid() % 1_000_000}{random.randrange(1000):03d}"
+        if app is not None:
+            from ..pusher_apps import get_apps
+
+            if get_apps().several:
+                head += f"{app.index:02d}"
+        return f"{head}.{self._sockets}"
 
     # -- connections and subscriptions ---------------------------------------------------
     def add_connection(self, conn: Connection) -> None:
         self.connections[conn.socket_id] = conn
         self.connections_total += 1
+        app_id = conn.app.id if conn.app is not None else ""
+        self.app_connections[app_id] = self.app_connections.get(app_id, 0) + 1
         address = conn.address
         self.addresses[address] = self.addresses.get(address, 0) + 1
 
@@ -180,6 +211,12 @@ class Hub:
         """Forget ``conn`` and every subscription it held (presence leaves included)."""
         if self.connections.pop(conn.socket_id, None) is None:
             return
+        app_id = conn.app.id if conn.app is not None else ""
+        left = self.app_connections.get(app_id, 0) - 1
+        if left > 0:
+            self.app_connections[app_id] = left
+        else:
+            self.app_connections.pop(app_id, None)
         count = self.addresses.get(conn.address, 0) - 1
         if count > 0:
             self.addresses[conn.address] = count
@@ -254,6 +291,8 @@ class Hub:
     async def _sync_transport(self, channel: str) -> None:
         # Bring the transport in line with the local subscriber set: one subscription per
         # process per channel. The lock orders concurrent joins and leaves of one channel.
+        if self.lifecycle is not None:  # occupied/vacated, settled in the background
+            self.lifecycle.touch(channel)
         if self.transport is None:
             return
         lock = self._locks.get(channel)
@@ -278,6 +317,8 @@ class Hub:
     # -- publishing ----------------------------------------------------------------------
     async def relay(self, messages: Sequence[Message]) -> None:
         """Publish messages that originate in this server (whispers, presence events)."""
+        if self.lifecycle is not None and messages and messages[0].origin == "whisper":
+            await self.lifecycle.client_events(messages)
         if self.transport is not None and self.backend is not None:
             await self.backend.apublish(messages)
         else:
@@ -290,6 +331,8 @@ class Hub:
         message.origin = "presence"  # shown by the console as a join or leave, not as a broadcast
         if self.console is not None:
             self.console.member(event, channel, data.get("id"))
+        if self.lifecycle is not None and "id" in data:
+            self.lifecycle.member(event, channel, str(data["id"]))
         if self.presence.cluster_wide:
             try:
                 await self.relay([message])
@@ -333,10 +376,15 @@ class Hub:
     def deliver(self, message: Message) -> int:
         """Write ``message`` to every local subscriber of its channel; return the count."""
         self.messages_in += 1
+        writer = self._cache_writer
+        if writer is not None and message.channel.startswith(CACHE_PREFIXES) and cacheable(message):
+            writer.record(message)
         if self._recovering:  # one lookup per message, and only while someone catches up
             for _, buffer in self._recovering.get(message.channel, ()):
                 buffer.append(message)
         subscribers = self.subscribers.get(message.channel)
+        # Another app's channel (one prefix test per broadcast): counted for its stats.
+        figures = self._app_figures(message.channel) if message.channel.startswith(APP_NAMESPACE) else None
         if not subscribers:
             if self.console is not None:
                 self._console_broadcast(message, 0)
@@ -361,9 +409,19 @@ class Hub:
             conn.push_frame(frame)
             sent += 1
         self.deliveries += sent
+        if figures is not None:
+            figures[1] += sent
         if self.console is not None:
             self._console_broadcast(message, sent)
         return sent
+
+    def _app_figures(self, channel: str) -> list[int] | None:
+        """Count a broadcast on another app's channel; return that app's [messages_in, deliveries]."""
+        return count_app_message(self, channel)
+
+    def app_stats(self) -> dict[str, dict[str, int]]:
+        """Figures per Pusher app: connections, channels, subscriptions, messages_in, deliveries."""
+        return app_stats(self)
 
     # -- the admin: debug console, figures over time, closing a user's sockets -----------
     def _console_broadcast(self, message: Message, sent: int) -> None:
@@ -387,11 +445,18 @@ class Hub:
         cursor = events[-1]["seq"] if events else max(after if after <= self.recorder.seq else 0, 0)
         return {"cursor": str(cursor), "events": events, "nodes": [self.recorder.state()]}
 
-    async def terminate_user(self, user_id: str) -> int:
-        """Close this process's sockets of ``user_id`` (as the HTTP API's terminate_connections)."""
+    async def terminate_user(self, user_id: str, app_id: str | None = None) -> int:
+        """Close this process's sockets of ``user_id`` (of app ``app_id``, or of every app), as
+        the HTTP API's terminate_connections does."""
         from .pusher_connection import terminate_user_connections
 
-        return await terminate_user_connections(user_id)
+        return await terminate_user_connections(user_id, app_id)
+
+    def channel_counts(self, prefix: str = "") -> dict[str, int]:
+        """Local subscriptions per occupied channel whose hub name starts with ``prefix``."""
+        return {
+            name: len(subs) for name, subs in self.subscribers.items() if subs and name.startswith(prefix)
+        }
 
     def sample(self) -> list[float]:
         """This instant's sample for the charts (see ``series.py``)."""
@@ -421,6 +486,12 @@ class Hub:
 
         await recover_connection(self, conn, channel, since)
 
+    async def send_cached(self, conn: Connection, channel: str) -> None:
+        """Send ``conn`` the cached event of a cache channel, or a cache miss (see ``cache.py``)."""
+        from .cache import send_cached
+
+        await send_cached(self, conn, channel)
+
     def count_error(self, code: int) -> None:
         self.errors[code] = self.errors.get(code, 0) + 1
 
@@ -434,6 +505,8 @@ class Hub:
                 self.console = None
             if self.history is not None:
                 self.history.prune()
+            if self.cache is not None:
+                self.cache.prune()
             for conn in list(self.connections.values()):
                 expires = conn.identity.expires_at
                 if expires is not None and wall >= expires:
@@ -459,13 +532,16 @@ class Hub:
             "deliveries": self.deliveries,
             "frames_in": self.frames_in,
             "errors": dict(self.errors),
+            "apps": self.app_stats(),
             "transport": type(self.transport).__name__ if self.transport else None,
             "backend": self.backend.name if self.backend else None,
             "history": self.history.stats() if isinstance(self.history, MemoryHistory) else None,
+            "channel_cache": self.cache.stats() if self.cache is not None else None,
             # e.g. the Redis link: {"connected", "reconnects", "channels", "last_error"}
             "transport_state": self.transport.state if self.transport is not None else None,
             # asyncio tasks alive on the server's loop (sockets' own included): a leak shows here.
             "tasks": self._task_count(),
+            "webhooks": self.lifecycle.state() if self.lifecycle is not None else None,
         }
 
     def _task_count(self) -> int:

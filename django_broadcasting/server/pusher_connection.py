@@ -129,13 +129,19 @@ def _install_uvicorn_shutdown_hook(hub: Any) -> None:
         signal.signal(sig, handler)
 
 
-async def terminate_user_connections(user_id: str) -> int:
-    """Close this process's sockets of ``user_id`` (signed in, or by token/session); return the count."""
+async def terminate_user_connections(user_id: str, app_id: str | None = None) -> int:
+    """Close this process's sockets of ``user_id`` (signed in, or by token/session); return the count.
+
+    ``app_id`` limits it to the sockets of that app (native ``/ws`` sockets belong to the default
+    app); None closes the user's sockets of every app.
+    """
     from .hub import get_hub
 
     hub = get_hub()
     closing = []
     for conn in list(hub.connections.values()):
+        if app_id is not None and (conn.app is None or conn.app.id != app_id):
+            continue
         signed_in = conn.scope_info.get("pusher_user")
         if signed_in == user_id or (signed_in is None and conn.identity.user_id == user_id):
             if isinstance(conn, PusherConnection):

@@ -21,10 +21,13 @@ from urllib.parse import parse_qs
 from channels.exceptions import StopConsumer
 
 from ..authorization import ChannelKind, canonical_name, channel_kind
+from ..backends.cache import is_cache_channel
 from ..conf import broadcasting_settings
+from ..encryption import encryption_master_key, is_encrypted_channel
 from ..exceptions import ChannelForbidden, InvalidChannelName, InvalidMessage, OverCapacity, TokenExpired
 from ..messages import Message, parse_json, validate_event_name
-from ..pusher_signing import get_app, verify_channel, verify_user
+from ..pusher_apps import app_by_key
+from ..pusher_signing import verify_channel, verify_user
 from . import codes
 from .connection import Connection
 from .consumers import HubConsumer
@@ -66,10 +69,12 @@ class PusherConsumer(HubConsumer):
 
     async def websocket_connect(self, message: dict) -> None:
         key = self.scope.get("url_route", {}).get("kwargs", {}).get("key", "")
-        if key != get_app().key:
+        app = app_by_key(key)
+        if app is None:
             await self.reject(
                 proto.PUSHER_4001_APP_NOT_FOUND, f"Application key {key[:64]!r} does not exist."
             )
+        self.app = app
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         version = (query.get("protocol") or [None])[0]
         if version is not None and (
@@ -78,8 +83,12 @@ class PusherConsumer(HubConsumer):
             await self.reject(
                 proto.PUSHER_4007_UNSUPPORTED_PROTOCOL, f"Unsupported protocol version {version[:10]!r}."
             )
-        quota = broadcasting_settings.PUSHER_MAX_CONNECTIONS
-        if quota and len(pusher_connections(self.hub)) >= quota:
+        quota = app.max_connections  # PUSHER_MAX_CONNECTIONS, or the app's max_connections
+        if (
+            quota
+            and sum(1 for c in pusher_connections(self.hub) if c.app is not None and c.app.id == app.id)
+            >= quota
+        ):
             await self.reject(proto.PUSHER_4004_OVER_QUOTA)
         conn = await self.open()
         ensure_keepalive(self.hub)
@@ -148,6 +157,9 @@ class PusherConsumer(HubConsumer):
                 conn.push(proto.subscription_error_frame(name, exc.status, exc.message))
                 return
             conn.push(proto.event_frame("pusher_internal:subscription_succeeded", payload, name))
+            canonical = canonical_name(name)  # valid: the subscription succeeded
+            if is_cache_channel(canonical):
+                await self.hub.send_cached(conn, conn.app.hub_name(canonical))
         finally:
             await self.joined(conn)
 
@@ -158,8 +170,13 @@ class PusherConsumer(HubConsumer):
             raise SubscriptionRefused(400, exc.detail) from None
         if name.startswith("#"):
             return await self._subscribe_reserved(conn, name)
-        if name.startswith("private-encrypted-"):
-            raise SubscriptionRefused(400, "Encrypted channels (private-encrypted-*) are not supported.")
+        app = conn.app
+        hub_name = app.hub_name(canonical)  # the channel of this socket's app
+        if is_encrypted_channel(canonical) and encryption_master_key(app) is None:
+            raise SubscriptionRefused(
+                403,
+                "Encrypted channels are not enabled on this server (no PUSHER_ENCRYPTION_MASTER_KEY_BASE64).",
+            )
         presence = name.startswith("presence-") or canonical.startswith("presence.")
         if not (name.startswith("private-") or name.startswith("presence-")):
             if presence or channel_kind(canonical) is not ChannelKind.PUBLIC:
@@ -184,23 +201,23 @@ class PusherConsumer(HubConsumer):
             )
         if presence and not isinstance(channel_data, str):
             raise SubscriptionRefused(400, "Presence channels need channel_data (a JSON string).")
-        if not verify_channel(auth, conn.socket_id, name, channel_data):
+        if not verify_channel(auth, conn.socket_id, name, channel_data, app):
             raise SubscriptionRefused(401, f"Invalid signature for channel {name!r}.")
         if not presence and channel_kind(canonical) is ChannelKind.PUBLIC:
             # A public rule matched "private-X": events go out as "X", which this client would drop.
             raise SubscriptionRefused(400, f"Channel {canonical!r} is public: subscribe to {canonical!r}.")
         member = self._member(channel_data) if presence else None
-        if canonical not in conn.channels:
+        if hub_name not in conn.channels:
             if len(conn.channels) >= broadcasting_settings.MAX_SUBSCRIPTIONS:
                 raise SubscriptionRefused(400, "Too many subscriptions on this connection.")
             try:
-                await self.hub.subscribe(conn, canonical, member)
+                await self.hub.subscribe(conn, hub_name, member)
             except OverCapacity as exc:  # channels per process, presence info size
                 raise SubscriptionRefused(429, exc.detail) from None
-            self._joined = canonical  # signalled once the answer is out (``joined``)
+            self._joined = hub_name  # signalled once the answer is out (``joined``)
         if not presence:
             return {}
-        members = await self.hub.members(canonical)
+        members = await self.hub.members(hub_name)
         hash_ = {str(m["id"]): m.get("info", {}) for m in members}
         return {"presence": {"ids": list(hash_), "hash": hash_, "count": len(hash_)}}
 
@@ -221,8 +238,9 @@ class PusherConsumer(HubConsumer):
         user_id = conn.scope_info.get("pusher_user")
         if user_id is None or name != proto.SERVER_TO_USER_PREFIX + user_id:
             raise SubscriptionRefused(403, f"Channel {name!r} is reserved; sign in as its user first.")
-        if name not in conn.channels:
-            await self.hub.subscribe(conn, name)
+        hub_name = conn.app.hub_name(name)
+        if hub_name not in conn.channels:
+            await self.hub.subscribe(conn, hub_name)
         return {}
 
     async def pusher_unsubscribe(self, conn: Connection, data: Any) -> None:
@@ -233,14 +251,14 @@ class PusherConsumer(HubConsumer):
         except InvalidChannelName as exc:
             raise proto.PusherFrameError(exc.detail) from None
         # Pusher answers nothing; unsubscribing from a channel one is not on is not an error.
-        await self.leave(conn, canonical)
+        await self.leave(conn, conn.app.hub_name(canonical))
 
     # -- user authentication -------------------------------------------------------------
     async def pusher_signin(self, conn: Connection, data: Any) -> None:
         auth = data.get("auth") if isinstance(data, dict) else None
         user_data = data.get("user_data") if isinstance(data, dict) else None
         user_id = None
-        if isinstance(user_data, str) and verify_user(auth, conn.socket_id, user_data):
+        if isinstance(user_data, str) and verify_user(auth, conn.socket_id, user_data, conn.app):
             try:
                 parsed = parse_json(user_data)
             except ValueError:
@@ -256,15 +274,15 @@ class PusherConsumer(HubConsumer):
             return
         previous = conn.scope_info.get("pusher_user")
         if previous is not None and previous != user_id:
-            await self.hub.unsubscribe(conn, proto.SERVER_TO_USER_PREFIX + previous)
+            await self.hub.unsubscribe(conn, conn.app.hub_name(proto.SERVER_TO_USER_PREFIX + previous))
         conn.scope_info["pusher_user"] = user_id
-        await self.hub.subscribe(conn, proto.SERVER_TO_USER_PREFIX + user_id)
+        await self.hub.subscribe(conn, conn.app.hub_name(proto.SERVER_TO_USER_PREFIX + user_id))
         conn.push(proto.event_frame("pusher:signin_success", {"user_data": user_data}))
 
     # -- client events -------------------------------------------------------------------
     def allow_client_event(self, conn: Connection) -> bool:
-        """Token bucket of ``PUSHER_CLIENT_EVENT_RATE_LIMIT`` client events per second."""
-        limit = broadcasting_settings.PUSHER_CLIENT_EVENT_RATE_LIMIT
+        """Token bucket of the app's client events per second (``PUSHER_CLIENT_EVENT_RATE_LIMIT``)."""
+        limit = conn.app.client_event_rate_limit
         if not limit:
             return True
         now = time.monotonic()
@@ -281,22 +299,31 @@ class PusherConsumer(HubConsumer):
             canonical = canonical_name(name)
         except InvalidChannelName as exc:
             raise proto.PusherFrameError(exc.detail) from None
-        if canonical not in conn.channels:
+        hub_name = conn.app.hub_name(canonical)
+        if hub_name not in conn.channels:
             raise proto.PusherFrameError(f"Not subscribed to channel {name!r}.")
         # The kind of the channel subscribed decides, not the prefix typed in this frame: "general"
         # and "private-general" are one channel, and a public one.
         kind = channel_kind(canonical)
         if kind is ChannelKind.PUBLIC:
             raise proto.PusherFrameError("Client events are only allowed on private and presence channels.")
+        if not conn.app.enable_client_messages:
+            raise proto.PusherFrameError("Client events are not enabled for this app.")
+        if is_encrypted_channel(canonical):
+            # The server could only relay them in plaintext, and pusher-js never sends them: refused
+            # like the other client events that are not allowed (pusher:error, code null).
+            raise proto.PusherFrameError(
+                f"Client event rejected: client events are not supported on encrypted channel {name!r}."
+            )
         if not self.allow_client_event(conn):
             raise proto.PusherFrameError(
                 proto.ERROR_MESSAGES[proto.PUSHER_4301_RATE_LIMITED], proto.PUSHER_4301_RATE_LIMITED
             )
         # "presence-X" and "private-presence-X" are both "presence.X": the sender is named either way.
-        user_id = conn.scope_info.get("presence", {}).get(canonical) if kind is ChannelKind.PRESENCE else None
+        user_id = conn.scope_info.get("presence", {}).get(hub_name) if kind is ChannelKind.PRESENCE else None
         try:
             validate_event_name(event)
-            message = Message(canonical, event, data, socket_id=conn.socket_id, user_id=user_id)
+            message = Message(hub_name, event, data, socket_id=conn.socket_id, user_id=user_id)
         except InvalidMessage as exc:
             raise proto.PusherFrameError(exc.detail) from None
         message.origin = "whisper"

@@ -131,10 +131,12 @@ async def test_private_name_without_prefix_is_refused(server):
         assert "private-user.5" in frame["data"]["error"]
 
 
-async def test_encrypted_channels_are_refused(server):
+async def test_encrypted_channels_are_refused_without_a_master_key(server):
+    # This server has no PUSHER_ENCRYPTION_MASTER_KEY_BASE64 (tests/js/encrypted.test.mjs has one).
     async with PusherSocket(server) as ps:
         frame = await ps.subscribe("private-encrypted-user.5")
-        assert frame["event"] == "pusher:subscription_error" and frame["data"]["status"] == 400
+        assert frame["event"] == "pusher:subscription_error" and frame["data"]["status"] == 403
+        assert "PUSHER_ENCRYPTION_MASTER_KEY_BASE64" in frame["data"]["error"]
 
 
 async def test_unsubscribe_stops_events(server):

@@ -43,7 +43,10 @@ def test_every_metric_is_documented():
     names = {family.name for family in HubCollector().collect()} | {BROADCAST_DURATION._name}
     for name in names:
         exposed = {"websocket_connections": "websocket_connections_total"}.get(name, name)
-        if name.startswith("broadcast_messages") or name in {"broadcast_frames_in", "broadcast_errors"}:
+        if name.startswith(("broadcast_messages", "broadcast_app_messages")) or name in {
+            "broadcast_frames_in",
+            "broadcast_errors",
+        }:
             exposed = f"{name}_total"
         if name == "broadcast_node":
             exposed = "broadcast_node_info"

@@ -87,3 +87,12 @@ async def test_bad_requests_are_refused_and_change_nothing(asgi_server, case, st
         assert response.status_code == status, response.text
         assert response.json()["error"]["message"]
         await nothing(ws)
+
+
+async def test_an_encrypted_channel_without_a_master_key_is_a_400(asgi_server):
+    payload = body(channel="private-encrypted-user.5")
+    response = await post(asgi_server, payload, sign(payload))
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "encryption_not_configured"
+    assert "PUSHER_ENCRYPTION_MASTER_KEY_BASE64" in error["message"]

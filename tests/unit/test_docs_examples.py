@@ -25,6 +25,9 @@ PAGES = [
     "backends.md",
     "testing.md",
     "authentication.md",
+    "webhooks.md",
+    "encrypted-channels.md",
+    "cache-channels.md",
 ]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 

@@ -21,12 +21,12 @@ def _fresh_settings(monkeypatch):
 def test_nodes_from_the_environment(settings, monkeypatch):
     settings.BROADCASTING = {}
     monkeypatch.setenv("BROADCAST_REDIS_CLUSTER_NODES", " 10.0.0.1:7000, redis-b:7001 ,[::1]:7002")
-    assert broadcasting_settings.REDIS_CLUSTER_NODES == ("10.0.0.1:7000", "redis-b:7001", "::1:7002")
+    assert broadcasting_settings.REDIS_CLUSTER_NODES == (("10.0.0.1", 7000), ("redis-b", 7001), ("::1", 7002))
 
 
 def test_nodes_from_settings_as_a_list(settings):
     settings.BROADCASTING = {"REDIS_CLUSTER_NODES": ["127.0.0.1:7000", "127.0.0.1:7001"]}
-    assert broadcasting_settings.REDIS_CLUSTER_NODES == ("127.0.0.1:7000", "127.0.0.1:7001")
+    assert broadcasting_settings.REDIS_CLUSTER_NODES == (("127.0.0.1", 7000), ("127.0.0.1", 7001))
 
 
 def test_default_is_standalone(settings):
@@ -34,14 +34,14 @@ def test_default_is_standalone(settings):
     assert broadcasting_settings.REDIS_CLUSTER_NODES == ()
     backend = RedisBackend("redis")
     assert backend.cluster_nodes == () and backend.publish_command == "PUBLISH"
-    assert backend.publish_script == PUBLISH_SCRIPT
+    assert backend._script == PUBLISH_SCRIPT
 
 
 @pytest.mark.parametrize("raw", ["redis-a", "redis-a:", ":7000", "redis-a:port", "redis-a:70000", "a:0"])
 def test_bad_nodes_are_improperly_configured(settings, monkeypatch, raw):
     settings.BROADCASTING = {}
     monkeypatch.setenv("BROADCAST_REDIS_CLUSTER_NODES", raw)
-    with pytest.raises(ImproperlyConfigured, match="BROADCAST_REDIS_CLUSTER_NODES.*host:port"):
+    with pytest.raises(ImproperlyConfigured, match="BROADCAST_REDIS_CLUSTER_NODES"):
         broadcasting_settings.REDIS_CLUSTER_NODES
 
 
@@ -54,8 +54,8 @@ def test_bad_type_in_settings(settings):
 def test_backend_options_override_and_are_validated(settings):
     settings.BROADCASTING = {}
     backend = RedisBackend("redis", {"cluster_nodes": "127.0.0.1:7000"})
-    assert backend.cluster_nodes == ("127.0.0.1:7000",)
-    assert backend.publish_command == "SPUBLISH" and backend.publish_script == CLUSTER_PUBLISH_SCRIPT
+    assert backend.cluster_nodes == (("127.0.0.1", 7000),)
+    assert backend.publish_command == "SPUBLISH" and backend._script == CLUSTER_PUBLISH_SCRIPT
     assert backend.describe() == "Redis Cluster at 127.0.0.1:7000"
     with pytest.raises(ImproperlyConfigured, match="cluster_nodes"):
         _ = RedisBackend("redis", {"cluster_nodes": ["nope"]}).cluster_nodes
@@ -73,6 +73,7 @@ def test_a_channel_lives_in_one_slot(channel):
         keys.pubsub(channel),
         keys.offsets(channel),
         keys.history(channel),
+        keys.cache(channel),
         keys.presence_nodes(channel),
         keys.presence_info(channel),
     ]
@@ -99,3 +100,12 @@ def test_channels_spread_over_slots():
 def test_a_prefix_with_braces_is_refused(prefix):
     with pytest.raises(ImproperlyConfigured, match="must not contain"):
         ClusterKeys(prefix)
+
+
+def test_cluster_and_sentinel_together_are_refused(settings):
+    settings.BROADCASTING = {
+        "REDIS_CLUSTER_NODES": ["127.0.0.1:7000"],
+        "REDIS_SENTINELS": ["127.0.0.1:26379"],
+    }
+    with pytest.raises(ImproperlyConfigured, match="two different Redis set-ups"):
+        _ = RedisBackend("redis").cluster_nodes

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from ...discovery import describe_server, resolve_target, server_identity
+from ...encryption import seal_messages
 from ...exceptions import BroadcastingImproperlyConfigured, TransportError
 from ...messages import Message
 from ..base import Backend, PublishReceipt, local_server
@@ -68,6 +69,7 @@ class LocalBackend(Backend):
     async def apublish(self, messages: Sequence[Message]) -> PublishReceipt:
         if not messages:
             return PublishReceipt(self.describe(), 0)
+        messages = seal_messages(messages)  # a caller of the backend itself gets them sealed too
         layer = self.layer()
         if isinstance(layer, InMemoryChannelLayer):
             server = local_server()
@@ -89,7 +91,7 @@ class LocalBackend(Backend):
         # The in-memory layer from another process is a blocking HTTP request: make it here,
         # without an event loop. Everything else is async I/O through the one implementation.
         if messages and self.is_local() and local_server() is None:
-            return _trigger_receipt(*send(messages), len(messages))
+            return _trigger_receipt(*send(seal_messages(messages)), len(messages))
         return super().publish(messages)
 
     # -- subscribe side --------------------------------------------------------------------

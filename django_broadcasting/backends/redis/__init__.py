@@ -3,7 +3,8 @@
 ``BROADCAST_DRIVER=redis`` makes every process (server, WSGI worker, management command, task
 worker) publish to Redis. Each message is one ``EVALSHA`` of a small Lua script that numbers
 the message (``"<epoch>:<offset>"``), appends it to the channel's capped stream and PUBLISHes
-it to ``{CHANNELS_PREFIX}{channel}``, all atomically. Server processes subscribe *once per
+it to ``{CHANNELS_PREFIX}{channel}``, all atomically; on a cache channel (``cache-*``) the same
+script keeps the event as the channel's last one (``cache.py``). Server processes subscribe *once per
 process* to the channels their sockets use (``transport.py``), so a broadcast costs one
 PUBLISH however many sockets listen. Presence is cluster-wide (``presence.py``), history is
 read back for recovery (``history.py``) and every node reports its figures (``stats.py``).
@@ -15,12 +16,14 @@ one client per running loop; async code that runs in a throw-away loop (``async_
 has its Redis I/O handed to one lasting background loop per process. Sync publishers (WSGI
 workers, commands, tasks) use a sync client of their own over a lasting pool: no event loop and
 no thread hop per call. Both send the same commands (``_commands``).
-Redis errors and timeouts become ``TransportError``.
+Redis errors and timeouts become ``TransportError``. With ``REDIS_SENTINELS`` every connection finds
+the primary through Redis Sentinel and follows a failover (``sentinel.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import threading
@@ -30,36 +33,49 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ...conf import broadcasting_settings
+from ...encryption import seal_messages
 from ...exceptions import BroadcastingImproperlyConfigured, TransportError
 from ...messages import Message
 from ..base import Backend, HubTransport, PresenceHost, PublishReceipt
+from ..cache import cacheable
 from ..history import new_epoch
 
 if TYPE_CHECKING:
+    from .cache import RedisChannelCache
     from .history import RedisHistory
+    from .occupancy import RedisOccupancy
     from .presence import RedisPresence
+    from .sentinel import SentinelLink
     from .transport import RedisTransport
 
 __all__ = ["PUBLISH_SCRIPT", "RedisBackend", "RedisDriver", "RedisKeys"]
 
-# KEYS: 1 the channel's offset hash, 2 its history stream.
-# ARGV: 1 the pub/sub channel, 2 the message (transport JSON), 3 history size,
-#       4 history TTL in ms (0 = none), 5 a fresh epoch in case the history is new or gone.
-# The published payload is "<id> <json>", so subscribers learn the id without a second decode.
+# KEYS: 1 the channel's offset hash, 2 its history stream, 3 (cache channels only) its cache key.
+# ARGV: 1 the pub/sub channel, 2 the message (transport JSON), 3 history size ('0': no history),
+#       4 history TTL in ms (0 = none), 5 a fresh epoch in case the history is new or gone,
+#       6 (cache channels only) the cache TTL in ms.
+# The published payload is "<id> <json>" (the id is empty without history), so subscribers learn
+# the id without a second decode; a cache channel's key holds the same "<id> <json>".
 PUBLISH_SCRIPT = """
-local epoch = redis.call('HGET', KEYS[1], 'e')
-if not epoch then
-  epoch = ARGV[5]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch)
+local id = ''
+if ARGV[3] ~= '0' then
+  local epoch = redis.call('HGET', KEYS[1], 'e')
+  if not epoch then
+    epoch = ARGV[5]
+    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[1], 'e', epoch)
+  end
+  local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'm', ARGV[2])
+  if ARGV[4] ~= '0' then
+    redis.call('PEXPIRE', KEYS[1], ARGV[4])
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  end
+  id = epoch .. ':' .. offset
 end
-local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'm', ARGV[2])
-if ARGV[4] ~= '0' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+if KEYS[3] then
+  redis.call('SET', KEYS[3], id .. ' ' .. ARGV[2], 'PX', ARGV[6])
 end
-local id = epoch .. ':' .. offset
 redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[2])
 return id
 """
@@ -67,7 +83,6 @@ PUBLISH_SHA = hashlib.sha1(PUBLISH_SCRIPT.encode()).hexdigest()
 # Redis Cluster (cluster.py): the same script with sharded pub/sub; every name it touches shares
 # the channel's hash tag, so it runs on the one shard that owns the channel.
 CLUSTER_PUBLISH_SCRIPT = PUBLISH_SCRIPT.replace("redis.call('PUBLISH'", "redis.call('SPUBLISH'")
-CLUSTER_PUBLISH_SHA = hashlib.sha1(CLUSTER_PUBLISH_SCRIPT.encode()).hexdigest()
 
 
 class RedisKeys:
@@ -88,6 +103,10 @@ class RedisKeys:
 
     def history(self, channel: str) -> str:
         return f"{self.prefix}bc:history:{channel}"
+
+    def cache(self, channel: str) -> str:
+        """The last event of a cache channel (``"<id> <json>"``), expiring after ``CACHE_CHANNEL_TTL``."""
+        return f"{self.prefix}bc:cache:{channel}"
 
     def presence_nodes(self, channel: str) -> str:
         return f"{self.prefix}bc:presence:{channel}:nodes"
@@ -120,8 +139,17 @@ class RedisKeys:
         return f"{self.prefix}bc:console:nodes"
 
     @property
-    def terminations(self) -> str:
-        return f"{self.prefix}bc:admin:terminate"
+    def occupancy_prefix(self) -> str:
+        """What every occupancy key starts with (``occupancy.py`` builds them, in scripts too)."""
+        return self.prefix
+
+    # Questions every node answers (``control.py``): the request channel and the answer lists.
+    @property
+    def control(self) -> str:
+        return f"{self.prefix}bc:control"
+
+    def control_reply(self, request: str) -> str:
+        return f"{self.prefix}bc:reply:{request}"
 
 
 def _ephemeral(loop: asyncio.AbstractEventLoop) -> bool:
@@ -166,7 +194,8 @@ class RedisBackend(Backend):
 
     OPTIONS (all optional; the ``BROADCAST_REDIS_*`` settings fill the rest): ``url``,
     ``host``, ``port``, ``password``, ``db``, ``prefix``, ``socket_timeout``,
-    ``max_connections``, ``cluster_nodes`` (a Redis Cluster's seed nodes: ``cluster.py``).
+    ``max_connections``, ``sentinels``, ``sentinel_master`` (Redis Sentinel: ``sentinel.py``),
+    ``cluster_nodes`` (a Redis Cluster's seed nodes: ``cluster.py``).
     """
 
     name = "redis"
@@ -176,7 +205,7 @@ class RedisBackend(Backend):
         super().__init__(alias, options)
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
         self._lock = threading.Lock()
-        self._sha_value: str | None = None
+        self._sha: str | None = None  # the publish script's SHA, set on first use (``_script``)
         self._thread_local = threading.local()
 
     # -- configuration -------------------------------------------------------------------
@@ -194,36 +223,28 @@ class RedisBackend(Backend):
 
     # -- Redis Cluster (cluster.py) --------------------------------------------------------
     @cached_property
-    def cluster_nodes(self) -> tuple[str, ...]:
+    def cluster_nodes(self) -> tuple[tuple[str, int], ...]:
         """Seed nodes of a Redis Cluster (``REDIS_CLUSTER_NODES``); empty for a standalone Redis."""
         nodes = self.options.get("cluster_nodes")
         if nodes is None:
-            return broadcasting_settings.REDIS_CLUSTER_NODES
-        from ...conf import _host_ports
+            nodes = broadcasting_settings.REDIS_CLUSTER_NODES
+        else:
+            from ...conf import _host_port_list
 
-        try:
-            return _host_ports(nodes)
-        except ValueError as exc:
-            raise BroadcastingImproperlyConfigured(f"OPTIONS['cluster_nodes']: {exc}") from None
-
-    @property
-    def publish_script(self) -> str:
-        return CLUSTER_PUBLISH_SCRIPT if self.cluster_nodes else PUBLISH_SCRIPT
+            try:
+                nodes = _host_port_list(nodes)
+            except ValueError as exc:
+                raise BroadcastingImproperlyConfigured(f"OPTIONS['cluster_nodes']: {exc}") from None
+        if nodes and (self.options.get("sentinels") or broadcasting_settings.REDIS_SENTINELS):
+            raise BroadcastingImproperlyConfigured(
+                "REDIS_CLUSTER_NODES and REDIS_SENTINELS describe two different Redis set-ups: set one of them."
+            )
+        return nodes
 
     @property
     def publish_command(self) -> str:
         """The pub/sub command of a message without history: sharded on a cluster."""
         return "SPUBLISH" if self.cluster_nodes else "PUBLISH"
-
-    @property
-    def _sha(self) -> str:
-        if self._sha_value is None:
-            self._sha_value = CLUSTER_PUBLISH_SHA if self.cluster_nodes else PUBLISH_SHA
-        return self._sha_value
-
-    @_sha.setter
-    def _sha(self, value: str) -> None:
-        self._sha_value = value
 
     @property
     def socket_timeout(self) -> float:
@@ -271,11 +292,30 @@ class RedisBackend(Backend):
             "db": int(self.options.get("db", broadcasting_settings.REDIS_DATABASE)),
         }
 
+    # -- Redis Sentinel hook: set, the connections below find the primary through the sentinels
+    @cached_property
+    def sentinel(self) -> SentinelLink | None:
+        """The Sentinel set-up (``REDIS_SENTINELS`` + ``REDIS_SENTINEL_MASTER``), or None."""
+        from .sentinel import SentinelLink, sentinel_config
+
+        config = sentinel_config(self.options)
+        return SentinelLink(self, config) if config is not None else None
+
+    @cached_property
+    def _script(self) -> str:
+        """The publish script (under Sentinel, one that starts a new epoch on a new primary; on a
+        Redis Cluster, one that publishes with SPUBLISH)."""
+        if self.cluster_nodes:  # Redis Cluster hook
+            return CLUSTER_PUBLISH_SCRIPT
+        return self.sentinel.publish_script if self.sentinel is not None else PUBLISH_SCRIPT
+
     def new_connection(self, address: tuple[str, int] | None = None) -> Any:
         """A single asyncio connection outside any pool (the server's pub/sub reader uses one).
 
-        ``address`` (host, port) overrides where it goes: a cluster node.
+        ``address`` (host, port) overrides where it goes: a Redis Cluster node.
         """
+        if self.sentinel is not None and address is None:  # Sentinel hook
+            return self.sentinel.pubsub_connection()
         kwargs = self.connection_kwargs()
         connection_class = kwargs.pop("connection_class")
         if address is not None:
@@ -293,10 +333,14 @@ class RedisBackend(Backend):
         from redis.backoff import NoBackoff
         from redis.exceptions import ConnectionError as RedisConnectionError
 
-        kwargs = self.connection_kwargs()
         # One quick retry on a fresh connection covers a pooled socket that went stale
         # (a Redis restart); anything longer would turn "Redis is down" into a hang.
-        kwargs["retry"] = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+        retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+        if self.sentinel is not None:  # Sentinel hook
+            pool = self.sentinel.async_pool(self.max_connections, self.socket_timeout, retry)
+            return Redis(connection_pool=pool)
+        kwargs = self.connection_kwargs()
+        kwargs["retry"] = retry
         pool = BlockingConnectionPool(
             max_connections=self.max_connections, timeout=self.socket_timeout, **kwargs
         )
@@ -330,8 +374,10 @@ class RedisBackend(Backend):
 
     @cached_property
     def _location(self) -> str:
-        if self.cluster_nodes:
-            return ",".join(self.cluster_nodes)
+        if self.cluster_nodes:  # Redis Cluster hook
+            return ",".join(f"{host}:{port}" for host, port in self.cluster_nodes)
+        if self.sentinel is not None:  # Sentinel hook
+            return self.sentinel.location()
         kwargs = self.connection_kwargs()
         if "path" in kwargs:
             return f"unix:{kwargs['path']}"
@@ -389,15 +435,22 @@ class RedisBackend(Backend):
     def _commands(self, messages: Sequence[Message]) -> list[tuple[Any, ...]]:
         """One Redis command per message: the history script, or a plain PUBLISH for a message
         that keeps no history (history off, or a client event)."""
+        messages = seal_messages(messages)  # a caller of the backend itself gets them sealed too
         keys = self.keys
         history = broadcasting_settings.HISTORY_ENABLED and broadcasting_settings.HISTORY_SIZE
-        if history:
-            size = str(broadcasting_settings.HISTORY_SIZE)
-            ttl = str(int(broadcasting_settings.HISTORY_TTL * 1000))
-            epoch = new_epoch()  # used only by a channel whose history is new or gone
+        size = str(broadcasting_settings.HISTORY_SIZE) if history else "0"
+        ttl = str(int(broadcasting_settings.HISTORY_TTL * 1000))
+        epoch = new_epoch() if history else ""  # used only by a channel whose history is new or gone
         commands: list[tuple[Any, ...]] = []
         for m in messages:
-            if history and m.history:
+            if cacheable(m):
+                # A cache channel: its last event is kept beside the PUBLISH, in the same script.
+                commands.append(
+                    (_EVALSHA, 3, keys.offsets(m.channel), keys.history(m.channel), keys.cache(m.channel),
+                     keys.pubsub(m.channel), m.transport_json, size if m.history else "0", ttl, epoch,
+                     str(int(broadcasting_settings.CACHE_CHANNEL_TTL * 1000)))
+                )  # fmt: skip
+            elif history and m.history:
                 commands.append(
                     (_EVALSHA, 2, keys.offsets(m.channel), keys.history(m.channel), keys.pubsub(m.channel),
                      m.transport_json, size, ttl, epoch)
@@ -407,6 +460,8 @@ class RedisBackend(Backend):
         return commands
 
     def _with_sha(self, commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        if self._sha is None:
+            self._sha = hashlib.sha1(self._script.encode()).hexdigest()
         return [("EVALSHA", self._sha, *c[1:]) if c[0] is _EVALSHA else c for c in commands]
 
     async def _run_async(self, client: Any, messages: Sequence[Message]) -> list[str | None]:
@@ -428,8 +483,8 @@ class RedisBackend(Backend):
             todo = _collect(todo, replies, results, attempt)
             if not todo:
                 break
-            self._sha = _text(await client.script_load(self.publish_script))
-        return [r if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]
+            self._sha = _text(await client.script_load(self._script))
+        return [(r or None) if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]
 
     def _run_sync(self, messages: Sequence[Message]) -> list[str | None]:
         # The blocking twin of ``_run_async``: the same commands in one round trip, the same
@@ -446,20 +501,23 @@ class RedisBackend(Backend):
             todo = _collect(todo, replies, results, attempt)
             if not todo:
                 break
-            [sha] = self._round_trip([("SCRIPT", "LOAD", PUBLISH_SCRIPT)])
+            [sha] = self._round_trip([("SCRIPT", "LOAD", self._script)])
             if isinstance(sha, Exception):
                 raise sha
             self._sha = _text(sha)
-        return [r if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]
+        return [(r or None) if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]
 
     def _sync_connection(self) -> Any:
         """This thread's blocking connection to Redis (made again after a fork)."""
         local = self._thread_local
         conn = getattr(local, "conn", None)
         if conn is None or local.pid != os.getpid():
-            kwargs = self.connection_kwargs(sync=True)
-            connection_class = kwargs.pop("connection_class")
-            conn = local.conn = connection_class(**kwargs)
+            if self.sentinel is not None:  # Sentinel hook
+                conn = local.conn = self.sentinel.sync_connection()
+            else:
+                kwargs = self.connection_kwargs(sync=True)
+                connection_class = kwargs.pop("connection_class")
+                conn = local.conn = connection_class(**kwargs)
             local.pid = os.getpid()
         return conn
 
@@ -513,12 +571,22 @@ class RedisBackend(Backend):
 
         return RedisPresence(self, host)
 
+    def create_occupancy(self, node: str) -> RedisOccupancy:
+        from .occupancy import RedisOccupancy
+
+        return RedisOccupancy(self, node)
+
     def create_history(self, transport: HubTransport | None = None) -> RedisHistory | None:
         if not broadcasting_settings.HISTORY_ENABLED or not broadcasting_settings.HISTORY_SIZE:
             return None
         from .history import RedisHistory
 
         return RedisHistory(self)
+
+    def create_cache(self, transport: HubTransport | None = None) -> RedisChannelCache:
+        from .cache import RedisChannelCache
+
+        return RedisChannelCache(self)
 
     def create_admin_link(self, host: Any) -> Any:
         from .admin import RedisAdminLink
@@ -533,14 +601,37 @@ class RedisBackend(Backend):
         except Exception as exc:  # redis errors, timeouts
             raise TransportError(f"Could not read the console from Redis: {exc}") from exc
 
-    async def aterminate_user(self, user_id: str) -> dict[str, Any]:
-        from .admin import arequest_termination
+    async def _control(self, op: str, **args: Any) -> list[dict]:
+        from .control import arequest
 
         try:
-            await self.on_lasting_loop(arequest_termination, self, str(user_id))
+            return await self.on_lasting_loop(functools.partial(arequest, self, op, **args))
         except Exception as exc:  # redis errors, timeouts
-            raise TransportError(f"Could not reach Redis to close the user's sockets: {exc}") from exc
-        return {"closed": None, "scope": "cluster"}
+            raise TransportError(
+                f"Could not ask the servers through Redis ({self.location()}): {exc}"
+            ) from exc
+
+    async def aterminate_user(self, user_id: str, app_id: str | None = None) -> dict[str, Any]:
+        """Ask every node to close ``user_id``'s sockets; return once they all answered (bounded)."""
+        answers = await self._control("terminate", user=str(user_id), app=app_id)
+        return {"closed": sum(int(a.get("closed") or 0) for a in answers), "scope": "cluster"}
+
+    async def achannel_counts(self, prefix: str = "") -> dict[str, int]:
+        """Every node's subscriptions per channel, asked at the moment of the call and added up."""
+        counts: dict[str, int] = {}
+        for answer in await self._control("counts", prefix=prefix):
+            for name, count in (answer.get("channels") or {}).items():
+                counts[name] = counts.get(name, 0) + int(count)
+        return counts
+
+    async def apresence_members(self, channel: str) -> list[dict[str, Any]]:
+        """The members of ``channel`` on every live node, read from Redis (no hub needed)."""
+        from .presence import aread_members
+
+        try:
+            return await self.on_lasting_loop(aread_members, self, channel)
+        except Exception as exc:  # redis errors, timeouts
+            raise TransportError(f"Could not read presence members from Redis: {exc}") from exc
 
     async def acluster_stats(self) -> dict[str, Any]:
         from .stats import aread_node_stats

@@ -8,12 +8,12 @@ Layout under the prefix (``RedisKeys``):
   at ``CONSOLE_STREAM_LENGTH`` entries and expiring ten minutes after the last write.
 - ``bc:console:nodes``: a hash ``node -> {"seq", "dropped", "watched", "t"}`` of the nodes
   recording, so the page can say how many servers it hears.
-- ``bc:admin:terminate``: a short stream of user ids whose sockets every node closes.
 
 Each server process runs one ``RedisAdminLink``: once a second (twice while recording) it
-reads the watch key and the terminate stream in one round trip, turns its hub's recorder on or
-off, copies new events into the stream and closes the sockets it is asked to. Readers (an
-admin page in any process) set the watch and read the stream: ``aread_console``.
+reads the watch key, turns its hub's recorder on or off and copies new events into the
+stream. Readers (an admin page in any process) set the watch and read the stream:
+``aread_console``. The link also runs the process's ``ControlListener`` (``control.py``),
+which answers channel counts and closes a user's sockets when any process asks.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("django_broadcasting.server")
 
-__all__ = ["RedisAdminLink", "aread_console", "arequest_termination", "CONSOLE_STREAM_LENGTH"]
+__all__ = ["RedisAdminLink", "aread_console", "CONSOLE_STREAM_LENGTH"]
 
 #: Events the shared console stream keeps (all nodes together; the oldest go first).
 CONSOLE_STREAM_LENGTH = 5000
@@ -47,45 +47,42 @@ def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _entries(reply: Any) -> list[tuple[str, dict[Any, Any]]]:
-    """The ``(id, fields)`` entries of an XREAD reply (RESP2 list or RESP3 map)."""
-    if not reply:
-        return []
-    streams = reply.items() if isinstance(reply, dict) else reply
-    out = []
-    for _, entries in streams:
-        if (
-            entries
-            and isinstance(entries[0], list)
-            and entries
-            and not isinstance(entries[0][0], (bytes, str))
-        ):
-            entries = entries[0]
-        for entry_id, fields in entries:
-            out.append((_s(entry_id), fields))
-    return out
-
-
 def _field(fields: dict[Any, Any], name: str) -> str | None:
     value = fields.get(name.encode(), fields.get(name))
     return None if value is None else _s(value)
 
 
 class RedisAdminLink:
-    """A server process's side: recording while watched, and closing sockets on request."""
+    """A server process's side: recording while watched, and answering control requests."""
 
     def __init__(self, backend: RedisBackend, hub: Any) -> None:
+        from .control import ControlListener
+
         self.backend = backend
         self.hub = hub
         self.flushed = 0  # the newest recorder event copied to the stream
-        self.last_termination = "0-0"
+        self.control = ControlListener(backend, hub)
         self._failing = False
 
+    async def wait_ready(self, timeout: float) -> None:
+        """Wait (bounded) until the control listener hears questions, so a count asked right after
+        this server's first socket counts it; an unreachable Redis only delays the start a little."""
+        transport = getattr(self.hub, "transport", None)
+        if transport is not None and not getattr(transport, "connected", True):
+            return  # Redis is unreachable (the transport said so already): do not delay the server
+        try:
+            await asyncio.wait_for(self.control.ready.wait(), timeout)
+        except TimeoutError:
+            logger.warning("control link to Redis not ready yet; retrying in the background")
+
     async def run(self) -> None:
-        async with self.backend.session() as client:
-            seconds, micros = await client.time()
-            # Requests older than this process are not for it.
-            self.last_termination = f"{seconds * 1000 + micros // 1000}-0"
+        control = asyncio.get_running_loop().create_task(self.control.run())
+        try:
+            await self._poll()
+        finally:
+            control.cancel()
+
+    async def _poll(self) -> None:
         while True:
             try:
                 await self.tick()
@@ -105,17 +102,9 @@ class RedisAdminLink:
         async with self.backend.session() as client:
             pipe = client.pipeline(transaction=False)
             pipe.pttl(keys.console_watch)
-            pipe.xread({keys.terminations: self.last_termination}, count=100)
-            ttl_ms, requested = await pipe.execute()
+            (ttl_ms,) = await pipe.execute()
             if ttl_ms and int(ttl_ms) > 0:
                 self.hub.console_watch(int(ttl_ms) / 1000)
-            for entry_id, fields in _entries(requested):
-                self.last_termination = entry_id
-                user = _field(fields, "user")
-                if user:
-                    closed = await self.hub.terminate_user(user)
-                    if closed:
-                        logger.info("closed %d socket(s) of user %s (admin request)", closed, user)
             if self.hub.console is not None or self.flushed < self.hub.recorder.seq:
                 await self.flush(client)
 
@@ -183,13 +172,3 @@ async def aread_console(backend: RedisBackend, after: str | None, limit: int) ->
             nodes.append({"node": _s(node), **{k: v for k, v in state.items() if k != "t"}})
     nodes.sort(key=lambda n: n["node"])
     return {"cursor": cursor, "events": events, "nodes": nodes}
-
-
-async def arequest_termination(backend: RedisBackend, user_id: str) -> None:
-    """Ask every node to close ``user_id``'s sockets (each node acts within a second)."""
-    keys = backend.keys
-    async with backend.session() as client:
-        pipe = client.pipeline(transaction=False)
-        pipe.xadd(keys.terminations, {"user": user_id}, maxlen=100, approximate=True)
-        pipe.pexpire(keys.terminations, 60_000)
-        await pipe.execute()

@@ -13,7 +13,11 @@ changes is where each name lives:
 - What is not per channel (the node registry, each node's presence set, each node's stats)
   carries the fixed tag ``{~nodes}`` (``~`` cannot occur in a channel name): one slot, so the
   heartbeat stays one script and the stats API one ``MGET``.
-- The admin's console and terminate keys keep their names (single-key commands only).
+- The webhook occupancy keys (``occupancy.py``) carry the fixed tag ``{~occupancy}`` (its
+  scripts touch a channel's holders and the node registry together); the control channel
+  (``control.py``) is the shard channel ``{prefix}bc:{~control}``, published with ``SPUBLISH`` so
+  its answer counts every listening process; the admin's console keys keep their names
+  (single-key commands only).
 
 Clients: redis-py's ``RedisCluster`` (asyncio for servers and async publishers, blocking for sync
 publishers) follows ``MOVED``/``ASK`` and refreshes the slot map itself. Server processes receive
@@ -41,7 +45,6 @@ __all__ = [
     "SyncRouter",
     "key_slot",
     "make_async_client",
-    "parse_address",
     "parse_slots",
     "run_sync",
 ]
@@ -49,6 +52,9 @@ __all__ = [
 SLOTS = 16384
 #: The hash tag of the node-level keys (registry, node presence sets, node stats).
 NODES_TAG = "{~nodes}"
+#: The hash tags of the webhook occupancy keys and of the control channel (``control.py``).
+OCCUPANCY_TAG = "{~occupancy}"
+CONTROL_TAG = "{~control}"
 
 
 def key_slot(name: str | bytes) -> int:
@@ -56,11 +62,6 @@ def key_slot(name: str | bytes) -> int:
     from redis.crc import key_slot as _slot
 
     return _slot(name.encode() if isinstance(name, str) else name)
-
-
-def parse_address(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host, int(port)
 
 
 class ClusterKeys(RedisKeys):
@@ -83,6 +84,9 @@ class ClusterKeys(RedisKeys):
     def history(self, channel: str) -> str:
         return f"{self.prefix}bc:{{{channel}}}:history"
 
+    def cache(self, channel: str) -> str:
+        return f"{self.prefix}bc:{{{channel}}}:cache"
+
     def presence_nodes(self, channel: str) -> str:
         return f"{self.prefix}bc:{{{channel}}}:presence:nodes"
 
@@ -98,6 +102,19 @@ class ClusterKeys(RedisKeys):
 
     def node_stats(self, node: str) -> str:
         return f"{self.prefix}bc:{NODES_TAG}:stats:{node}"
+
+    @property
+    def occupancy_prefix(self) -> str:
+        # Occupancy scripts touch a channel's holders, the node's channels and the node registry
+        # together: all of it in one fixed slot.
+        return f"{self.prefix}{OCCUPANCY_TAG}:"
+
+    @property
+    def control(self) -> str:
+        return f"{self.prefix}bc:{CONTROL_TAG}"
+
+    def control_reply(self, request: str) -> str:
+        return f"{self.prefix}bc:{CONTROL_TAG}:reply:{request}"
 
 
 def client_kwargs(backend: RedisBackend) -> dict[str, Any]:
@@ -123,7 +140,7 @@ def make_async_client(backend: RedisBackend) -> Any:
     from redis.asyncio.cluster import ClusterNode, RedisCluster
 
     return RedisCluster(
-        startup_nodes=[ClusterNode(*parse_address(a)) for a in backend.cluster_nodes],
+        startup_nodes=[ClusterNode(host, port) for host, port in backend.cluster_nodes],
         max_connections=backend.max_connections,
         retry=_retry(),
         **client_kwargs(backend),
@@ -182,7 +199,7 @@ class SyncRouter:
         return conn
 
     def refresh(self) -> None:
-        seeds = [parse_address(a) for a in self.backend.cluster_nodes]
+        seeds = list(self.backend.cluster_nodes)
         error: Exception | None = None
         for address in dict.fromkeys([*self.conns, *seeds]):
             conn = self.connection(address)
@@ -296,5 +313,5 @@ def run_sync(backend: RedisBackend, messages: Sequence[Message]) -> list[str | N
         todo = _collect(todo, replies, results, attempt)
         if not todo:
             break
-        backend._sha = router.load_script(backend.publish_script)
+        backend._sha = router.load_script(backend._script)
     return [r if commands[i][0] is _EVALSHA else None for i, r in enumerate(results)]

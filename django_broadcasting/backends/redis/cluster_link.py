@@ -2,8 +2,8 @@
 
 ``ClusterTransport`` (``cluster_transport.py``) keeps one per shard it needs. A link sends
 ``SSUBSCRIBE`` / ``SUNSUBSCRIBE`` for its channels, reads replies the way the standalone
-transport does (hiredis parses whatever arrived in one go; PING after a quiet spell, a silent
-link is a dead one), hands each ``smessage`` to the transport, and tells the transport when the
+transport does (``_PubSubLink``: hiredis parses each chunk in the socket's callback; PING after a
+quiet spell, a silent link is a dead one), hands each ``smessage`` to the transport, and tells the transport when the
 node ends a subscription it did not ask to end (the slot moved), refuses one (``-MOVED``), or
 the connection dies.
 """
@@ -15,7 +15,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from .transport import _disconnect, hiredis
+from .transport import _disconnect, _PubSubLink, hiredis
 
 if TYPE_CHECKING:
     from .cluster_transport import ClusterTransport
@@ -38,13 +38,14 @@ class ShardLink:
         self._leaving: dict[bytes, int] = {}  # SUNSUBSCRIBEs we sent, not yet confirmed
         self._conn: Any = None
         self._task: asyncio.Task | None = None
-        self._last_rx = 0.0
-        self._silent = False
+        self._link: _PubSubLink | None = None
 
     async def open(self) -> None:
         conn = self.transport.driver.new_connection(self.address)
         await conn.connect()
         self._conn = conn
+        # Take the socket's reads over before anything is sent on it (``transport._PubSubLink``).
+        self._link = _PubSubLink.attach(conn, self._reply) if hiredis is not None else None
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
@@ -110,38 +111,31 @@ class ShardLink:
 
     async def _read(self) -> None:
         interval = min(5.0, self.transport.driver.socket_timeout / 2)
-        stream = getattr(self._conn, "_reader", None)
-        if hiredis is None or not isinstance(stream, asyncio.StreamReader):
+        link = self._link
+        if link is None:
             return await self._read_responses(interval)
-        parser = hiredis.Reader()
-        self._last_rx = time.monotonic()
-        watchdog = asyncio.get_running_loop().create_task(self._watch(stream, interval))
+        # The standalone transport's fast path: each chunk the socket receives is parsed by hiredis
+        # and every reply handled in that same callback.
+        watchdog = asyncio.get_running_loop().create_task(self._watch(link, interval))
         try:
-            while True:
-                data = await stream.read(65536)
-                if not data:
-                    raise ConnectionError("went silent" if self._silent else "closed by the node")
-                self._last_rx = time.monotonic()
-                parser.feed(data)
-                while (reply := parser.gets()) is not False:
-                    self._reply(reply)
+            await link.closed
         finally:
             watchdog.cancel()
+            link.detach()
 
-    async def _watch(self, stream: asyncio.StreamReader, interval: float) -> None:
-        self._silent = False
+    async def _watch(self, link: _PubSubLink, interval: float) -> None:
+        # PING after a quiet spell; a link that stays silent after that is dead.
         while True:
             await asyncio.sleep(interval)
-            quiet = time.monotonic() - self._last_rx
+            quiet = time.monotonic() - link.last_rx
             if quiet > 2 * interval:
-                self._silent = True
-                stream.feed_eof()
+                link.fail(ConnectionError("went silent"))
                 return
             if quiet >= interval:
                 try:
                     await self._conn.send_command("PING", check_health=False)
-                except Exception:  # noqa: BLE001 - the read fails too
-                    stream.feed_eof()
+                except Exception as exc:  # noqa: BLE001 - the read fails too
+                    link.fail(ConnectionError(f"PING failed: {exc!r}"))
                     return
 
     async def _read_responses(self, interval: float) -> None:

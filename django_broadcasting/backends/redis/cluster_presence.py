@@ -24,7 +24,7 @@ import logging
 from typing import Any
 
 from ...messages import Message
-from .presence import _NOW, RedisPresence
+from .presence import _NOW, RedisPresence, _members, _report_reaped
 
 logger = logging.getLogger("django_broadcasting.server")
 
@@ -170,6 +170,17 @@ return 1
 )
 
 
+async def aread_members(driver: Any, channel: str) -> list[dict[str, Any]]:
+    """Every member of ``channel`` on every live node, read by any process (no hub needed)."""
+    k = driver.keys
+    async with driver.session() as client:
+        live = await client.register_script(LIVE)(keys=[k.nodes], args=[], client=client)
+        flat = await client.register_script(MEMBERS)(
+            keys=[k.presence_nodes(channel), k.presence_info(channel)], args=live, client=client
+        )
+    return _members(flat)
+
+
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -215,7 +226,7 @@ class ClusterPresence(RedisPresence):
         except Exception as exc:  # noqa: BLE001
             logger.warning("presence members of %s read locally: %r", channel, exc)
             return await self.local.members(channel)
-        return [{"id": _s(flat[i]), "info": json.loads(flat[i + 1])} for i in range(0, len(flat), 2)]
+        return _members(flat)
 
     async def beat(self, reap: bool = True) -> None:
         k = self.keys
@@ -266,6 +277,7 @@ class ClusterPresence(RedisPresence):
             await self._call("forget", FORGET, [k.nodes, k.node_presence(node), k.node_stats(node)], [node])
         if messages:
             logger.info("reaped %d presence member(s) of dead node(s)", len(messages))
+            _report_reaped(messages)
             await self.hub.relay(messages)
 
     async def aclose(self) -> None:

@@ -29,7 +29,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from .cluster import key_slot, parse_address, parse_slots
+from .cluster import key_slot, parse_slots
 from .cluster_link import Address, ShardLink
 from .transport import _MAX_BACKOFF, RedisTransport, _disconnect
 
@@ -135,7 +135,7 @@ class ClusterTransport(RedisTransport):
         """Read the slot map (``CLUSTER SLOTS``) from any node that answers."""
         async with self._refresh_lock:
             known = [*self._links, *{a for a in self._owners if a is not None}]
-            candidates = list(dict.fromkeys([*known, *(parse_address(a) for a in self.driver.cluster_nodes)]))
+            candidates = list(dict.fromkeys([*known, *self.driver.cluster_nodes]))
             random.shuffle(candidates)
             error: Exception | None = None
             for address in candidates:

@@ -175,6 +175,29 @@ return removed
 )
 
 
+async def aread_members(driver: RedisBackend, channel: str) -> list[dict[str, Any]]:
+    """Every member of ``channel`` on every live node, read by any process (no hub needed)."""
+    if driver.cluster_nodes:  # Redis Cluster: per-slot scripts (cluster_presence.py)
+        from .cluster_presence import aread_members as aread_cluster_members
+
+        return await aread_cluster_members(driver, channel)
+    k = driver.keys
+    async with driver.session() as client:
+        script = client.register_script(MEMBERS)
+        flat = await script(
+            keys=[k.presence_nodes(channel), k.presence_info(channel), k.nodes], args=[], client=client
+        )
+    return _members(flat)
+
+
+def _members(flat: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for i in range(0, len(flat), 2):
+        user = flat[i].decode() if isinstance(flat[i], bytes) else flat[i]
+        out.append({"id": user, "info": json.loads(flat[i + 1])})
+    return out
+
+
 class RedisPresence:
     """Presence shared by every node through Redis (``cluster_wide``: the hub relays events)."""
 
@@ -275,11 +298,7 @@ class RedisPresence:
         except Exception as exc:  # noqa: BLE001
             logger.warning("presence members of %s read locally: %r", channel, exc)
             return await self.local.members(channel)
-        out = []
-        for i in range(0, len(flat), 2):
-            user = flat[i].decode() if isinstance(flat[i], bytes) else flat[i]
-            out.append({"id": user, "info": json.loads(flat[i + 1])})
-        return out
+        return _members(flat)
 
     def count(self) -> int:
         return self.local.count()
@@ -335,6 +354,7 @@ class RedisPresence:
                 channel, user = (v.decode() if isinstance(v, bytes) else v for v in removed[i : i + 2])
                 messages.append(Message(channel, "member_removed", {"id": user}))
             logger.info("reaped %d presence member(s) of dead node(s)", len(messages))
+            _report_reaped(messages)
             await self.hub.relay(messages)
 
     async def _settle(self) -> None:
@@ -382,12 +402,23 @@ class RedisPresence:
                 await client.zadd(k.nodes, {self.node: 0})
             removed = await self._call("reap", REAP, [k.nodes], [k.prefix])
             if removed:
-                await self.hub.relay(
-                    [
-                        Message(removed[i].decode(), "member_removed", {"id": removed[i + 1].decode()})
-                        for i in range(0, len(removed), 2)
-                    ]
-                )
+                messages = [
+                    Message(removed[i].decode(), "member_removed", {"id": removed[i + 1].decode()})
+                    for i in range(0, len(removed), 2)
+                ]
+                _report_reaped(messages)
+                await self.hub.relay(messages)
         except Exception as exc:  # noqa: BLE001 - the TTL removes us anyway
             logger.debug("presence deregistration failed: %r", exc)
         self.local.clear()
+
+
+def _report_reaped(messages: list[Message]) -> None:
+    # Departures no socket of this node made (a dead node's members, or this node's own at
+    # shutdown): the node that reaped them sends their ``member_removed`` webhook and signal.
+    from ...webhooks.lifecycle import current
+
+    lifecycle = current()
+    if lifecycle is not None:
+        for message in messages:
+            lifecycle.member("member_removed", message.channel, str(message.data["id"]), signal=True)

@@ -64,8 +64,6 @@ class RedisTransport:
         self._floor: dict[str, str] = {}  # channel -> newest id when this process subscribed
         self._wanted_at: dict[str, float] = {}  # channels wanted while the link was down: since when
         self._buffers: dict[str, list[dict[str, Any]]] = {}  # channels catching up
-        self._last_rx = 0.0  # when the pub/sub link last brought anything
-        self._silent = False
 
     @property
     def state(self) -> dict[str, Any]:
@@ -153,8 +151,11 @@ class RedisTransport:
         first = True
         while True:
             conn = self.driver.new_connection()
+            link = None
             try:
                 await conn.connect()
+                # Take the socket's reads over before anything is sent on it (see _PubSubLink).
+                link = _PubSubLink.attach(conn, self._reply) if hiredis is not None else None
                 channels = sorted(self.wanted)
                 if not first:
                     for channel in channels:  # live messages wait until the history is read
@@ -198,7 +199,7 @@ class RedisTransport:
                     )
                 first = False
                 backoff = 0.05
-                await self._read(conn)
+                await self._read(conn, link)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
@@ -218,48 +219,37 @@ class RedisTransport:
             await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
             backoff = min(backoff * 2, _MAX_BACKOFF)
 
-    async def _read(self, conn: Any) -> None:
+    async def _read(self, conn: Any, link: _PubSubLink | None) -> None:
         # PING after a quiet spell; a link that stays silent after that is dead even if
         # TCP has not noticed (a paused or partitioned Redis).
         interval = min(5.0, self.driver.socket_timeout / 2)
-        stream = getattr(conn, "_reader", None)
-        if hiredis is None or stream is None or not isinstance(stream, asyncio.StreamReader):
+        if link is None:
             return await self._read_responses(conn, interval)
-        # The fast path: read what arrived in one go and parse every reply in it, instead of one
-        # redis-py read (with its own timeout, push handling and logger lookup) per message.
-        parser = hiredis.Reader()
-        self._last_rx = time.monotonic()
-        watchdog = asyncio.get_running_loop().create_task(self._watch(conn, stream, interval))
+        # The fast path: the connection's socket hands what arrives straight to a hiredis parser
+        # and every reply in it is handled in that same callback: no stream read, no future and
+        # no task step per message, and no redis-py read (with its own timeout, push handling and
+        # logger lookup) per reply.
+        watchdog = asyncio.get_running_loop().create_task(self._watch(conn, link, interval))
         try:
-            while True:
-                data = await stream.read(65536)
-                if not data:
-                    if self._silent:
-                        raise ConnectionError("Redis pub/sub connection went silent")
-                    raise ConnectionError("Redis closed the pub/sub connection")
-                self._last_rx = time.monotonic()
-                parser.feed(data)
-                while (reply := parser.gets()) is not False:
-                    self._reply(reply)
+            await link.closed
         finally:
             watchdog.cancel()
+            link.detach()
 
-    async def _watch(self, conn: Any, stream: asyncio.StreamReader, interval: float) -> None:
+    async def _watch(self, conn: Any, link: _PubSubLink, interval: float) -> None:
         # One timer for the link instead of a timeout per read: PING after a quiet spell, and
-        # end the read (as if Redis had closed) when even that gets no answer.
-        self._silent = False
+        # end the read when even that gets no answer.
         while True:
             await asyncio.sleep(interval)
-            quiet = time.monotonic() - self._last_rx
+            quiet = time.monotonic() - link.last_rx
             if quiet > 2 * interval:
-                self._silent = True
-                stream.feed_eof()
+                link.fail(ConnectionError("Redis pub/sub connection went silent"))
                 return
             if quiet >= interval:
                 try:
                     await conn.send_command("PING", check_health=False)
-                except Exception:  # noqa: BLE001 - the read fails too, and reconnects
-                    stream.feed_eof()
+                except Exception as exc:  # noqa: BLE001 - the read fails too, and reconnects
+                    link.fail(ConnectionError(f"Redis pub/sub PING failed: {exc!r}"))
                     return
 
     async def _read_responses(self, conn: Any, interval: float) -> None:
@@ -388,6 +378,73 @@ class RedisTransport:
                     return []
                 await asyncio.sleep(0.05 * 2**attempt)
         return []
+
+
+class _PubSubLink(asyncio.Protocol):
+    """Reads a redis-py pub/sub connection's socket directly: each chunk is parsed at once.
+
+    Installed on the connection's transport in place of its ``StreamReaderProtocol`` right
+    after ``connect()`` (nothing is buffered in the stream then: the connection's handshake
+    replies were all read). Writes still go through redis-py (``send_command``); the original
+    protocol keeps receiving the transport's flow-control and close callbacks, so redis-py's
+    ``disconnect()`` works as before. ``closed`` resolves, with an error, when the link ends.
+    """
+
+    def __init__(self, transport: asyncio.Transport, original: asyncio.BaseProtocol, on_reply: Any) -> None:
+        self.transport = transport
+        self.original = original
+        self.on_reply = on_reply
+        self.parser = hiredis.Reader()
+        self.last_rx = time.monotonic()
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # The reader may be gone when the link fails (a fault before reading began).
+        self.closed.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    @classmethod
+    def attach(cls, conn: Any, on_reply: Any) -> _PubSubLink | None:
+        writer = getattr(conn, "_writer", None)
+        reader = getattr(conn, "_reader", None)
+        transport = getattr(writer, "transport", None)
+        if not isinstance(reader, asyncio.StreamReader) or transport is None or reader._buffer:
+            return None  # an unknown connection type: the portable path reads it
+        link = cls(transport, transport.get_protocol(), on_reply)
+        transport.set_protocol(link)
+        return link
+
+    def detach(self) -> None:
+        if self.transport.get_protocol() is self:
+            self.transport.set_protocol(self.original)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.closed.done():
+            self.closed.set_exception(exc)
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        self.last_rx = time.monotonic()
+        parser = self.parser
+        try:
+            parser.feed(data)
+            while (reply := parser.gets()) is not False:
+                self.on_reply(reply)
+        except Exception as exc:  # noqa: BLE001 - a protocol error: drop the link, reconnect
+            self.fail(ConnectionError(f"Redis pub/sub protocol error: {exc!r}"))
+            self.transport.abort()
+
+    def eof_received(self) -> bool | None:
+        self.fail(ConnectionError("Redis closed the pub/sub connection"))
+        return self.original.eof_received()  # type: ignore[attr-defined]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = f"Redis pub/sub connection lost: {exc!r}" if exc else "Redis closed the pub/sub connection"
+        self.fail(ConnectionError(reason))
+        self.original.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.original.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.original.resume_writing()
 
 
 def _epoch_seconds(timestamp: Any) -> float:

@@ -89,5 +89,10 @@ class NativeProtocol:
     def token_expired(conn: Any) -> None:
         conn.push(error_frame(codes.ERR_4011_TOKEN_EXPIRED))
 
+    @staticmethod
+    def cache_miss(channel: str) -> str:
+        """A cache channel with no cached event: ``{"channel", "event": "cache_miss", "data": {}}``."""
+        return frame("cache_miss", {}, channel)
+
 
 NATIVE = NativeProtocol()

@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from ...authorization import PRESENCE_NAMESPACE, pusher_client_name
-from ...messages import JSONTooDeep, Message, parse_json
+from ...messages import APP_NAMESPACE, JSONTooDeep, Message, app_local_name, parse_json
 
 # pusher:error codes (https://pusher.com/docs/channels/library_auth_reference/pusher-websockets-protocol).
 # 4000-4099: do not reconnect unchanged; 4100-4199: reconnect with backoff; 4200-4299: reconnect now.
@@ -131,10 +131,13 @@ class PusherProtocol:
 
     @staticmethod
     def encode(message: Message) -> str:
-        channel = client_name(message.channel)
+        name = message.channel
+        if name.startswith(APP_NAMESPACE):  # another app's channel: its clients know it unprefixed
+            name = name.partition(":")[2]
+        channel = client_name(name)
         event = message.event
         data_json = message.data_json
-        if message.channel.startswith(PRESENCE_NAMESPACE) and event in (MEMBER_ADDED, MEMBER_REMOVED):
+        if name.startswith(PRESENCE_NAMESPACE) and event in (MEMBER_ADDED, MEMBER_REMOVED):
             member = message.data if isinstance(message.data, dict) else {}
             if event == MEMBER_ADDED:
                 event = "pusher_internal:member_added"
@@ -151,6 +154,11 @@ class PusherProtocol:
     def token_expired(conn: Any) -> None:
         # The hub closes the socket next (4011); the Pusher connection announces it as 4009.
         return None
+
+    @staticmethod
+    def cache_miss(channel: str) -> str:
+        """``{"event": "pusher:cache_miss", "channel": ...}``: a cache channel with nothing cached."""
+        return _dumps({"event": "pusher:cache_miss", "channel": client_name(app_local_name(channel))})
 
 
 PUSHER = PusherProtocol()

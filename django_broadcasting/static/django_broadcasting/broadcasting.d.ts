@@ -169,6 +169,7 @@ export declare class Broadcasting {
 
   channel(name: string): Channel;
   private(name: string): Channel;
+  /** `private-encrypted-<name>`: events arrive sealed (`{nonce, ciphertext}`), not decrypted. */
   encryptedPrivate(name: string): Channel;
   /** `join("chat.1")` joins `presence.chat.1`. */
   join<Info = Record<string, any>>(name: string): PresenceChannel<Info>;

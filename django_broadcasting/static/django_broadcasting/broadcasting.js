@@ -46,6 +46,7 @@ export const CODES = Object.freeze({
 });
 
 const PRIVATE_PREFIX = "private-";
+const ENCRYPTED_PREFIX = "private-encrypted-";
 const PRESENCE_PREFIX = "presence-";
 const PRESENCE_NAMESPACE = "presence.";
 const WHISPER_PREFIX = "client-";
@@ -55,9 +56,11 @@ const REFUSALS = new Set([4002, 4003, 4010, 4029, 4030]);
 /**
  * The one name the server uses for a channel: `private-X` is `X`, `presence-X` is `presence.X`
  * (what the server's authorization.canonical_name does), so frames find their channel object.
+ * `private-encrypted-X` is a channel of its own and keeps its name.
  */
 export function canonicalName(name) {
   if (typeof name !== "string" || !name) throw new TypeError("A channel name must be a non-empty string.");
+  if (name.startsWith(ENCRYPTED_PREFIX)) return name;
   if (name.startsWith(PRIVATE_PREFIX)) name = name.slice(PRIVATE_PREFIX.length);
   if (name.startsWith(PRESENCE_PREFIX)) name = PRESENCE_NAMESPACE + name.slice(PRESENCE_PREFIX.length);
   return name;
@@ -368,9 +371,14 @@ export class Broadcasting {
     return this._channel(canonicalName(name));
   }
 
-  /** Echo's encrypted channels are not supported; this is `private()`. */
+  /**
+   * The end-to-end encrypted channel `private-encrypted-<name>` (authorized by the rule of `name`).
+   * Its events arrive sealed, as `{nonce, ciphertext}`: this client does not decrypt them (pusher-js
+   * and Laravel Echo do; see docs/encrypted-channels.md).
+   */
   encryptedPrivate(name) {
-    return this.private(name);
+    const canonical = canonicalName(name);
+    return this._channel(canonical.startsWith(ENCRYPTED_PREFIX) ? canonical : ENCRYPTED_PREFIX + canonical);
   }
 
   /** A presence channel: `join("chat.1")` joins `presence.chat.1`. */
