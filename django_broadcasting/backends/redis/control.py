@@ -111,6 +111,7 @@ class ControlListener:
             sharded = bool(self.backend.cluster_nodes)  # Redis Cluster: SSUBSCRIBE at the owner
             try:
                 if sharded:
+                    await client.initialize()  # the slot map, which a fresh client reads lazily
                     await pubsub.ssubscribe(self.backend.keys.control)
                 else:
                     await pubsub.subscribe(self.backend.keys.control)
