@@ -383,3 +383,40 @@ def test_the_scaling_page_cluster_example_runs(cluster, settings, capsys):
     out = capsys.readouterr().out
     assert f"2 message(s) accepted by Redis Cluster at {cluster.seeds}" in out, out
     assert re.search(r"\['[0-9a-f]+:\d+', '[0-9a-f]+:\d+'\]", out), out
+
+
+async def test_webhooks_occupancy_and_client_events_across_the_cluster(server_factory, cluster):
+    from tests.integration.pusher_client import PusherSocket, send
+    from tests.integration.pusher_client import expect as pusher_expect
+    from tests.integration.test_webhooks import hook_env, wait_events
+    from tests.integration.webhook_receiver import WebhookReceiver
+
+    with WebhookReceiver() as hooks:
+        env = {**cluster_env(cluster), **hook_env(hooks.url)}
+        a, b = server_factory("daphne", env=env), server_factory("uvicorn", env=env)
+        async with PusherSocket(a) as on_a, PusherSocket(b) as on_b:
+            await on_a.subscribe("orders")
+            await on_b.subscribe("orders")  # the second node: no second channel_occupied
+            await on_a.join("presence-room.1", "1")
+            await on_b.join("presence-room.1", "2")
+            await pusher_expect(on_a.ws, "pusher_internal:member_added")
+            # A client event has no history: a plain SPUBLISH on the channel's shard.
+            await send(on_b.ws, "client-hi", {"from": "b"}, channel="presence-room.1")
+            await pusher_expect(on_a.ws, "client-hi")
+            await on_b.ws.close()
+            await wait_events(hooks, lambda ev: hooks.named("member_removed"), 5, "member_removed")
+            await on_a.ws.send(json.dumps({"event": "pusher:unsubscribe", "data": {"channel": "orders"}}))
+            await wait_events(
+                hooks, lambda ev: hooks.named("channel_vacated", "orders"), 10, "orders vacated"
+            )
+        await asyncio.sleep(1.0)  # a negative check: no duplicate arrives from the other node meanwhile
+        events = hooks.events()
+
+    def count(name: str, channel: str) -> int:
+        return sum(1 for e in events if e["name"] == name and e["channel"] == channel)
+
+    assert count("channel_occupied", "orders") == 1
+    assert count("channel_vacated", "orders") == 1
+    assert count("channel_occupied", "presence-room.1") == 1
+    assert sorted(e["user_id"] for e in hooks.named("member_added")) == ["1", "2"]
+    assert hooks.named("client_event")
