@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import BroadcastingImproperlyConfigured, InvalidMessage
+from .messages import app_local_name
 
 if TYPE_CHECKING:
     from .messages import Message
@@ -55,8 +56,11 @@ class EncryptionNotConfigured(BroadcastingImproperlyConfigured):
 
 
 def is_encrypted_channel(name: str) -> bool:
-    """Return whether ``name`` is an end-to-end encrypted channel (``private-encrypted-...``)."""
-    return name.startswith(ENCRYPTED_PREFIX)
+    """Return whether ``name`` is an end-to-end encrypted channel (``private-encrypted-...``).
+
+    ``name`` may be a hub name of another app's channel (``#app-<id>:private-encrypted-...``).
+    """
+    return app_local_name(name).startswith(ENCRYPTED_PREFIX)
 
 
 def encryption_master_key(app: Any = None) -> bytes | None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import signals
 from ..backends.base import Backend, HubTransport, register_local_server
-from ..backends.cache import CACHE_PREFIXES, ChannelCache, cacheable
+from ..backends.cache import ChannelCache, cacheable
 from ..backends.history import HistoryStore, MemoryHistory
 from ..backends.presence import LocalPresence, PresenceStore
 from ..conf import broadcasting_settings
@@ -377,7 +377,7 @@ class Hub:
         """Write ``message`` to every local subscriber of its channel; return the count."""
         self.messages_in += 1
         writer = self._cache_writer
-        if writer is not None and message.channel.startswith(CACHE_PREFIXES) and cacheable(message):
+        if writer is not None and cacheable(message):
             writer.record(message)
         if self._recovering:  # one lookup per message, and only while someone catches up
             for _, buffer in self._recovering.get(message.channel, ()):
