@@ -308,7 +308,8 @@ def render(cells: list[ClusterCell], *, mode: str, seconds: float) -> str:
         "its channel: the per-shard columns follow the channels, not the servers.",
         "- Shard subscribers: `PUBSUB SHARDNUMSUB` of a channel on its owner, one per server process with "
         "sockets on it. Pub/sub links: client connections with a shard channel subscribed (`CLIENT LIST`, "
-        "`ssub` > 0) on all nodes: each server holds one per shard that owns one of its channels.",
+        "`ssub` > 0) on all nodes: each server holds one per shard that owns one of its channels, and one for "
+        "the control channel (`{~control}`).",
         "- Redis CPU: user + system CPU of all nodes (`INFO cpu`) during the loop, minus the cell's idle rate, per "
         "broadcast. Broadcasts go out one at a time (each waits for its deliveries), so every one pays a full event-"
         "loop wakeup of its shard: an upper bound for a shard under steady load.",
