@@ -83,7 +83,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         fixtures = getattr(item, "fixturenames", ())
         if {"redis_url", "redis_prefix", "redis_client"} & set(fixtures):
             item.add_marker(pytest.mark.redis)
-        if {"server_factory", "daphne_server", "uvicorn_server", "asgi_server"} & set(fixtures):
+        if {"server_factory", "daphne_server", "uvicorn_server", "uvicorn_front_server", "asgi_server"} & set(fixtures):
             item.add_marker(pytest.mark.integration)
     # Browser tests last (after pytest-django's ordering): Playwright's sync API keeps an asyncio
     # loop registered as running in the main thread until its session fixture ends, and every
@@ -184,6 +184,12 @@ def daphne_server(request, migrated_db_path, tmp_path_factory) -> Iterator[Serve
 def uvicorn_server(request, migrated_db_path, tmp_path_factory) -> Iterator[ServerProcess]:
     """One uvicorn process (``--ws websockets-sansio``) for the module."""
     yield from _module_server("uvicorn", request, migrated_db_path, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def uvicorn_front_server(request, migrated_db_path, tmp_path_factory) -> Iterator[ServerProcess]:
+    """One uvicorn process on this project's WebSocket protocol (``server/front/uvicorn.py``)."""
+    yield from _module_server("uvicorn-front", request, migrated_db_path, tmp_path_factory)
 
 
 @pytest.fixture(scope="module", params=["daphne", "uvicorn"])
