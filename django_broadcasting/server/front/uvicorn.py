@@ -50,7 +50,6 @@ from . import wire
 from .wire import HandshakeError, ProtocolViolation
 
 logger = logging.getLogger("uvicorn.error")
-front_logger = logging.getLogger("django_broadcasting.server")
 
 # Socket states
 HANDSHAKE, OPEN, CLOSING, CLOSED = 0, 1, 2, 3
@@ -63,7 +62,7 @@ class _Shared:
 
     __slots__ = (
         "app", "loop", "root_path", "root_path_bytes", "asgi", "app_state", "connections", "tasks",
-        "default_headers", "max_size", "ping_interval", "ping_timeout", "ticker", "announced",
+        "default_headers", "max_size", "ping_interval", "ping_timeout", "ticker",
     )  # fmt: skip
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any]) -> None:
@@ -83,7 +82,6 @@ class _Shared:
         self.ping_interval = float(interval) if interval and interval > 0 else None
         self.ping_timeout = config.ws_ping_timeout if config.ws_ping_timeout else None
         self.ticker: asyncio.TimerHandle | None = None
-        self.announced = False
 
 
 _shared: dict[int, tuple[Any, _Shared]] = {}
@@ -263,9 +261,6 @@ class WebSocketProtocol(asyncio.Protocol):
             "extensions": {"websocket.http.response": {}},
         }
         self.inbox = [{"type": "websocket.connect"}]
-        if not shared.announced:
-            shared.announced = True
-            front_logger.info("WebSocket protocol: django_broadcasting.server.front.uvicorn (no extensions)")
         task = self.task = shared.loop.create_task(self._run_asgi())
         shared.tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -629,3 +624,10 @@ def _keepalive(shared: _Shared) -> None:
             proto.transport.write(ping)
     if any_open:
         _schedule_keepalive(shared)
+
+
+# Uvicorn imports the ``--ws`` class when it loads its configuration, before it listens: this is
+# its start-up line saying which WebSocket protocol serves (its own say nothing).
+logger.info(
+    "WebSocket protocol: django_broadcasting.server.front.uvicorn:WebSocketProtocol (no permessage-deflate)"
+)
