@@ -291,9 +291,7 @@ async def test_client_gone_mid_frame_leaves_the_server_serving(server):
 
 # -- keepalive ------------------------------------------------------------------------------------
 async def test_keepalive_pings_and_closes_a_silent_client_with_1011(server_factory):
-    srv = server_factory(
-        "uvicorn-front", args=["--ws-ping-interval", "0.5", "--ws-ping-timeout", "0.5"]
-    )
+    srv = server_factory("uvicorn-front", args=["--ws-ping-interval", "0.5", "--ws-ping-timeout", "0.5"])
     silent, _, _ = await Raw.handshake(srv)
     answering, _, _ = await Raw.handshake(srv)
     try:

@@ -1,22 +1,14 @@
-"""RFC 6455 on the wire: the opening handshake's checks and answers, frames out, close payloads.
+"""RFC 6455 frames: opcodes, close codes and payloads, server frames out, client payloads unmasked.
 
-No I/O and no state here: ``uvicorn.py`` owns the socket. Everything is plain bytes so the hot
-paths (a 101 answer, a text frame) are one join and one ``transport.write``.
+No I/O and no state here: ``uvicorn.py`` owns the socket; ``handshake.py`` has the HTTP side.
 """
 
 from __future__ import annotations
-
-import base64
-import binascii
-import hashlib
-from http import HTTPStatus
 
 try:  # the C helper that ships with ``websockets`` (uvicorn[standard] brings it)
     from websockets.speedups import apply_mask as _c_apply_mask
 except ImportError:  # pragma: no cover - pure-Python fallback
     _c_apply_mask = None
-
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 # Opcodes
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
@@ -32,15 +24,6 @@ CLOSE_1011_INTERNAL_ERROR = 1011
 CLOSE_1012_SERVICE_RESTART = 1012
 
 
-class HandshakeError(Exception):
-    """The upgrade request is not a valid RFC 6455 opening handshake: answer ``status``."""
-
-    def __init__(self, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers
-
-
 class ProtocolViolation(Exception):
     """The client broke RFC 6455 (or a limit): close the socket with ``code``."""
 
@@ -48,64 +31,6 @@ class ProtocolViolation(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
-
-
-def accept_key(key: bytes) -> bytes:
-    """Return ``Sec-WebSocket-Accept`` for the client's ``Sec-WebSocket-Key``."""
-    return base64.b64encode(hashlib.sha1(key + GUID).digest())
-
-
-def check_key(key: bytes | None) -> bytes:
-    """Return the key if it is base64 of 16 bytes (RFC 6455 4.2.1), else raise ``HandshakeError``."""
-    if key is None:
-        raise HandshakeError(400, "Missing Sec-WebSocket-Key header.")
-    key = key.strip()
-    try:
-        raw = base64.b64decode(key, validate=True)
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 16:
-        raise HandshakeError(400, "Invalid Sec-WebSocket-Key header.")
-    return key
-
-
-def check_version(version: bytes | None) -> None:
-    """Accept version 13 only; anything else is 426 naming the version this server speaks."""
-    if version is None or version.strip() != b"13":
-        raise HandshakeError(
-            426, "Unsupported Sec-WebSocket-Version; this server speaks 13.", ((b"Sec-WebSocket-Version", b"13"),)
-        )
-
-
-def status_line(status: int) -> bytes:
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = ""
-    return b"HTTP/1.1 %d %s\r\n" % (status, phrase.encode("latin-1"))
-
-
-def http_response(
-    status: int,
-    headers: list[tuple[bytes, bytes]],
-    body: bytes = b"",
-    *,
-    content_type: bytes = b"text/plain; charset=utf-8",
-) -> bytes:
-    """An HTTP/1.1 answer that ends the connection (``Connection: close``, a ``Content-Length``)."""
-    out = [status_line(status)]
-    names = set()
-    for name, value in headers:
-        names.add(name.lower())
-        out += [name, b": ", value, b"\r\n"]
-    if b"content-type" not in names:
-        out += [b"content-type: ", content_type, b"\r\n"]
-    if b"content-length" not in names:
-        out += [b"content-length: ", str(len(body)).encode("ascii"), b"\r\n"]
-    if b"connection" not in names:
-        out.append(b"connection: close\r\n")
-    out += [b"\r\n", body]
-    return b"".join(out)
 
 
 def frame(opcode: int, payload: bytes) -> bytes:
