@@ -313,3 +313,12 @@ async def test_keepalive_pings_and_closes_a_silent_client_with_1011(server_facto
 
 async def test_server_process_says_which_protocol_is_active(server):
     assert FRONT_WS.split(":")[0] in server.log_text()
+
+
+async def test_works_behind_uvicorns_h11_parser_too(server_factory):
+    srv = server_factory("uvicorn-front", args=["--http", "h11"])
+    async with await connect(srv.ws_url("/ws/general?x=%C3%A9")) as ws:
+        assert (await recv(ws))["event"] == "connected"
+        assert (await recv(ws))["data"]["channel"] == "general"
+        await ws.send(json.dumps({"action": "ping", "data": {"via": "h11"}}))
+        assert (await recv(ws))["data"] == {"via": "h11"}

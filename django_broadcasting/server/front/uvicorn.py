@@ -54,7 +54,6 @@ from .wire import ProtocolViolation
 
 logger = logging.getLogger("uvicorn.error")
 
-# Socket states
 CLOSE_TIMEOUT = 10.0  # seconds to wait for the peer's close frame after ours
 
 
