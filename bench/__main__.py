@@ -158,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"S2 idle memory: {n} connections", flush=True)
             plan = [("project-uvicorn", False), ("project-uvicorn", True)]
             if not smoke:
-                plan += [("project-uvicorn-sansio", False), ("project-daphne", False), ("raw-websockets", False)]
+                plan += [
+                    ("project-uvicorn-sansio", False),
+                    ("project-daphne", False),
+                    ("raw-websockets", False),
+                ]
             for name, compress in plan:
                 target = (
                     make_target(name, None, deflate=compress)

@@ -83,7 +83,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         fixtures = getattr(item, "fixturenames", ())
         if {"redis_url", "redis_prefix", "redis_client"} & set(fixtures):
             item.add_marker(pytest.mark.redis)
-        if {"server_factory", "daphne_server", "uvicorn_server", "uvicorn_front_server", "asgi_server"} & set(fixtures):
+        if {"server_factory", "daphne_server", "uvicorn_server", "uvicorn_front_server", "asgi_server"} & set(
+            fixtures
+        ):
             item.add_marker(pytest.mark.integration)
     # Browser tests last (after pytest-django's ordering): Playwright's sync API keeps an asyncio
     # loop registered as running in the main thread until its session fixture ends, and every

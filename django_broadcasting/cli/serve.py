@@ -133,7 +133,9 @@ def handle_websocket(command: BaseCommand, options: dict[str, Any]) -> None:
     app = options.get("app") or DEFAULT_APP
     ws = ws_protocol(options.get("ws"))
     if options.get("ws") and server != "uvicorn":
-        raise CommandError("❌ --ws applies to --server uvicorn only (daphne has its own WebSocket protocol).")
+        raise CommandError(
+            "❌ --ws applies to --server uvicorn only (daphne has its own WebSocket protocol)."
+        )
     if not options.get("skip_checks"):
         command.check(display_num_errors=False)
     _check_port(host, int(port))
@@ -144,8 +146,11 @@ def handle_websocket(command: BaseCommand, options: dict[str, Any]) -> None:
     if server == "uvicorn":
         say(command, f"  • WebSocket protocol: {ws_label(ws)}")
         if ws == FRONT_WS and broadcasting_settings.COMPRESSION:
-            say(command, "  ⚠ COMPRESSION is on, but this protocol negotiates no permessage-deflate: "
-                "use --ws websockets-sansio for compressed sockets.")
+            say(
+                command,
+                "  ⚠ COMPRESSION is on, but this protocol negotiates no permessage-deflate: "
+                "use --ws websockets-sansio for compressed sockets.",
+            )
     if not _loopback(host):
         say(command, PROXY_NOTICE.format(host=host))
     if server == "uvicorn":
