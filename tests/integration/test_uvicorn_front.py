@@ -15,6 +15,7 @@ import os
 import struct
 
 import pytest
+import websockets
 
 from tests.integration.wsclient import connect, make_token, recv
 from tests.servers import FRONT_WS, ServerProcess
@@ -322,3 +323,62 @@ async def test_works_behind_uvicorns_h11_parser_too(server_factory):
         assert (await recv(ws))["data"]["channel"] == "general"
         await ws.send(json.dumps({"action": "ping", "data": {"via": "h11"}}))
         assert (await recv(ws))["data"] == {"via": "h11"}
+
+
+# -- the ASGI contract, with a bare application -----------------------------------------------------
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory) -> ServerProcess:
+    srv = ServerProcess(
+        "uvicorn-front",
+        app="tests.integration.front_app:app",
+        args=["--root-path", "/rt"],
+        log_path=tmp_path_factory.mktemp("front-bare") / "uvicorn.log",
+    ).start()
+    yield srv
+    srv.stop()
+
+
+async def test_scope_accept_headers_and_subprotocol(bare):
+    async with await connect(bare.ws_url("/scope?a=%20b"), subprotocols=["chat.v2", "chat.v1"]) as ws:
+        assert ws.subprotocol == "chat.v2"
+        assert ws.response.headers["x-front"] == "yes"
+        scope = json.loads(await ws.recv())
+    assert scope["type"] == "websocket" and scope["scheme"] == "ws" and scope["http_version"] == "1.1"
+    assert scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+    assert scope["root_path"] == "/rt" and scope["path"] == "/rt/scope" and scope["raw_path"] == "/rt/scope"
+    assert scope["query_string"] == "a=%20b"
+    assert scope["subprotocols"] == ["chat.v2", "chat.v1"]
+    assert scope["client"][0] == "127.0.0.1" and scope["server"] == ["127.0.0.1", bare.port]
+    assert "sec-websocket-key" in scope["header_names"] and "host" in scope["header_names"]
+    assert scope["extensions"] == {"websocket.http.response": {}}
+
+
+async def test_text_and_bytes_round_trip(bare):
+    async with await connect(bare.ws_url("/echo"), max_size=2**20) as ws:
+        await ws.send("héllo")
+        assert await ws.recv() == "héllo"
+        await ws.send(b"\x00\x01binary")
+        assert await ws.recv() == b"\x00\x01binary"
+        big = "x" * 60_000  # under 4 x MAX_FRAME_SIZE bytes: accepted, 2-byte length on the way back
+        await ws.send(big)
+        assert await ws.recv() == big
+
+
+async def test_application_close_carries_code_and_reason(bare):
+    async with await connect(bare.ws_url("/close")) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await ws.recv()
+    assert info.value.rcvd.code == 4321 and info.value.rcvd.reason == "bye"
+
+
+async def test_http_response_extension_denies_with_the_applications_answer(bare):
+    raw, status, head = await Raw.handshake(bare, "/deny")
+    assert status == 401 and b"x-why: no token" in head
+    assert await raw.eof() == b"sign in first"
+
+
+async def test_exception_before_accept_is_500_and_logged(bare):
+    raw, status, _ = await Raw.handshake(bare, "/boom")
+    assert status == 500
+    assert await raw.eof() == b"Internal Server Error"
+    assert "the application failed before accepting" in bare.log_text()
