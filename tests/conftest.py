@@ -3,7 +3,8 @@
 - ``server_factory(kind="daphne", env=None, **kwargs)`` starts a ``ServerProcess`` (see
   ``tests/servers.py``) and stops every server it started after the test; their logs are printed
   when the test fails.
-- ``daphne_server`` / ``uvicorn_server``: one server per test module, for read-only checks.
+- ``daphne_server`` / ``uvicorn_server`` / ``uvicorn_front_server``: one server per test module, for
+  read-only checks (``uvicorn_front_server`` runs this project's uvicorn WebSocket protocol).
 - ``migrated_db_path``: a SQLite file migrated once per session; servers use it by default.
 - ``redis_url`` / ``redis_prefix`` / ``redis_client``: a real Redis (``BROADCAST_TEST_REDIS_URL``,
   default ``redis://127.0.0.1:6379/0``) and a key prefix unique to the test, whose keys are

@@ -9,6 +9,10 @@ stops its own process group (SIGTERM, then SIGKILL)::
         httpx.get(server.url("/admin/login/"))
         websockets.connect(server.ws_url("/ws?channel=general"))
 
+Kinds: ``daphne``; ``uvicorn`` (uvicorn's own ``websockets-sansio`` WebSocket protocol); and
+``uvicorn-front`` (this project's, ``django_broadcasting/server/front/uvicorn.py``). ``ws=`` names
+any other ``--ws`` for a uvicorn kind.
+
 The pytest fixtures built on it live in ``tests/conftest.py``.
 """
 
