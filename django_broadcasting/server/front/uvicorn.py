@@ -10,7 +10,7 @@ idle sockets that is most of the handshake's CPU and most of a socket's memory. 
   ``websocket.accept`` with one ``transport.write`` of the 101;
 - keeps per-socket state in ``__slots__``: no queue (a pending ``receive`` is one future; events
   that arrive while nobody waits go to a short list), no events, no timer while open;
-- pings every open socket from one timer per process (``ws_ping_interval``; a socket that sends
+- pings every open socket from one timer per server (``ws_ping_interval``; a socket that sends
   nothing, not even a pong, within ``ws_ping_timeout`` of a ping is closed with 1011), instead of
   two timers per socket;
 - negotiates no extension: permessage-deflate is never offered back (``COMPRESSION`` users run
