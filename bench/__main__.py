@@ -29,10 +29,13 @@ ALL_TARGETS = (
     "project-uvicorn",
     "project-daphne",
     "project-uvicorn-asgi",
+    "project-uvicorn-sansio",
     "channels-memory",
     "channels-redis",
     "raw-websockets",
 )
+#: S1's servers unless ``--targets`` says otherwise (uvicorn's own protocol is S2's and S6's comparison).
+DEFAULT_TARGETS = tuple(t for t in ALL_TARGETS if t != "project-uvicorn-sansio")
 
 
 def make_target(name: str, redis_port: int | None, **options):
@@ -42,6 +45,11 @@ def make_target(name: str, redis_port: int | None, **options):
         # The same server with direct writes off: every frame through the ASGI send.
         target = Project("uvicorn", env={"BROADCAST_DIRECT_WRITES": "false"}, **options)
         target.name, target.label = name, "django-broadcasting on uvicorn, DIRECT_WRITES off"
+        return target
+    if name == "project-uvicorn-sansio":
+        # uvicorn's own websockets-sansio protocol instead of this project's front.
+        target = Project("uvicorn", ws="websockets-sansio", **options)
+        target.name = name
         return target
     if name == "project-daphne":
         return Project("daphne", **options)
@@ -60,7 +68,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--smoke", action="store_true", help="tiny sizes; seconds, not minutes; no docs written"
     )
     parser.add_argument("--only", default="S1,S2,S3,S3C,S4,S5,S6", help="scenarios to run (comma-separated)")
-    parser.add_argument("--targets", default=",".join(ALL_TARGETS), help="S1 servers (comma-separated)")
+    parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS), help="S1 servers (comma-separated)")
     parser.add_argument("--sizes", default=None, help="S1 subscriber counts, e.g. 1000,5000,10000")
     parser.add_argument("--broadcasts", type=int, default=None, help="S1 broadcasts per size (default 20)")
     parser.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
@@ -153,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"S2 idle memory: {n} connections", flush=True)
             plan = [("project-uvicorn", False), ("project-uvicorn", True)]
             if not smoke:
-                plan += [("project-daphne", False), ("raw-websockets", False)]
+                plan += [
+                    ("project-uvicorn-sansio", False),
+                    ("project-daphne", False),
+                    ("raw-websockets", False),
+                ]
             for name, compress in plan:
                 target = (
                     make_target(name, None, deflate=compress)

@@ -141,6 +141,10 @@ class Proc:
 
 
 # -- servers under test ------------------------------------------------------------------------
+#: This project's WebSocket protocol for uvicorn (``django_broadcasting/server/front/uvicorn.py``).
+FRONT_WS = "django_broadcasting.server.front.uvicorn:WebSocketProtocol"
+
+
 def uvicorn_argv(app: str, port: int, *, ws: str = "websockets-sansio", deflate: bool = False) -> list[str]:
     return [
         sys.executable,
@@ -164,7 +168,7 @@ def uvicorn_argv(app: str, port: int, *, ws: str = "websockets-sansio", deflate:
 
 
 def project_server(
-    kind: str, *, env: Mapping[str, str] | None = None, deflate: bool = False, ws: str = "websockets-sansio"
+    kind: str, *, env: Mapping[str, str] | None = None, deflate: bool = False, ws: str = FRONT_WS
 ) -> Proc:
     """This project's example site on uvicorn or daphne."""
     port = free_port()

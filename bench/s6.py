@@ -84,7 +84,9 @@ def connect_cell(target: Any, loadgen: LoadGen, n: int, urls: list[Any], marker:
 
 def run_connect(loadgen: LoadGen, sizes: Sizes, profile: bool = False) -> list[Cell]:
     cells = []
-    for target in (RawWebsockets(), Project("uvicorn")):
+    sansio = Project("uvicorn", ws="websockets-sansio")
+    sansio.name = "project-uvicorn-sansio"
+    for target in (RawWebsockets(), Project("uvicorn"), sansio):
         target.start()
         try:
             # One small round first, so imports and first-use caches are not billed to N.
@@ -95,7 +97,7 @@ def run_connect(loadgen: LoadGen, sizes: Sizes, profile: bool = False) -> list[C
                 cell = connect_cell(target, loadgen, n, urls, target.marker, sizes.idle)
                 print(f"   {fmt(cell)}", flush=True)
                 cells.append(cell)
-            if profile and target.product:
+            if profile and target.name == "project-uvicorn":
                 from .profile import Profile
 
                 n = sizes.connect[-1]

@@ -96,7 +96,12 @@ class _HTTPPublisher(Target):
 
 
 class Project(_HTTPPublisher):
-    """This project's example site; ``server`` is ``uvicorn`` or ``daphne``."""
+    """This project's example site; ``server`` is ``uvicorn`` or ``daphne``.
+
+    Under uvicorn the WebSocket protocol is this project's front (``ws`` picks another, e.g.
+    ``websockets-sansio``); with ``deflate`` it is ``websockets-sansio``, since the front
+    negotiates no extension.
+    """
 
     product = True
     marker = b'"event":"subscribed"'
@@ -106,14 +111,18 @@ class Project(_HTTPPublisher):
         self.server = server
         self.name = f"project-{server}"
         deflate = options.get("deflate", False)
-        self.label = f"django-broadcasting on {server}" + (" (deflate)" if deflate else "")
+        self.ws = options.get("ws") or ("websockets-sansio" if deflate else procs.FRONT_WS)
+        self.label = f"django-broadcasting on {server}"
+        if server == "uvicorn" and self.ws != procs.FRONT_WS:
+            self.label += f", {self.ws}"
+        self.label += " (deflate)" if deflate else ""
 
     def make_proc(self) -> procs.Proc:
         return procs.project_server(
             self.server,
             env=self.options.get("env"),
             deflate=self.options.get("deflate", False),
-            ws=self.options.get("ws", "websockets-sansio"),
+            ws=self.ws,
         )
 
     def url(self, channel: str = "bench", token: str | None = None) -> str:

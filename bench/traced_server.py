@@ -28,7 +28,8 @@ def main() -> None:
         "example_project.asgi:application",
         host="127.0.0.1",
         port=int(sys.argv[1]),
-        ws="websockets-sansio",
+        # This project's WebSocket protocol unless BENCH_TRACE_WS names another (websockets-sansio).
+        ws=os.environ.get("BENCH_TRACE_WS") or "django_broadcasting.server.front.uvicorn:WebSocketProtocol",
         ws_per_message_deflate=False,
         log_level="warning",
         access_log=False,

@@ -9,6 +9,10 @@ stops its own process group (SIGTERM, then SIGKILL)::
         httpx.get(server.url("/admin/login/"))
         websockets.connect(server.ws_url("/ws?channel=general"))
 
+Kinds: ``daphne``; ``uvicorn`` (uvicorn's own ``websockets-sansio`` WebSocket protocol); and
+``uvicorn-front`` (this project's, ``django_broadcasting/server/front/uvicorn.py``). ``ws=`` names
+any other ``--ws`` for a uvicorn kind.
+
 The pytest fixtures built on it live in ``tests/conftest.py``.
 """
 
@@ -28,7 +32,11 @@ from types import TracebackType
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASGI_APP = "example_project.asgi:application"
-SERVER_KINDS = ("daphne", "uvicorn")
+SERVER_KINDS = ("daphne", "uvicorn", "uvicorn-front")
+#: uvicorn's ``--ws`` per kind: ``uvicorn`` runs uvicorn's own websockets-sansio protocol,
+#: ``uvicorn-front`` this project's (``django_broadcasting/server/front/uvicorn.py``).
+FRONT_WS = "django_broadcasting.server.front.uvicorn:WebSocketProtocol"
+UVICORN_WS = {"uvicorn": "websockets-sansio", "uvicorn-front": FRONT_WS}
 
 # The secret server processes use unless a test passes its own JWT_SECRET; tests mint tokens with it.
 TEST_JWT_SECRET = "integration-test-jwt-secret-0123456789abcdef"
@@ -134,10 +142,12 @@ class ServerProcess:
         ready_path: str | None = None,
         startup_timeout: float = 30.0,
         stop_timeout: float = 10.0,
+        ws: str | None = None,
     ) -> None:
         if kind not in SERVER_KINDS:
             raise ValueError(f"unknown server kind {kind!r}; expected one of {SERVER_KINDS}")
         self.kind = kind
+        self.ws = ws or UVICORN_WS.get(kind)  # uvicorn's --ws (an alias or an import string)
         self.host = host
         self.port = port or free_port(host)
         self.app = app
@@ -187,7 +197,7 @@ class ServerProcess:
             ]
         return [
             sys.executable, "-m", "uvicorn", self.app, "--host", self.host, "--port", str(self.port),
-            "--ws", "websockets-sansio", *self.args,
+            "--ws", self.ws, *self.args,
         ]  # fmt: skip
 
     def start(self) -> ServerProcess:

@@ -7,6 +7,11 @@ uvicorn (daphne has no WebSocket compression). Under uvicorn a client message la
 ``ws_max_size()`` (four times ``MAX_FRAME_SIZE``) closes the socket with 1009 before it is buffered.
 Ctrl-C stops the server gracefully (clients get close code 1012 and reconnect) with exit status 0.
 
+Under uvicorn the WebSocket protocol is this project's lean front (``--ws front``,
+``django_broadcasting.server.front.uvicorn:WebSocketProtocol``) unless ``--ws`` names one of
+uvicorn's (``websockets-sansio``, ``websockets``, ``wsproto``) or ``COMPRESSION`` is on: the front
+negotiates no permessage-deflate, so compression runs on ``websockets-sansio``.
+
 Bound to an address other than loopback, it says at start-up that it expects a reverse proxy in
 front: neither daphne nor uvicorn has a timeout for a request whose headers never finish (a
 slowloris client keeps such a socket open for ever), so the proxy must cut those
@@ -27,6 +32,14 @@ from .base import say
 
 DEFAULT_APP = "django_broadcasting.asgi:application"
 SERVERS = ("daphne", "uvicorn")
+#: ``--ws`` choices: this project's uvicorn WebSocket protocol, or one of uvicorn's own.
+FRONT_WS = "django_broadcasting.server.front.uvicorn:WebSocketProtocol"
+WS_PROTOCOLS = {
+    "front": FRONT_WS,
+    "websockets-sansio": "websockets-sansio",
+    "websockets": "websockets",
+    "wsproto": "wsproto",
+}
 #: Daphne pings every ``ping_interval`` seconds unconditionally: "off" is an interval no socket outlives.
 NO_PING = 10**9
 
@@ -48,6 +61,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--server", choices=SERVERS, default="daphne", help="ASGI server to run (default: daphne)."
+    )
+    parser.add_argument(
+        "--ws",
+        choices=tuple(WS_PROTOCOLS),
+        default=None,
+        help="WebSocket protocol under uvicorn: 'front' (this project's, the default) or one of uvicorn's "
+        "(the default is websockets-sansio when COMPRESSION is on).",
     )
     parser.add_argument(
         "--app",
@@ -111,6 +131,11 @@ def handle_websocket(command: BaseCommand, options: dict[str, Any]) -> None:
     if server not in SERVERS:
         raise CommandError(f"❌ Unknown --server {server!r}: use daphne or uvicorn.")
     app = options.get("app") or DEFAULT_APP
+    ws = ws_protocol(options.get("ws"))
+    if options.get("ws") and server != "uvicorn":
+        raise CommandError(
+            "❌ --ws applies to --server uvicorn only (daphne has its own WebSocket protocol)."
+        )
     if not options.get("skip_checks"):
         command.check(display_num_errors=False)
     _check_port(host, int(port))
@@ -118,10 +143,18 @@ def handle_websocket(command: BaseCommand, options: dict[str, Any]) -> None:
     say(command, f"🌐 Starting WebSocket server on port {port}")
     say(command, f"WebSocket server starting on port {port}")
     say(command, f"  • {server} serving {app} at ws://{host}:{port}/ws (Ctrl-C to stop)")
+    if server == "uvicorn":
+        say(command, f"  • WebSocket protocol: {ws_label(ws)}")
+        if ws == FRONT_WS and broadcasting_settings.COMPRESSION:
+            say(
+                command,
+                "  ⚠ COMPRESSION is on, but this protocol negotiates no permessage-deflate: "
+                "use --ws websockets-sansio for compressed sockets.",
+            )
     if not _loopback(host):
         say(command, PROXY_NOTICE.format(host=host))
     if server == "uvicorn":
-        _run_uvicorn(app, host, int(port), int(options.get("verbosity", 1)))
+        _run_uvicorn(app, host, int(port), int(options.get("verbosity", 1)), ws)
     else:
         _run_daphne(app, host, int(port), int(options.get("verbosity", 1)))
 
@@ -158,7 +191,24 @@ def ws_max_size() -> int:
     return 4 * broadcasting_settings.MAX_FRAME_SIZE
 
 
-def _run_uvicorn(app: str, host: str, port: int, verbosity: int) -> None:
+def ws_protocol(choice: str | None) -> str:
+    """Return uvicorn's ``ws`` for ``--ws`` (None: the front, or websockets-sansio with ``COMPRESSION``)."""
+    if choice is None:
+        return "websockets-sansio" if broadcasting_settings.COMPRESSION else FRONT_WS
+    try:
+        return WS_PROTOCOLS[choice]
+    except KeyError:
+        raise CommandError(f"❌ Unknown --ws {choice!r}: use {', '.join(WS_PROTOCOLS)}.") from None
+
+
+def ws_label(ws: str) -> str:
+    if ws == FRONT_WS:
+        return f"{FRONT_WS} (this project's; no permessage-deflate)"
+    deflate = " with permessage-deflate" if broadcasting_settings.COMPRESSION else ""
+    return f"uvicorn's {ws}{deflate}"
+
+
+def _run_uvicorn(app: str, host: str, port: int, verbosity: int, ws: str = FRONT_WS) -> None:
     try:
         import uvicorn
     except ImportError:
@@ -172,7 +222,8 @@ def _run_uvicorn(app: str, host: str, port: int, verbosity: int) -> None:
             app,
             host=host,
             port=port,
-            lifespan="auto",  # LifespanApp starts the hub; a failed start still stops uvicorn
+            lifespan="auto",
+            ws=ws,  # LifespanApp starts the hub; a failed start still stops uvicorn
             ws_ping_interval=ping or None,
             ws_ping_timeout=max(20.0, ping) if ping else None,
             ws_per_message_deflate=broadcasting_settings.COMPRESSION,

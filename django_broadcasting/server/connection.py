@@ -4,8 +4,9 @@ The fan-out loop calls ``push_frame(frame)`` for every subscriber with one ``Fra
 broadcast (text, ASGI message and wire bytes, each computed once). Two paths, neither of which
 blocks or creates a task or an object per delivery in the common case:
 
-- Direct write. When the ASGI server is one we know (uvicorn's ``websockets-sansio`` and
-  ``websockets`` implementations, daphne) and the socket negotiated no extension
+- Direct write. When the ASGI server is one we know (this project's uvicorn front, whose
+  protocol offers ``direct_writer()``; uvicorn's ``websockets-sansio`` and ``websockets``
+  implementations; daphne) and the socket negotiated no extension
   (permessage-deflate changes every frame), the frame's wire bytes, framed once per broadcast,
   are written to the socket's transport. That is what ``websockets.broadcast()`` and autobahn's
   ``sendPreparedMessage`` do; it skips the per-socket ASGI ``send`` coroutines (ours, Channels'
@@ -92,6 +93,11 @@ def direct_writer(send: Any) -> Writer | None:
             return _daphne_writer(server, send.args[0])
         return None
     owner = getattr(send, "__self__", None)
+    hook = getattr(owner, "direct_writer", None)
+    if callable(hook):
+        # A server front that offers the hook itself (``server/front/uvicorn.py``): it knows
+        # its own state, so no private attribute is probed here.
+        return hook()
     module = type(owner).__module__
     if module == "uvicorn.protocols.websockets.websockets_sansio_impl":
         return _uvicorn_sansio_writer(owner)

@@ -14,7 +14,8 @@ Properties, for every generated input:
 After each server's run: its log holds no ``Traceback`` and no ``Exception``, it still answers
 pings on both protocols and delivers a broadcast. ``FUZZ_EXAMPLES`` sets the number of inputs
 across all targets and servers (300 in the ordinary suite, 100,000 under ``make fuzz``);
-``FUZZ_SERVERS=daphne`` restricts the servers.
+``FUZZ_SERVERS=daphne`` restricts the servers (default: daphne, uvicorn on its own ``websockets-sansio``
+protocol, and ``uvicorn-front``, uvicorn on this project's).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from .harness import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.fuzz]
 
-KINDS = [kind for kind in os.environ.get("FUZZ_SERVERS", "daphne,uvicorn").split(",") if kind]
+KINDS = [kind for kind in os.environ.get("FUZZ_SERVERS", "daphne,uvicorn,uvicorn-front").split(",") if kind]
 SHARES = {
     "native": 0.30,
     "pusher": 0.30,

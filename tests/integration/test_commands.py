@@ -430,6 +430,44 @@ async def test_websocket_compression_follows_the_setting_under_uvicorn(migrated_
     assert "permessage-deflate" in extensions
 
 
+@pytest.mark.parametrize(
+    ("ws_args", "named", "extensions_offered"),
+    [
+        ((), "django_broadcasting.server.front.uvicorn:WebSocketProtocol", False),
+        (("--ws", "websockets-sansio"), "uvicorn's websockets-sansio", False),
+    ],
+    ids=["front-default", "websockets-sansio"],
+)
+async def test_websocket_under_uvicorn_says_which_websocket_protocol_serves(
+    migrated_db_path, ws_args, named, extensions_offered
+):
+    port = free_port()
+    env = {"BROADCAST_WEBSOCKET_PORT": str(port), "DATABASE_PATH": str(migrated_db_path)}
+    process = popen("websocket", "--port", str(port), "--server", "uvicorn", *ws_args, env=env)
+    try:
+        await asyncio.to_thread(
+            wait_for,
+            lambda: port_open("127.0.0.1", port) or process.poll() is not None,
+            30,
+            0.05,
+            "the server",
+        )
+        async with await connect(f"ws://127.0.0.1:{port}/ws") as ws:  # offers permessage-deflate
+            await expect(ws, "connected")
+            assert bool(ws.response.headers.get("Sec-WebSocket-Extensions")) is extensions_offered
+        process.send_signal(signal.SIGINT)
+        out, err = await asyncio.to_thread(process.communicate, timeout=30)
+    finally:
+        stop(process)
+    [line] = [line for line in out.splitlines() if "WebSocket protocol:" in line]
+    assert named in line
+
+
+def test_websocket_ws_option_is_for_uvicorn_only():
+    result = broadcast("websocket", "--port", str(free_port()), "--ws", "wsproto", "--skip-checks")
+    assert "--ws applies to --server uvicorn only" in one_line_error(result)
+
+
 def test_websocket_unknown_app_is_one_line():
     result = broadcast(
         "websocket", "--port", str(free_port()), "--app", "nowhere.asgi:application", "--skip-checks"

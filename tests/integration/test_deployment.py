@@ -74,8 +74,8 @@ def uvicorn_flags(argv: list[str]) -> list[str]:
         if skip:
             skip -= 1
             continue
-        if index == 0 or ":" in arg and not arg.startswith("-"):
-            continue  # the binary, the application
+        if index == 0 or (":" in arg and not arg.startswith("-") and argv[index - 1] != "--ws"):
+            continue  # the binary, the application (not --ws's import string)
         if arg in ("--host", "--port"):
             skip = 1
             continue

@@ -35,7 +35,7 @@ PRODUCTION_ENV = {
 DEEP = "[" * 8000 + "]" * 8000
 
 
-@pytest.fixture(params=["daphne", "uvicorn"], scope="module")
+@pytest.fixture(params=["daphne", "uvicorn", "uvicorn-front"], scope="module")
 def server(request, migrated_db_path, tmp_path_factory):
     srv = ServerProcess(
         request.param,

@@ -12,7 +12,7 @@ from tests.integration.wsclient import closed_with, connect, expect, make_token,
 
 pytestmark = pytest.mark.integration
 
-KINDS = ["daphne", "uvicorn"]
+KINDS = ["daphne", "uvicorn", "uvicorn-front"]
 
 
 async def test_origin_policy(server_factory):

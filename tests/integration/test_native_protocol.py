@@ -14,9 +14,10 @@ from tests.integration.wsclient import connect, expect, make_token, nothing, rec
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["daphne", "uvicorn"], scope="module")
+@pytest.fixture(params=["daphne", "uvicorn", "uvicorn-front"], scope="module")
 def server(request):
-    return request.getfixturevalue(f"{request.param}_server")
+    """daphne, uvicorn (websockets-sansio) and uvicorn on this project's WebSocket protocol."""
+    return request.getfixturevalue(f"{request.param.replace('-', '_')}_server")
 
 
 async def publish(server, channel, event, data=None, socket_id=None):

@@ -38,7 +38,7 @@ def start(migrated_db_path, tmp_path_factory, kind="daphne", **env):
     ).start()
 
 
-@pytest.fixture(params=["daphne", "uvicorn"], scope="module")
+@pytest.fixture(params=["daphne", "uvicorn", "uvicorn-front"], scope="module")
 def server(request, migrated_db_path, tmp_path_factory):
     srv = start(migrated_db_path, tmp_path_factory, request.param)
     yield srv
@@ -327,7 +327,7 @@ async def test_silent_client_is_pinged_then_closed_with_4201(migrated_db_path, t
         srv.stop()
 
 
-@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn", "uvicorn-front"])
 async def test_shutdown_sends_4200(migrated_db_path, tmp_path_factory, kind):
     srv = start(migrated_db_path, tmp_path_factory, kind)
     try:

@@ -21,7 +21,7 @@ from tests.integration.wsclient import connect, expect
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn", "uvicorn-front"])
 async def test_client_that_stops_reading_is_closed_with_4200(server_factory, kind):
     server = server_factory(
         kind, env={"BROADCAST_OUTGOING_BUFFER": "20", "BROADCAST_HISTORY_ENABLED": "false"}

@@ -96,13 +96,28 @@ export async function migratedDatabase() {
   return { dir, path, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** uvicorn's `--ws` for `server: "uvicorn-front"`: this project's WebSocket protocol. */
+export const FRONT_WS = "django_broadcasting.server.front.uvicorn:WebSocketProtocol";
+
+/** The command line of each server kind (`port` filled in). */
+function serverArgs(kind, port) {
+  const app = "example_project.asgi:application";
+  if (kind === "daphne") return ["-m", "daphne", "-b", "127.0.0.1", "-p", String(port), app];
+  if (kind === "uvicorn-front") {
+    return ["-m", "uvicorn", app, "--host", "127.0.0.1", "--port", String(port), "--ws", FRONT_WS];
+  }
+  throw new Error(`unknown server kind ${kind}`);
+}
+
 /**
- * One daphne process serving example_project on 127.0.0.1:`port` (a free one by default).
+ * One daphne process (or `server: "uvicorn-front"`: uvicorn on this project's WebSocket protocol)
+ * serving example_project on 127.0.0.1:`port` (a free one by default).
  * `start()` resolves once the port accepts connections; `kill()` is a crash (SIGKILL);
  * `stop()` is a graceful shutdown (SIGTERM, then SIGKILL). Both signal the process group.
  */
 export class ServerProcess {
-  constructor({ port, env = {}, database, logDir } = {}) {
+  constructor({ port, env = {}, database, logDir, server = "daphne" } = {}) {
+    this.kind = server;
     this.port = port;
     this.extraEnv = env;
     this.database = database;
@@ -128,7 +143,7 @@ export class ServerProcess {
     if (!this.port) this.port = await freePort();
     if (await portOpen(this.port)) throw new Error(`port ${this.port} is already in use`);
     this.starts += 1;
-    this.logPath = join(this.logDir, `daphne-${this.port}-${this.starts}.log`);
+    this.logPath = join(this.logDir, `${this.kind}-${this.port}-${this.starts}.log`);
     const log = openSync(this.logPath, "a");
     const env = serverEnv({
       BROADCAST_WEBSOCKET_HOST: "127.0.0.1",
@@ -138,7 +153,7 @@ export class ServerProcess {
     });
     const child = spawn(
       PYTHON,
-      ["-m", "daphne", "-b", "127.0.0.1", "-p", String(this.port), "example_project.asgi:application"],
+      serverArgs(this.kind, this.port),
       // Its own process group, so kill() reaches exactly this server and anything it forked.
       { cwd: REPO_ROOT, env, stdio: ["ignore", log, log], detached: true },
     );
@@ -151,10 +166,10 @@ export class ServerProcess {
     try {
       await waitUntil(
         async () => {
-          if (exited) throw new Error(`daphne exited (${exited.code ?? exited.signal}) before listening\n${this.logTail()}`);
+          if (exited) throw new Error(`${this.kind} exited (${exited.code ?? exited.signal}) before listening\n${this.logTail()}`);
           return portOpen(this.port);
         },
-        { timeout, what: `daphne on port ${this.port}` },
+        { timeout, what: `${this.kind} on port ${this.port}` },
       );
     } catch (err) {
       this.kill();
@@ -210,9 +225,9 @@ export class ServerProcess {
 }
 
 /** Start a server on a migrated temp database; `server.close()` stops it and removes the files. */
-export async function startServer(env = {}) {
+export async function startServer(env = {}, { server: kind = "daphne" } = {}) {
   const database = await migratedDatabase();
-  const server = new ServerProcess({ env, database });
+  const server = new ServerProcess({ env, database, server: kind });
   try {
     await server.start();
   } catch (err) {

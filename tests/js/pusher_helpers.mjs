@@ -16,9 +16,9 @@ export const APP_KEY = "echo-test-key";
 export const APP_SECRET = "echo-test-secret-0123456789";
 export const PUSHER_ENV = { PUSHER_APP_ID: APP_ID, PUSHER_APP_KEY: APP_KEY, PUSHER_APP_SECRET: APP_SECRET };
 
-/** A server whose Pusher app is APP_ID / APP_KEY / APP_SECRET. */
-export function startPusherServer(env = {}) {
-  return startServer({ ...PUSHER_ENV, ...env });
+/** A server whose Pusher app is APP_ID / APP_KEY / APP_SECRET (`options.server`: see startServer). */
+export function startPusherServer(env = {}, options = {}) {
+  return startServer({ ...PUSHER_ENV, ...env }, options);
 }
 
 /**

@@ -134,3 +134,28 @@ async def test_direct_writes_setting_off_sends_everything_through_asgi(server, s
             conn.push_frame(Frame(f"frame-{i}"))
         assert [await asyncio.wait_for(ws.recv(), 10) for _ in range(20)] == [f"frame-{i}" for i in range(20)]
     assert [m["text"] for m in calls if m["type"] == "websocket.send"] == [f"frame-{i}" for i in range(20)]
+
+
+FRONT = "django_broadcasting.server.front.uvicorn:WebSocketProtocol"
+
+
+@pytest.mark.parametrize("server", [FRONT], indirect=True)
+@pytest.mark.parametrize("compression", [None, "deflate"])
+async def test_uvicorn_front_offers_its_own_direct_write(server, compression):
+    """This project's uvicorn protocol: the writer is its ``direct_writer()`` hook; a deflate offer
+    is declined, so every broadcast frame goes straight to the socket either way."""
+    url, conns, calls, opened = server
+    async with websockets.connect(url, compression=compression) as ws:
+        await asyncio.wait_for(opened.wait(), 10)
+        conn = conns[0]
+        assert getattr(conn._write, "__name__", "") == "write_frame"
+        for i in range(50):
+            conn.push_frame(Frame(f"frame-{i}"))
+        assert [await asyncio.wait_for(ws.recv(), 10) for _ in range(50)] == [f"frame-{i}" for i in range(50)]
+        assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+        await conn.close(1000)
+        conn.push_frame(Frame("after-close"))
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                assert await asyncio.wait_for(ws.recv(), 5) != "after-close"
+    assert [m for m in calls if m["type"] == "websocket.send"] == []
