@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 from urllib.parse import unquote_plus
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import cached_property  # no lock per first access (functools takes one on 3.11)
 from django.views.decorators.csrf import csrf_exempt
 
 from ..broadcasting import apublish

@@ -105,7 +105,7 @@ def signed(method: str) -> Callable[[Endpoint], Endpoint]:
 # -- helpers -----------------------------------------------------------------------------------
 def _json_body(request: IngressRequest) -> dict[str, Any]:
     try:
-        body = parse_json(request.body or b"")
+        body = parse_json(request.body.decode() if request.body else "")  # str: no encoding sniffing
     except ValueError:
         raise ApiError(400, "Body is not valid JSON.") from None
     if not isinstance(body, dict):
