@@ -46,6 +46,8 @@ def test_every_metric_is_documented():
         if name.startswith(("broadcast_messages", "broadcast_app_messages")) or name in {
             "broadcast_frames_in",
             "broadcast_errors",
+            "broadcast_webhook_events",
+            "broadcast_webhook_requests",
         }:
             exposed = f"{name}_total"
         if name == "broadcast_node":
