@@ -19,6 +19,12 @@ A lost channel is subscribed again at the owner named by a fresh ``CLUSTER SLOTS
 capped, jittered backoff while the cluster elects a new primary), and caught up from its history
 exactly as the standalone transport does after a reconnect: live messages wait in a buffer while
 the missed ones are read back, then both are delivered in order without duplicates.
+
+During a failover the node asked for the slot map may not know the new primary yet, so a repair
+can land on the old one, which no longer receives the shard's messages and never says so. The
+routes are therefore checked against a fresh slot map a few times after every repair (0.25 s to
+8 s later) and every ``ROUTE_CHECK_INTERVAL`` seconds otherwise; a channel found on a node that no
+longer owns its slot is moved like any other.
 """
 
 from __future__ import annotations
@@ -38,6 +44,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("django_broadcasting.server")
 
+#: Seconds between checks of the subscriptions' routes against the slot map, in steady state.
+ROUTE_CHECK_INTERVAL = 10.0
+#: After a repair, the routes are checked again this many seconds later (a failover settling).
+_SETTLE_CHECKS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
 
 class ClusterTransport(RedisTransport):
     """Receive broadcasts through sharded pub/sub: one subscription per channel per process."""
@@ -51,6 +62,8 @@ class ClusterTransport(RedisTransport):
         self._link_lock = asyncio.Lock()
         self._refresh_lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._settle = asyncio.Event()  # a repair happened: check the routes soon, several times
+        self._check_task: asyncio.Task | None = None
         self.moves = 0  # subscriptions moved to another shard (resharding, failover)
 
     @property
@@ -66,6 +79,7 @@ class ClusterTransport(RedisTransport):
     async def start(self, on_message: Any) -> None:
         self._on_message = on_message
         self._task = asyncio.get_running_loop().create_task(self._repair_loop())
+        self._check_task = asyncio.get_running_loop().create_task(self._route_checks())
         try:
             await asyncio.wait_for(self._refresh(), timeout=min(2.0, self.driver.socket_timeout))
             self.connected = True
@@ -74,8 +88,9 @@ class ClusterTransport(RedisTransport):
             logger.warning("Redis Cluster not reachable yet (%r); retrying in the background", exc)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in (self._task, self._check_task):
+            if task is not None:
+                task.cancel()
         links, self._links = list(self._links.values()), {}
         self._route.clear()
         for link in links:
@@ -247,6 +262,7 @@ class ClusterTransport(RedisTransport):
                 self.moves += 1
                 self.reconnects += 1
                 logger.warning("resubscribed %d channel(s) on %s:%d; catching up", len(done), *link.address)
+                self._settle.set()
                 await self._catch_up(done, [])
         for address, link in list(self._links.items()):  # shards this process no longer needs
             if not link.channels:
@@ -255,3 +271,42 @@ class ClusterTransport(RedisTransport):
         self.connected = not self._lost
         if error is not None:
             raise error
+
+    # -- checking the routes -------------------------------------------------------------------
+    async def _route_checks(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._settle.wait(), timeout=ROUTE_CHECK_INTERVAL)
+            except TimeoutError:
+                await self._check_routes()
+                continue
+            self._settle.clear()
+            waited = 0.0
+            for at in _SETTLE_CHECKS:
+                await asyncio.sleep(at - waited)
+                waited = at
+                await self._check_routes()
+
+    async def _check_routes(self) -> None:
+        """Move every subscription whose node no longer owns the channel's slot (by a fresh map)."""
+        if not self._route:
+            return
+        try:
+            await self._refresh()
+        except Exception as exc:  # noqa: BLE001 - the next check, or a link error, repairs it
+            logger.debug("route check: slot map unavailable: %r", exc)
+            return
+        stale: dict[ShardLink, list[str]] = {}
+        for channel, link in list(self._route.items()):
+            owner = self._owners[self._slot(channel)] if self._owners else None
+            if owner is not None and owner != link.address:
+                stale.setdefault(link, []).append(channel)
+        for link, channels in stale.items():
+            for channel in channels:
+                try:
+                    await link.sunsubscribe(channel)
+                except Exception:  # noqa: BLE001 - the node may be gone; the subscription moves anyway
+                    pass
+            self.moved(
+                link, channels, f"slot now owned by another node than {link.address[0]}:{link.address[1]}"
+            )
