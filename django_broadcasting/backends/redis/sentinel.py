@@ -49,6 +49,7 @@ from redis.sentinel import (
 
 from ...conf import _host_port_list, broadcasting_settings
 from ...exceptions import BroadcastingImproperlyConfigured
+from . import PUBLISH_SCRIPT
 
 if TYPE_CHECKING:
     from . import RedisBackend
@@ -59,10 +60,14 @@ __all__ = ["SENTINEL_PUBLISH_SCRIPT", "SentinelConfig", "SentinelLink", "sentine
 # replication id in the channel's offset hash (field ``r``): a channel last numbered by another
 # primary starts a new epoch, its old stream dropped, because the tail of that stream may differ
 # from what subscribers were sent. KEYS and ARGV as in ``PUBLISH_SCRIPT``.
-SENTINEL_PUBLISH_SCRIPT = """
-local id = ''
-if ARGV[3] ~= '0' then
-  local primary = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
+_STANDARD_EPOCH = """  local epoch = redis.call('HGET', KEYS[1], 'e')
+  if not epoch then
+    epoch = ARGV[5]
+    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[1], 'e', epoch)
+  end
+"""
+_PRIMARY_EPOCH = """  local primary = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
   local state = redis.call('HMGET', KEYS[1], 'e', 'r')
   local epoch = state[1]
   if not epoch or state[2] ~= primary then
@@ -70,20 +75,10 @@ if ARGV[3] ~= '0' then
     redis.call('DEL', KEYS[1], KEYS[2])
     redis.call('HSET', KEYS[1], 'e', epoch, 'r', primary)
   end
-  local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
-  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'm', ARGV[2])
-  if ARGV[4] ~= '0' then
-    redis.call('PEXPIRE', KEYS[1], ARGV[4])
-    redis.call('PEXPIRE', KEYS[2], ARGV[4])
-  end
-  id = epoch .. ':' .. offset
-end
-if KEYS[3] then
-  redis.call('SET', KEYS[3], id .. ' ' .. ARGV[2], 'PX', ARGV[6])
-end
-redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[2])
-return id
 """
+if _STANDARD_EPOCH not in PUBLISH_SCRIPT:  # pragma: no cover - a change to the script must come here too
+    raise ImportError("the redis publish script's epoch block changed: update sentinel.py")
+SENTINEL_PUBLISH_SCRIPT = PUBLISH_SCRIPT.replace(_STANDARD_EPOCH, _PRIMARY_EPOCH)
 SENTINEL_PUBLISH_SHA = hashlib.sha1(SENTINEL_PUBLISH_SCRIPT.encode()).hexdigest()
 
 
