@@ -38,7 +38,7 @@ from django.views.decorators.http import require_POST
 
 from .exceptions import BroadcastError
 from .http.stats import get_stats
-from .server.series import CHARTS
+from .stats.series import CHARTS
 
 __all__ = ["install", "POLL_INTERVAL_MS", "CONSOLE_POLL_MS", "CONSOLE_PERMISSION", "DISCONNECT_PERMISSION"]
 

@@ -32,8 +32,8 @@ from django.views.decorators.http import require_GET
 
 from ..conf import broadcasting_settings
 from ..exceptions import TransportError
-from ..server.app_stats import merge_app_stats
-from ..server.hub import get_hub
+from ..core.serving import hub_or_none
+from ..stats.apps import merge_app_stats
 from .trigger import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 STATS_PATH = "/api/broadcast/stats"
@@ -84,7 +84,7 @@ _window = RateWindow()
 
 def local_node_stats() -> dict[str, Any]:
     """This process's figures (``hub.stats()``) with message rates added."""
-    stats = get_hub().stats()
+    stats = hub_or_none(load=True).stats()
     stats["errors"] = {str(code): count for code, count in stats.get("errors", {}).items()}
     stats["subscriptions"] = sum(stats["channels"].values())
     stats["rates"] = _window.rates(stats, stats.get("uptime", 0.0))
@@ -190,8 +190,8 @@ async def acollect_stats(series: bool = False) -> dict[str, Any]:
     ``series=True`` (the admin's page) adds ``charts``: the last 15 minutes of every node,
     drawn from each node's samples (``server/series.py``).
     """
-    hub = get_hub()
-    local = local_node_stats() if hub.serving else None
+    hub = hub_or_none()
+    local = local_node_stats() if hub is not None and hub.serving else None
     if local is not None:
         local["series"] = hub.series_export()
     cluster_error = None
@@ -212,7 +212,7 @@ async def acollect_stats(series: bool = False) -> dict[str, Any]:
     if cluster_error:
         document["cluster_error"] = cluster_error
     if series:
-        from ..server.series import charts
+        from ..stats.series import charts
 
         document["charts"] = charts(exports)
     return document
@@ -222,8 +222,8 @@ def get_stats(timeout: float | None = None, series: bool = False) -> dict[str, A
     """The stats document, from any thread: this process's hub when it serves WebSockets
     (plus the other nodes with Redis); elsewhere every node's report from Redis, or the
     running server's ``GET /api/broadcast/stats``. ``TransportError`` when unreachable."""
-    hub = get_hub()
-    if not hub.serving:
+    hub = hub_or_none()
+    if hub is None or not hub.serving:
         if has_cluster():
             return async_to_sync(acollect_stats)(series)
         from .stats_client import fetch_remote_stats

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..conf import broadcasting_settings
-from .codes import CLOSE_4200_RECONNECT
+from ..core.codes import CLOSE_4200_RECONNECT
 
 logger = logging.getLogger("django_broadcasting.server")
 

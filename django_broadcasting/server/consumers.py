@@ -37,10 +37,10 @@ from ..exceptions import (
 )
 from ..messages import Message, validate_event_name
 from ..pusher_apps import default_app
-from . import codes
+from ..core import codes
 from .addresses import client_address, limited
 from .connection import Connection
-from .hub import get_hub
+from .hub import get_hub, mark_serving
 from .protocols.native import NATIVE, ProtocolError, error_frame, frame, parse, require_str
 
 logger = logging.getLogger("django_broadcasting.server")
@@ -80,7 +80,9 @@ class HubConsumer(AsyncConsumer):
         self.scope = scope
         self.base_send = send
         self.conn: Connection | None = None
-        self.hub = get_hub()
+        self.hub = hub = get_hub()
+        if not hub.serving:  # the first consumer marks the process as serving
+            mark_serving()
         try:
             while True:
                 await self.dispatch(await receive())

@@ -26,19 +26,20 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import signals
-from ..backends.base import Backend, HubTransport, register_local_server
+from ..backends.base import Backend, HubTransport
 from ..backends.cache import ChannelCache, cacheable
 from ..backends.history import HistoryStore, MemoryHistory
 from ..backends.presence import LocalPresence, PresenceStore
 from ..conf import broadcasting_settings
+from ..core.codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
+from ..core.serving import install_hub, register_local_server
 from ..exceptions import BroadcastError, InvalidMessage, OverCapacity
 from ..messages import APP_NAMESPACE, Message
+from ..stats.series import SERIES_STEP, SeriesRing
 from ..webhooks.lifecycle import Lifecycle
 from .app_stats import app_stats, count_app_message
-from .codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
 from .connection import Frame
 from .console import ConsoleRecorder
-from .series import SERIES_STEP, SeriesRing
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -578,7 +579,15 @@ def reset_hub() -> None:
 
 
 def mark_serving() -> None:
-    """Record that this process serves WebSockets, so local publishes reach the hub directly."""
+    """Record that this process serves WebSockets, so local publishes reach the hub directly.
+
+    Called by the server's startup (``LifespanApp``: lifespan startup or its first scope) and
+    by a consumer's first connection, never as a side effect of an import.
+    """
     hub = get_hub()
     hub.serving = True
     register_local_server(hub)
+
+
+# http/ and the stats readers reach the hub through core.serving, without importing server/.
+install_hub(get_hub)

@@ -17,7 +17,7 @@ import weakref
 from typing import Any
 
 from ..conf import broadcasting_settings
-from . import codes
+from ..core import codes
 from .connection import Connection
 from .protocols import pusher as proto
 

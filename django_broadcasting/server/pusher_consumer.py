@@ -28,7 +28,7 @@ from ..exceptions import ChannelForbidden, InvalidChannelName, InvalidMessage, O
 from ..messages import Message, parse_json, validate_event_name
 from ..pusher_apps import app_by_key
 from ..pusher_signing import verify_channel, verify_user
-from . import codes
+from ..core import codes
 from .connection import Connection
 from .consumers import HubConsumer
 from .protocols import pusher as proto

@@ -15,7 +15,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ..backends.history import Recovery, parse_id
-from .codes import ERR_4290_RECOVERY_FAILED
+from ..core.codes import ERR_4290_RECOVERY_FAILED
 from .protocols.native import frame
 
 if TYPE_CHECKING:

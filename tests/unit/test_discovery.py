@@ -265,9 +265,9 @@ def test_an_unreachable_live_server_keeps_its_record():
 
 def test_the_python_helpers_raise_one_line_that_says_what_to_set(settings, monkeypatch):
     from django_broadcasting import broadcast_to_channel
-    from django_broadcasting.backends import base
+    from django_broadcasting.core import serving
 
-    monkeypatch.setattr(base, "_local_server", None)  # a client process, not the server
+    monkeypatch.setattr(serving, "_local_server", None)  # a client process, not the server
     port = free_port()
     settings.BROADCASTING = {"WEBSOCKET_PORT": port}
     with pytest.raises(TransportError) as info:

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from ...messages import JSONTooDeep, Message, parse_json, utc_now_iso
-from .. import codes
+from ...core import codes
 
 
 class ProtocolError(Exception):
