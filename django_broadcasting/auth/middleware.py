@@ -40,8 +40,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from ..conf import broadcasting_settings
-from ..exceptions import AuthenticationFailed, TokenExpired
 from ..core import codes
+from ..exceptions import AuthenticationFailed, TokenExpired
 from .identity import ANONYMOUS, Identity, _bearer_token, identity_for_user
 from .jwt import decode_token
 

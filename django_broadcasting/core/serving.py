@@ -10,8 +10,8 @@ process as serving.
 from __future__ import annotations
 
 import threading
-from importlib import import_module
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from typing import Any, Protocol
 
 __all__ = ["LocalServer", "hub_or_none", "install_hub", "local_server", "register_local_server"]
@@ -52,7 +52,6 @@ def local_server() -> LocalServer | None:
     """Return this process's serving hub, or None when this process serves no WebSockets."""
     server = _local_server
     return server if server is not None and server.serving else None
-
 
 
 _hub_factory: Callable[[], Any] | None = None

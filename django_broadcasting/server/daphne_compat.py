@@ -43,4 +43,4 @@ def allow_standard_close_codes() -> None:
     _patched = True
 
 
-from ..auth.daphne_scope import report_websocket_scheme  # noqa: E402  (compatibility path)
+from ..auth.daphne_scope import report_websocket_scheme  # noqa: E402, F401  (compatibility path)

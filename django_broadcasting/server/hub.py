@@ -449,7 +449,7 @@ class Hub:
     async def terminate_user(self, user_id: str, app_id: str | None = None) -> int:
         """Close this process's sockets of ``user_id`` (of app ``app_id``, or of every app), as
         the HTTP API's terminate_connections does."""
-        from .pusher_connection import terminate_user_connections
+        from .protocols.pusher.connection import terminate_user_connections
 
         return await terminate_user_connections(user_id, app_id)
 

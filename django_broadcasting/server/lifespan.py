@@ -12,8 +12,8 @@ from typing import Any
 
 from asgiref.sync import markcoroutinefunction
 
-from .announce import serve_at, serving_started, when_daphne_serves
 from ..core.codes import WS_1012_SERVICE_RESTART
+from .announce import serve_at, serving_started, when_daphne_serves
 from .hub import get_hub, mark_serving
 
 logger = logging.getLogger("django_broadcasting.server")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends.history import Recovery, parse_id
 from ..core.codes import ERR_4290_RECOVERY_FAILED
-from .protocols.native import frame
+from .protocols.native.codec import frame
 
 if TYPE_CHECKING:
     from ..messages import Message

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.urls import re_path
 
-from .consumers import BroadcastConsumer
+from .protocols.native.consumer import BroadcastConsumer
 
 websocket_urlpatterns = [
     re_path(r"^ws/?$", BroadcastConsumer.as_asgi()),
@@ -29,7 +29,7 @@ websocket_urlpatterns = [
 ]
 
 try:  # the Pusher protocol endpoint, /app/{key}
-    from .protocols.pusher_routing import pusher_urlpatterns
+    from .protocols.pusher.routing import pusher_urlpatterns
 except ImportError:  # pragma: no cover - not installed in this build
     pusher_urlpatterns = []
 

@@ -32,9 +32,9 @@ ROOT = "django_broadcasting"
 LAYERS: list[tuple[str, list[str]]] = [
     ("core", ["core"]),
     ("foundation", ["exceptions", "conf", "sync", "signals", "metrics"]),
-    ("values", ["messages", "pusher_app_fields", "pusher_apps", "encryption", "discovery", "stats"]),
+    ("values", ["messages", "pusher_app_fields", "pusher_apps", "encryption", "discovery"]),
     ("identity and channels", ["auth", "authorization", "broadcast_channels", "pusher_signing", "context"]),
-    ("backends", ["backends", "drivers", "webhooks"]),
+    ("backends", ["backends", "drivers", "webhooks", "stats"]),
     ("publishing", ["broadcasting", "events", "tasks", "models"]),
     ("serving", ["server", "http"]),
     ("composition", ["asgi", "admin", "cli", "management", "templatetags", "testing", "apps", "checks"]),

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...messages import JSONTooDeep, Message, parse_json, utc_now_iso
-from ...core import codes
+from ....core import codes
+from ....messages import JSONTooDeep, Message, parse_json, utc_now_iso
 
 
 class ProtocolError(Exception):

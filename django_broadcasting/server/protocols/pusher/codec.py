@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...authorization import PRESENCE_NAMESPACE, pusher_client_name
-from ...messages import APP_NAMESPACE, JSONTooDeep, Message, app_local_name, parse_json
+from ....authorization import PRESENCE_NAMESPACE, pusher_client_name
+from ....messages import APP_NAMESPACE, JSONTooDeep, Message, app_local_name, parse_json
 
 # pusher:error codes (https://pusher.com/docs/channels/library_auth_reference/pusher-websockets-protocol).
 # 4000-4099: do not reconnect unchanged; 4100-4199: reconnect with backoff; 4200-4299: reconnect now.
