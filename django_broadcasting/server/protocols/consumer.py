@@ -209,14 +209,31 @@ class HubConsumer(AsyncConsumer):
                 members = await self.hub.members(channel)
             return auth, members
         member = auth.member if auth.kind is ChannelKind.PRESENCE else None
+        await self.subscribe(conn, channel, member, name)
+        if auth.kind is ChannelKind.PRESENCE:
+            members = await self.hub.members(channel)
+        return auth, members
+
+    async def subscribe(
+        self, conn: Connection, channel: str, member: dict[str, Any] | None = None, name: str | None = None
+    ) -> bool:
+        """The one way a socket of either protocol joins an authorized ``channel`` (its hub name).
+
+        ``MAX_SUBSCRIPTIONS`` (``ProtocolError`` 4029) and the hub's limits (``OverCapacity``
+        becomes ``ProtocolError`` 4100) apply to every subscription; the ``subscribed`` signal
+        is sent by ``joined`` once the answer is queued. ``name`` is the channel as the client
+        wrote it (for the error). Returns False when ``conn`` is on ``channel`` already.
+        """
+        if channel in conn.channels:
+            return False
+        if len(conn.channels) >= broadcasting_settings.MAX_SUBSCRIPTIONS:
+            raise ProtocolError(codes.ERR_4029_TOO_MANY_SUBSCRIPTIONS, channel=name or channel)
         try:
             await self.hub.subscribe(conn, channel, member)
         except OverCapacity as exc:
-            raise ProtocolError(codes.ERR_4100_OVER_CAPACITY, exc.detail, name) from None
-        if auth.kind is ChannelKind.PRESENCE:
-            members = await self.hub.members(channel)
+            raise ProtocolError(codes.ERR_4100_OVER_CAPACITY, exc.detail, name or channel) from None
         self._joined = channel  # its signal waits for the answer: see ``joined``
-        return auth, members
+        return True
 
     async def joined(self, conn: Connection) -> None:
         """Send the ``subscribed`` signal for the channel just joined, once the answer is queued.

@@ -25,7 +25,7 @@ from ....backends.cache import is_cache_channel
 from ....conf import broadcasting_settings
 from ....core import codes
 from ....encryption import encryption_master_key, is_encrypted_channel
-from ....exceptions import ChannelForbidden, InvalidChannelName, InvalidMessage, OverCapacity, TokenExpired
+from ....exceptions import ChannelForbidden, InvalidChannelName, InvalidMessage, TokenExpired
 from ....messages import Message, parse_json, validate_event_name
 from ....pusher_apps import app_by_key
 from ....pusher_signing import verify_channel, verify_user
@@ -207,14 +207,7 @@ class PusherConsumer(HubConsumer):
             # A public rule matched "private-X": events go out as "X", which this client would drop.
             raise SubscriptionRefused(400, f"Channel {canonical!r} is public: subscribe to {canonical!r}.")
         member = self._member(channel_data) if presence else None
-        if hub_name not in conn.channels:
-            if len(conn.channels) >= broadcasting_settings.MAX_SUBSCRIPTIONS:
-                raise SubscriptionRefused(400, "Too many subscriptions on this connection.")
-            try:
-                await self.hub.subscribe(conn, hub_name, member)
-            except OverCapacity as exc:  # channels per process, presence info size
-                raise SubscriptionRefused(429, exc.detail) from None
-            self._joined = hub_name  # signalled once the answer is out (``joined``)
+        await self._subscribe_checked(conn, hub_name, member, name)
         if not presence:
             return {}
         members = await self.hub.members(hub_name)
@@ -238,10 +231,16 @@ class PusherConsumer(HubConsumer):
         user_id = conn.scope_info.get("pusher_user")
         if user_id is None or name != proto.SERVER_TO_USER_PREFIX + user_id:
             raise SubscriptionRefused(403, f"Channel {name!r} is reserved; sign in as its user first.")
-        hub_name = conn.app.hub_name(name)
-        if hub_name not in conn.channels:
-            await self.hub.subscribe(conn, hub_name)
+        await self._subscribe_checked(conn, conn.app.hub_name(name), None, name)
         return {}
+
+    async def _subscribe_checked(self, conn: Connection, hub_name: str, member: Any, name: str) -> None:
+        """``HubConsumer.subscribe`` (limits, the ``subscribed`` signal), refusals as Pusher answers them."""
+        try:
+            await self.subscribe(conn, hub_name, member, name)
+        except ProtocolError as exc:  # too many subscriptions; channels per process, presence info size
+            status = 429 if exc.code == codes.ERR_4100_OVER_CAPACITY else 400
+            raise SubscriptionRefused(status, exc.message) from None
 
     async def pusher_unsubscribe(self, conn: Connection, data: Any) -> None:
         if not isinstance(data, dict) or not isinstance(data.get("channel"), str):
@@ -274,10 +273,19 @@ class PusherConsumer(HubConsumer):
             return
         previous = conn.scope_info.get("pusher_user")
         if previous is not None and previous != user_id:
-            await self.hub.unsubscribe(conn, conn.app.hub_name(proto.SERVER_TO_USER_PREFIX + previous))
+            await self.leave(conn, conn.app.hub_name(proto.SERVER_TO_USER_PREFIX + previous))
         conn.scope_info["pusher_user"] = user_id
-        await self.hub.subscribe(conn, conn.app.hub_name(proto.SERVER_TO_USER_PREFIX + user_id))
-        conn.push(proto.event_frame("pusher:signin_success", {"user_data": user_data}))
+        name = proto.SERVER_TO_USER_PREFIX + user_id
+        try:
+            try:
+                await self.subscribe(conn, conn.app.hub_name(name), None, name)
+            except ProtocolError:
+                # Signed in all the same; the channel is refused like any subscription over the
+                # limit when the client subscribes to it (pusher-js does, right after this answer).
+                pass
+            conn.push(proto.event_frame("pusher:signin_success", {"user_data": user_data}))
+        finally:
+            await self.joined(conn)
 
     # -- client events -------------------------------------------------------------------
     def allow_client_event(self, conn: Connection) -> bool:
