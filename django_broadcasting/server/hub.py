@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from .. import signals
 from ..backends.base import Backend, HubTransport
 from ..backends.cache import ChannelCache, cacheable
-from ..backends.history import HistoryStore, MemoryHistory
+from ..backends.history import HistoryStore, MemoryHistory, ReplayBuffer
 from ..backends.presence import LocalPresence, PresenceStore
 from ..conf import broadcasting_settings
 from ..core.codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
@@ -249,7 +249,7 @@ class Hub:
         conn.channels.add(channel)
         if self.console is not None:
             self.console.subscription("subscribe", channel, conn.socket_id, conn.identity.user_id)
-        await self._sync_transport(channel)
+        await self.sync_transport(channel)
         # The member id comes from the authorization (a Pusher client's signed channel_data
         # names it even on a socket that carries no identity of its own).
         if member is not None and (member.get("id") is not None or conn.identity.user_id is not None):
@@ -286,10 +286,10 @@ class Hub:
                 await signals.asend_fast(
                     signals.member_left, sender=Hub, channel=channel, user_id=user_id, member={"id": user_id}
                 )
-        await self._sync_transport(channel)
+        await self.sync_transport(channel)
         return True
 
-    async def _sync_transport(self, channel: str) -> None:
+    async def sync_transport(self, channel: str) -> None:
         # Bring the transport in line with the local subscriber set: one subscription per
         # process per channel. The lock orders concurrent joins and leaves of one channel.
         if self.lifecycle is not None:  # occupied/vacated, settled in the background
@@ -480,7 +480,37 @@ class Hub:
             await asyncio.sleep(SERIES_STEP)
             self.series.add(self.sample())
 
-    # -- recovery ------------------------------------------------------------------------
+    # -- recovery (``recovery.py`` drives it; the hub holds live messages meanwhile) ------------
+    def hold_live(self, conn: Connection, channel: str) -> ReplayBuffer:
+        """Take ``conn`` out of ``channel``'s fan-out; live messages for it wait in the returned buffer."""
+        buffer = ReplayBuffer()
+        self._recovering.setdefault(channel, []).append((conn, buffer))
+        self.subscribers[channel].discard(conn)
+        return buffer
+
+    def release_live(self, conn: Connection, channel: str, buffer: ReplayBuffer) -> None:
+        """Stop holding live messages for ``conn`` (its buffer is handed back by ``hold_live``)."""
+        waiting = self._recovering.get(channel, [])
+        for index, (held, held_buffer) in enumerate(waiting):
+            if held is conn and held_buffer is buffer:
+                del waiting[index]
+                break
+        if not waiting:
+            self._recovering.pop(channel, None)
+
+    async def rejoin(self, conn: Connection, channel: str) -> None:
+        """Put ``conn`` back into ``channel``'s fan-out after its replay."""
+        resync = channel not in self.subscribers
+        self.subscribers.setdefault(channel, set()).add(conn)
+        if resync:
+            await self.sync_transport(channel)
+
+    async def forget_if_empty(self, channel: str) -> None:
+        """Drop ``channel`` when its last subscriber left during a replay."""
+        if not self.subscribers.get(channel, True):
+            del self.subscribers[channel]
+            await self.sync_transport(channel)
+
     async def recover(self, conn: Connection, channel: str, since: Any) -> None:
         """Send ``conn`` the messages on ``channel`` after id ``since`` (see ``recovery.py``)."""
         from .recovery import recover_connection

@@ -160,5 +160,14 @@ class PusherProtocol:
         """``{"event": "pusher:cache_miss", "channel": ...}``: a cache channel with nothing cached."""
         return _dumps({"event": "pusher:cache_miss", "channel": client_name(app_local_name(channel))})
 
+    @staticmethod
+    def recovered(channel: str, count: int, last_id: str | None) -> None:
+        """Pusher protocol 7 has no recovery frames: nothing is sent."""
+        return None
+
+    @staticmethod
+    def recovery_failed(channel: str, reason: str, since: Any, current_id: str | None) -> None:
+        return None
+
 
 PUSHER = PusherProtocol()
