@@ -23,13 +23,13 @@ from urllib.parse import unquote_plus
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from ..broadcasting import apublish
 from ..conf import broadcasting_settings
 from ..core.serving import hub_or_none
 from ..drivers import get_driver
 from ..drivers.pusher import PusherDriver
 from ..encryption import EncryptionNotConfigured, seal_messages
 from ..messages import Message
+from ..publishing import apublish
 
 #: Query parameters beyond this are refused (Django's ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` default).
 MAX_QUERY_FIELDS = 1000

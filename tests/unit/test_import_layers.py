@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("values", ["messages", "pusher_app_fields", "pusher_apps", "encryption", "discovery"]),
     ("identity and channels", ["auth", "authorization", "broadcast_channels", "pusher_signing", "context"]),
     ("backends", ["backends", "drivers", "webhooks", "stats"]),
-    ("publishing", ["broadcasting", "events", "tasks", "models"]),
+    ("publishing", ["publishing", "broadcasting", "compat", "events", "tasks", "models"]),
     ("serving", ["server", "http"]),
     ("composition", ["asgi", "admin", "cli", "management", "templatetags", "testing", "apps", "checks"]),
 ]
