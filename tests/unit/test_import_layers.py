@@ -33,9 +33,20 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("core", ["core"]),
     ("foundation", ["exceptions", "conf", "sync", "signals", "metrics"]),
     ("values", ["messages", "pusher_app_fields", "pusher_apps", "encryption", "discovery"]),
-    ("identity and channels", ["auth", "authorization", "broadcast_channels", "pusher_signing", "context"]),
+    (
+        "identity and channels",
+        [
+            "auth",
+            "authorization",
+            "builtin_channels",
+            "broadcast_channels",
+            "pusher_signing",
+            "context",
+            "middleware",
+        ],
+    ),
     ("backends", ["backends", "drivers", "webhooks", "stats"]),
-    ("publishing", ["publishing", "broadcasting", "compat", "events", "tasks", "models"]),
+    ("publishing", ["publishing", "broadcasting", "compat", "events", "tasks", "model_events", "models"]),
     ("serving", ["server", "http"]),
     ("composition", ["asgi", "admin", "cli", "management", "templatetags", "testing", "apps", "checks"]),
 ]
