@@ -132,12 +132,7 @@ pytest-dj6: install-dj6 node-deps
 
 # JS tests find the project's Python (to start a server process) in $$VENV_PYTHON.
 jstest: install node-deps
-	@if [ -d tests/js ] && [ -n "$$(find tests/js -name '*.test.*js' -o -name '*-test.*js' -o -name '*_test.*js' -o -name 'test-*.*js' -o -name 'test_*.*js' | head -1)" ]; then \
-		echo ">> node --test tests/js"; \
-		VENV_PYTHON="$(abspath $(VPY))" node --test tests/js; \
-	else \
-		echo ">> no JavaScript tests (tests/js)"; \
-	fi
+	VENV_PYTHON="$(abspath $(VPY))" node --test tests/js
 
 services: redis redis-sentinel chromium nginx
 
@@ -179,22 +174,19 @@ redis-sentinel:
 			|| { [ "$${CI:-}" != true ] || { echo "!! redis-sentinel is required under CI=true" >&2; exit 1; }; }; \
 	fi
 
-# Node dependencies, when the project has a package.json (the JS client and Echo tests use npm packages).
+# Node dependencies (the JS client and Echo tests use npm packages), from package-lock.json.
 node-deps:
-	@if [ -f package.json ]; then \
-		if ! command -v npm >/dev/null 2>&1; then \
-			($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm) >/dev/null; \
-		fi; \
-		if [ ! -f node_modules/.installed ] || [ package.json -nt node_modules/.installed ] \
-			|| { [ -f package-lock.json ] && [ package-lock.json -nt node_modules/.installed ]; }; then \
-			if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi \
-				&& touch node_modules/.installed; \
-		fi; \
+	@if ! command -v npm >/dev/null 2>&1; then \
+		($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm) >/dev/null; \
+	fi
+	@if [ ! -f node_modules/.installed ] || [ package.json -nt node_modules/.installed ] \
+		|| [ package-lock.json -nt node_modules/.installed ]; then \
+		npm ci --no-audit --no-fund && touch node_modules/.installed; \
 	fi
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).
 chromium:
-	@if [ -d tests/e2e ] && [ ! -x /usr/bin/chromium ]; then \
+	@if [ ! -x /usr/bin/chromium ]; then \
 		echo ">> installing Debian's chromium"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null \
 			|| { [ "$${CI:-}" != true ] || { echo "!! chromium is required under CI=true" >&2; exit 1; }; }; \
@@ -210,10 +202,10 @@ fuzz: install services
 
 # ---------------------------------------------------------------------------------------------
 bench: install
-	@if [ -d bench ]; then $(VPY) -m bench $(BENCH_ARGS); else echo "no bench/ package yet" >&2; exit 1; fi
+	$(VPY) -m bench $(BENCH_ARGS)
 
 bench-smoke: install
-	@if [ -d bench ]; then $(VPY) -m bench --smoke $(BENCH_ARGS); else echo "no bench/ package yet" >&2; exit 1; fi
+	$(VPY) -m bench --smoke $(BENCH_ARGS)
 
 # Soak and churn (bench/soak.py): thousands of sockets joining, whispering and leaving for DURATION
 # minutes; prints RSS and its slope, and checks that nothing is lost and every figure comes back.

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     raise_nofile()
 
-    from .profile import py_spy
+    from .profiling import py_spy
 
     profile = args.profile if args.profile is not None else (not smoke and py_spy() is not None)
     scenarios = {s.strip().upper() for s in args.only.split(",") if s.strip()}

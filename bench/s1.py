@@ -205,7 +205,7 @@ def run_s1(
 
 def profile_pass(target: Any, loadgen: LoadGen, broadcasts: int, per_timeout: float) -> str:
     """An extra, unmeasured broadcast loop sampled with py-spy; its summary table."""
-    from .profile import Profile
+    from .profiling import Profile
 
     scratch = Cell("profile", target.name, target.label, 0)
     with Profile(target.pid) as prof:

@@ -289,7 +289,7 @@ def run_http(loadgen: LoadGen, sizes: Sizes, profile: bool) -> list[Cell]:
                 cells.append(cell)
                 print(f"   {fmt(cell)}", flush=True)
         if profile:
-            from .profile import Profile
+            from .profiling import Profile
 
             busiest = sizes.http_loads[-1]
             with Profile(project.pid, rate=PROFILE_RATE, gil=True) as prof:
@@ -444,7 +444,7 @@ def run_receiving(
             cell.n = ok
             print(f"   {fmt(cell)}", flush=True)
         if profile:
-            from .profile import Profile
+            from .profiling import Profile
 
             short = Sizes(**{**sizes.__dict__, "publish_seconds": sizes.profile_seconds})
             with (

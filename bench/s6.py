@@ -98,7 +98,7 @@ def run_connect(loadgen: LoadGen, sizes: Sizes, profile: bool = False) -> list[C
                 print(f"   {fmt(cell)}", flush=True)
                 cells.append(cell)
             if profile and target.name == "project-uvicorn":
-                from .profile import Profile
+                from .profiling import Profile
 
                 n = sizes.connect[-1]
                 urls = [target.url(f"s6.{i % sizes.channels}") for i in range(n)]

@@ -15,7 +15,7 @@ the default ``admin.site``; a project with its own ``AdminSite`` calls
 
 Every URL goes through ``site.admin_view``: anyone who is not active staff gets the admin
 login page, never the data; the console and the disconnect action also check their permission
-(403 without it). The figures come from ``http.stats.get_stats()``: the hub of
+(403 without it). The figures come from ``stats.read()``: the hub of
 this process when it serves the WebSockets, otherwise the running server's stats API.
 """
 
@@ -37,8 +37,8 @@ from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
 from .exceptions import BroadcastError
-from .http.stats import get_stats
-from .server.series import CHARTS
+from .stats import read as get_stats
+from .stats.series import CHARTS
 
 __all__ = ["install", "POLL_INTERVAL_MS", "CONSOLE_POLL_MS", "CONSOLE_PERMISSION", "DISCONNECT_PERMISSION"]
 

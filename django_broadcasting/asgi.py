@@ -2,7 +2,7 @@
 
 Point a server at it (``daphne django_broadcasting.asgi:application``, uvicorn, or
 ``ASGI_APPLICATION``); ``DJANGO_SETTINGS_MODULE`` must be set. This module is the
-composition root: ``server/`` never imports ``http/``. HTTP requests meet
+composition root: ``server/`` and ``http/`` never import each other (docs/architecture.md). HTTP requests meet
 ``http.ingress.IngressApp`` first, which answers the Pusher HTTP API and the signed trigger
 (wherever ``urls.py`` routes them) without Django's middleware, and hands the rest to Django.
 """

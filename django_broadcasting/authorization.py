@@ -21,7 +21,7 @@ Names and kinds:
   public are).
 
 Rules are tried in registration order (first match wins, as in Laravel); the built-in rules
-of ``django_broadcasting.broadcast_channels`` are tried after every user rule, so a user rule
+of ``django_broadcasting.builtin_channels`` (old name: ``broadcast_channels``) are tried after every user rule, so a user rule
 always overrides them. Authorization runs on every subscribe; nothing is cached.
 """
 
@@ -234,7 +234,7 @@ class ChannelRegistry:
 
     def _builtin_rules(self) -> dict[str, Rule]:
         if self._builtins is None:
-            from .broadcast_channels import BUILTIN_RULES
+            from .builtin_channels import BUILTIN_RULES
 
             rules = {}
             for pattern, func, public in BUILTIN_RULES:

@@ -7,7 +7,7 @@ keeps the header in a context variable for the duration of the request, so
 
 Add it to ``MIDDLEWARE``::
 
-    MIDDLEWARE = [..., "django_broadcasting.context.SocketIdMiddleware"]
+    MIDDLEWARE = [..., "django_broadcasting.middleware.SocketIdMiddleware"]
 
 Outside a request (tasks, the CLI) use ``with socket_id_context("123.456"): ...`` or pass the
 id explicitly: ``to_others("123.456")``.
@@ -16,12 +16,10 @@ id explicitly: ``to_others("123.456")``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
-
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
 HEADER = "X-Socket-ID"
 # Pusher ids look like "1234.5678"; native ids are opaque tokens. Anything else is ignored, not trusted.
@@ -64,35 +62,6 @@ def socket_id_context(socket_id: str | None) -> Iterator[None]:
         _current_socket_id.reset(token)
 
 
-class SocketIdMiddleware:
-    """Expose the request's ``X-Socket-ID`` header through ``get_socket_id()`` (sync and async)."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[Any], Any]) -> None:
-        self.get_response = get_response
-        self._async = iscoroutinefunction(get_response)
-        if self._async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: Any) -> Any:
-        if self._async:
-            return self.__acall__(request)
-        token = _current_socket_id.set(clean_socket_id(request.headers.get(HEADER)))
-        try:
-            return self.get_response(request)
-        finally:
-            _current_socket_id.reset(token)
-
-    async def __acall__(self, request: Any) -> Any:
-        token = _current_socket_id.set(clean_socket_id(request.headers.get(HEADER)))
-        try:
-            return await self.get_response(request)
-        finally:
-            _current_socket_id.reset(token)
-
-
 # -- where a broadcast comes from, for the admin's debug console ----------------------------------
 _current_origin: ContextVar[str | None] = ContextVar("django_broadcasting_origin", default=None)
 
@@ -115,3 +84,11 @@ def broadcast_origin(label: str | None) -> Iterator[None]:
         yield
     finally:
         _current_origin.reset(token)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SocketIdMiddleware":  # moved to middleware.py; MIDDLEWARE may still name it here
+        from .middleware import SocketIdMiddleware
+
+        return SocketIdMiddleware
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -312,7 +312,7 @@ def broadcast_event(event: ShouldBroadcast) -> None:
 
     def send() -> None:
         if isinstance(event, ShouldBroadcastNow):
-            from .broadcasting import publish
+            from .publishing import publish
 
             publish(messages, alias)
         else:

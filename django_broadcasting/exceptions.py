@@ -3,7 +3,7 @@
 Configuration problems subclass Django's ``ImproperlyConfigured`` so they surface the
 way every other Django misconfiguration does. Runtime problems subclass
 ``BroadcastError`` and carry a stable ``code`` (the same numbers the WebSocket protocol
-puts in its error frames, see ``django_broadcasting.server.codes``).
+puts in its error frames, see ``django_broadcasting.core.codes``).
 """
 
 from __future__ import annotations

@@ -91,9 +91,9 @@ class HubCollector(Collector):
     """Metric families built from the hub's counters (``hub_counts``) at collection time."""
 
     def collect(self) -> Iterator[Metric]:
-        from .server.hub import get_hub
+        from .core.serving import hub_or_none
 
-        stats = hub_counts(get_hub())
+        stats = hub_counts(hub_or_none(load=True))
 
         info = InfoMetricFamily("broadcast_node", "The broadcasting node this process is.")
         info.add_metric(

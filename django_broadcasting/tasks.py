@@ -47,7 +47,7 @@ def publish_with_retries(
     Without ``timeout`` the backend's sync side runs (no event loop; its own socket timeouts
     bound each attempt); with one, each attempt runs on the async side under ``wait_for``.
     """
-    from .broadcasting import apublish, publish
+    from .publishing import apublish, publish
 
     async def bounded() -> None:
         await asyncio.wait_for(apublish(messages, driver), timeout)

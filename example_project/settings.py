@@ -66,7 +66,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Keeps the X-Socket-ID header for broadcast(...).to_others() / event.to_others().
-    "django_broadcasting.context.SocketIdMiddleware",
+    "django_broadcasting.middleware.SocketIdMiddleware",
 ]
 
 ROOT_URLCONF = "example_project.urls"

@@ -40,8 +40,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from ..conf import broadcasting_settings
+from ..core import codes
 from ..exceptions import AuthenticationFailed, TokenExpired
-from ..server import codes
 from .identity import ANONYMOUS, Identity, _bearer_token, identity_for_user
 from .jwt import decode_token
 
@@ -176,7 +176,7 @@ def _request_scheme(scope: Scope) -> str:
 
     Behind a proxy that terminates TLS, ``SECURE_PROXY_SSL_HEADER`` names the header that tells;
     it is only read when that setting is set, as Django does. A scope without ``scheme`` is
-    ``ws`` (the ASGI default); daphne leaves it out, see ``server/daphne_compat.py``.
+    ``ws`` (the ASGI default); daphne leaves it out, see ``auth/daphne_scope.py``.
     """
     if settings.SECURE_PROXY_SSL_HEADER:
         try:
@@ -392,7 +392,7 @@ class BroadcastAuthMiddleware:
     def __init__(self, inner: ASGIApp) -> None:
         self.inner = inner
         # Under daphne, WebSocket scopes only say "wss" once this is applied (origin policy).
-        from ..server.daphne_compat import report_websocket_scheme
+        from .daphne_scope import report_websocket_scheme
 
         report_websocket_scheme()
 

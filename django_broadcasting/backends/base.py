@@ -16,13 +16,13 @@ implement ``apublish`` and nothing else. A third-party backend subclasses ``Back
 is named by dotted path in ``BROADCASTING["DRIVERS"][alias]["BACKEND"]``.
 
 Nothing here imports ``server/`` or ``http/``: servers build on backends, never the reverse.
-The running server registers itself with ``register_local_server()`` so that backends and
-stats readers in the same process can reach it without an import.
+The running server registers itself with ``register_local_server()`` (``core/serving.py``,
+re-exported here) so that backends and stats readers in the same process can reach it
+without an import.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from asgiref.sync import async_to_sync
 
 from ..conf import broadcasting_settings
+from ..core.serving import LocalServer, local_server, register_local_server
 from .cache import ChannelCache, MemoryChannelCache
 from .history import HistoryStore, MemoryHistory
 from .occupancy import LocalOccupancy, OccupancyStore
@@ -100,25 +101,6 @@ class PresenceHost(Protocol):
     async def relay(self, messages: Sequence[Message]) -> None: ...
 
 
-class LocalServer(Protocol):
-    """The server of this process, as publishers, stats readers and the admin see it.
-
-    The ``console_*`` and ``terminate_user`` methods run on the server's event loop.
-    """
-
-    node_id: str
-    #: False while the server does not take broadcasts (tests turn a process into a client this way).
-    serving: bool
-
-    def publish(self, messages: Sequence[Message]) -> None: ...
-    def stats(self) -> dict[str, Any]: ...
-    def console_watch(self, ttl: float) -> None: ...
-    def console_read(self, after: int, limit: int) -> dict[str, Any]: ...
-    def channel_counts(self, prefix: str = "") -> dict[str, int]: ...
-    async def members(self, channel: str) -> list[dict[str, Any]]: ...
-    async def terminate_user(self, user_id: str, app_id: str | None = None) -> int: ...
-
-
 class AdminLink(Protocol):
     """A server process's link to the admin pages and the HTTP API of other processes (redis backend)."""
 
@@ -127,24 +109,6 @@ class AdminLink(Protocol):
     async def wait_ready(self, timeout: float) -> None:
         """Return once other processes can reach this one (at most ``timeout`` seconds)."""
         ...
-
-
-_local_server: LocalServer | None = None
-_local_lock = threading.Lock()
-
-
-def register_local_server(server: LocalServer | None) -> LocalServer | None:
-    """Mark ``server`` as this process's serving hub (None: not serving); return the previous one."""
-    global _local_server
-    with _local_lock:
-        old, _local_server = _local_server, server
-    return old
-
-
-def local_server() -> LocalServer | None:
-    """Return this process's serving hub, or None when this process serves no WebSockets."""
-    server = _local_server
-    return server if server is not None and server.serving else None
 
 
 #: Seconds a debug console page's watch lasts without a refresh (the page refreshes it every poll).

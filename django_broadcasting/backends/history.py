@@ -21,8 +21,9 @@ import os
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..messages import _UNDECODED, Message
 
@@ -30,7 +31,9 @@ __all__ = [
     "HistoryStore",
     "MemoryHistory",
     "Recovery",
+    "ReplayBuffer",
     "format_id",
+    "is_newer",
     "new_epoch",
     "parse_id",
 ]
@@ -63,6 +66,33 @@ def parse_id(value: object) -> tuple[str, int] | None:
     if not sep or not epoch or not (offset.isascii() and offset.isdigit()):
         return None
     return epoch, int(offset)
+
+
+def is_newer(message_id: object, last: tuple[str, int] | None) -> bool:
+    """Whether a message with ``message_id`` comes after position ``last`` (not covered by a replay).
+
+    Another epoch, or an id or position that cannot be compared, counts as newer: a duplicate
+    is harmless, a gap is not.
+    """
+    position = parse_id(message_id)
+    return position is None or last is None or position[0] != last[0] or position[1] > last[1]
+
+
+class ReplayBuffer(list):
+    """Live messages held while a history read is awaited; ``merge`` puts them after the replay.
+
+    "Buffer live messages, replay, de-duplicate", written once: the recovery of one socket
+    (``server/recovery.py``, items are ``Message``) and the Redis transport's catch-up after a
+    reconnect (``backends/redis/transport.py``, items are transport dicts) both use it. A plain
+    list underneath, so holding a message costs one ``list.append``.
+    """
+
+    __slots__ = ()
+
+    def merge(self, replayed: list, since: tuple[str, int] | None, id_of: Callable[[Any], object]) -> list:
+        """``replayed`` (in order, after ``since``), then the held items the replay did not cover."""
+        last = parse_id(id_of(replayed[-1])) if replayed else since
+        return [*replayed, *(item for item in self if is_newer(id_of(item), last))]
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 - ``publish``: ``test``, ``ping``, ``notify:user``, ``system:alert`` (through the configured driver)
 - ``serve``: ``websocket`` (daphne or uvicorn serving ``django_broadcasting.asgi:application``)
-- ``inspect``: ``stats``, ``channels`` (a running server's ``GET /api/broadcast/stats``)
+- ``inspection``: ``stats``, ``channels`` (a running server's ``GET /api/broadcast/stats``)
 - ``monitor``: ``monitor`` (a live view of that, refreshed)
 - ``doctor``: ``doctor`` (the setup and what is misconfigured, on one screen)
 
@@ -34,7 +34,7 @@ class SubcommandParser(CommandParser):
 
 def add_subcommands(parser: CommandParser) -> None:
     """Add every subcommand to the ``broadcast`` command's parser."""
-    from . import doctor, inspect, monitor, publish, serve
+    from . import doctor, inspection, monitor, publish, serve
 
     subparsers = parser.add_subparsers(
         dest="subcommand",
@@ -45,9 +45,9 @@ def add_subcommands(parser: CommandParser) -> None:
     )
     publish.register_test(subparsers)
     serve.register(subparsers)
-    inspect.register_stats(subparsers)
+    inspection.register_stats(subparsers)
     publish.register_ping(subparsers)
-    inspect.register_channels(subparsers)
+    inspection.register_channels(subparsers)
     publish.register_notify(subparsers)
     publish.register_alert(subparsers)
     monitor.register(subparsers)

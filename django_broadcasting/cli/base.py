@@ -63,15 +63,14 @@ def fetch_stats(url: str | None = None, timeout: float | None = None) -> dict[st
     command sees the whole cluster without knowing any server's address; otherwise it GETs
     the server's ``/api/broadcast/stats``.
     """
-    from ..http.stats import acollect_stats, has_cluster
-    from ..http.stats_client import fetch_remote_stats
+    from ..stats import collect, fetch_remote, has_cluster
 
     if url is None:
         with friendly_errors("Reading stats"):
             cluster = has_cluster()
         if cluster:
             with friendly_errors("Reading stats"):
-                document = async_to_sync(acollect_stats)()
+                document = async_to_sync(collect)()
             if not document["nodes"]:
                 raise CommandError(
                     "❌ No broadcast server has reported to Redis: is one running with BROADCAST_DRIVER=redis "
@@ -79,7 +78,7 @@ def fetch_stats(url: str | None = None, timeout: float | None = None) -> dict[st
                 )
             return document
     try:
-        return fetch_remote_stats(url, timeout)
+        return fetch_remote(url, timeout)
     except TransportError as exc:
         hint = ""
         if "Cannot reach" in exc.detail:
@@ -88,7 +87,7 @@ def fetch_stats(url: str | None = None, timeout: float | None = None) -> dict[st
 
 
 def stats_url(url: str | None = None) -> str:
-    from ..http.stats_client import stats_url as _stats_url
+    from ..stats import stats_url as _stats_url
 
     return _stats_url(url)
 

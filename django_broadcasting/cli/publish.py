@@ -18,7 +18,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ..broadcasting import (
+from ..drivers import BaseDriver, get_driver
+from ..messages import utc_now_iso
+from ..publishing import (
     ALERT_LEVELS,
     SYSTEM_ALERT_CHANNEL,
     Published,
@@ -27,8 +29,6 @@ from ..broadcasting import (
     system_alert,
     user_channel,
 )
-from ..drivers import BaseDriver, get_driver
-from ..messages import utc_now_iso
 from .base import friendly_errors, positive, say
 
 TEST_EVENT = "test"

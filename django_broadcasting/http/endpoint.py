@@ -23,13 +23,13 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.functional import cached_property  # no lock per first access (functools takes one on 3.11)
 from django.views.decorators.csrf import csrf_exempt
 
-from ..broadcasting import apublish
 from ..conf import broadcasting_settings
+from ..core.serving import hub_or_none
 from ..drivers import get_driver
 from ..drivers.pusher import PusherDriver
 from ..encryption import EncryptionNotConfigured, seal_messages
 from ..messages import Message
-from ..server.hub import get_hub
+from ..publishing import apublish
 
 #: Query parameters beyond this are refused (Django's ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` default).
 MAX_QUERY_FIELDS = 1000
@@ -143,10 +143,10 @@ async def publish(messages: Sequence[Message], *, server: bool = False, origin: 
         for message in messages:
             if message.origin is None:
                 message.origin = origin
-    hub = get_hub()
-    if server or hub.serving:
+    hub = hub_or_none(load=server)
+    if hub is not None and (server or hub.serving):
         await hub.start()
-    if hub.serving and hub.transport is None:
+    if hub is not None and hub.serving and hub.transport is None:
         await hub.relay(messages)
         return
     if isinstance(get_driver(), PusherDriver):

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..authorization import PRESENCE_NAMESPACE, canonical_name
+from ..authorization import pusher_client_name as client_name
 from ..backends.base import local_server
 from ..conf import broadcasting_settings
 from ..drivers import get_driver
@@ -40,7 +41,6 @@ from ..exceptions import BroadcastError, InvalidMessage
 from ..messages import Message, parse_json, utc_now_iso
 from ..pusher_apps import PusherApp, app_by_id, app_by_key, default_app, unscoped
 from ..pusher_signing import SOCKET_ID_RE, RequestRefused, verify_request
-from ..server.protocols.pusher import client_name
 from .endpoint import (
     Endpoint,
     IngressRequest,

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..messages import APP_NAMESPACE
 from ..pusher_apps import app_by_id, get_apps, split_channel
+from ..stats.apps import merge_app_stats  # noqa: F401  (compatibility path)
 
 __all__ = ["app_stats", "count_app_message", "merge_app_stats"]
 
@@ -61,15 +62,3 @@ def app_stats(hub: Any) -> dict[str, dict[str, int]]:
         others_in, others_out = others_in + messages_in, others_out + deliveries
     default.update(messages_in=hub.messages_in - others_in, deliveries=hub.deliveries - others_out)
     return out
-
-
-def merge_app_stats(nodes: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """Add up the ``apps`` figures of several nodes' reports."""
-    merged: dict[str, dict[str, int]] = {}
-    for node in nodes:
-        for app_id, figures in (node.get("apps") or {}).items():
-            into = merged.setdefault(str(app_id), {})
-            for name, value in figures.items():
-                if isinstance(value, int) and not isinstance(value, bool):
-                    into[name] = into.get(name, 0) + value
-    return merged

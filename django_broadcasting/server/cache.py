@@ -6,7 +6,7 @@ gets the channel's cached event, encoded for its protocol, or a cache miss (Push
 ``pusher:cache_miss``; native: a ``cache_miss`` frame), and ``on_cache_miss(channel)`` runs.
 
 While a store that waits on I/O (Redis) is read, live messages for this connection wait in a
-buffer the hub fills (as for recovery, ``Hub._recovering``), so the cached event comes first and
+buffer the hub fills (as for recovery, ``Hub.hold_live``), so the cached event comes first and
 a live message that is also the cached one is not sent twice.
 """
 
@@ -68,10 +68,7 @@ async def send_cached(hub: Hub, conn: Connection, channel: str) -> None:
             conn.push(conn.protocol.encode(message))
         return
 
-    buffer: list[Message] = []
-    entry = (conn, buffer)
-    hub._recovering.setdefault(channel, []).append(entry)
-    subscribers.discard(conn)
+    buffer = hub.hold_live(conn, channel)
     failed = False
     message = None
     try:
@@ -80,16 +77,10 @@ async def send_cached(hub: Hub, conn: Connection, channel: str) -> None:
         logger.warning("reading the cached event of %s failed: %r", channel, exc)
         failed = True
     finally:
-        waiting = hub._recovering.get(channel, [])
-        if entry in waiting:
-            waiting.remove(entry)
-        if not waiting:
-            hub._recovering.pop(channel, None)
+        hub.release_live(conn, channel, buffer)
     # From here to the end nothing awaits until the socket is back among the subscribers.
     if conn.closed or channel not in conn.channels:
-        if not hub.subscribers.get(channel, True):  # it left meanwhile, and was the last one
-            del hub.subscribers[channel]
-            await hub._sync_transport(channel)
+        await hub.forget_if_empty(channel)  # it left meanwhile, and may have been the last one
         return
     encode = conn.protocol.encode
     if not failed:
@@ -100,7 +91,4 @@ async def send_cached(hub: Hub, conn: Connection, channel: str) -> None:
     for live in buffer:
         if live.socket_id != conn.socket_id:
             conn.push(encode(live))
-    resync = channel not in hub.subscribers
-    hub.subscribers.setdefault(channel, set()).add(conn)
-    if resync:
-        await hub._sync_transport(channel)
+    await hub.rejoin(conn, channel)

@@ -4,9 +4,10 @@ The fan-out loop calls ``push_frame(frame)`` for every subscriber with one ``Fra
 broadcast (text, ASGI message and wire bytes, each computed once). Two paths, neither of which
 blocks or creates a task or an object per delivery in the common case:
 
-- Direct write. When the ASGI server is one we know (this project's uvicorn front, whose
-  protocol offers ``direct_writer()``; uvicorn's ``websockets-sansio`` and ``websockets``
-  implementations; daphne) and the socket negotiated no extension
+- Direct write. When the ASGI server is one we know, at a version a contract test covers
+  (``server/fastpath/``: this project's uvicorn front, whose protocol offers ``direct_writer()``;
+  uvicorn's ``websockets-sansio`` and ``websockets`` implementations; daphne) and the socket
+  negotiated no extension
   (permessage-deflate changes every frame), the frame's wire bytes, framed once per broadcast,
   are written to the socket's transport. That is what ``websockets.broadcast()`` and autobahn's
   ``sendPreparedMessage`` do; it skips the per-socket ASGI ``send`` coroutines (ours, Channels'
@@ -24,20 +25,18 @@ blocks or creates a task or an object per delivery in the common case:
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..conf import broadcasting_settings
-from .codes import CLOSE_4200_RECONNECT
+from ..core.codes import CLOSE_4200_RECONNECT
+from .fastpath import SlowClient, Writer, direct_writer, writer_for  # noqa: F401  (direct_writer: older path)
 
 logger = logging.getLogger("django_broadcasting.server")
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-Writer = Callable[[bytes], bool]
 
 
 def wire_frame(text: str) -> bytes:
@@ -64,150 +63,6 @@ class Frame:
         self.text = text
         self.message = {"type": "websocket.send", "text": text}
         self.wire = wire_frame(text)
-
-
-def _server_send(send: Any) -> Any:
-    """Strip wrappers that only act on HTTP responses (Channels' session middleware) off ``send``."""
-    for _ in range(8):
-        real = getattr(getattr(send, "__self__", None), "real_send", None)
-        if real is None:
-            return send
-        send = real
-    return send
-
-
-def direct_writer(send: Any) -> Writer | None:
-    """Return ``write(wire) -> bool`` writing straight to the socket behind ``send``, or None.
-
-    ``write`` returns False (and writes nothing) whenever the server's own send would not simply
-    write the frame now: the caller then uses the ASGI send, which handles those cases.
-    """
-    send = _server_send(send)
-    if isinstance(send, functools.partial):  # daphne: partial(server.handle_reply, protocol)
-        server = getattr(send.func, "__self__", None)
-        if (
-            send.args
-            and getattr(send.func, "__name__", "") == "handle_reply"
-            and type(server).__module__.startswith("daphne.")
-        ):
-            return _daphne_writer(server, send.args[0])
-        return None
-    owner = getattr(send, "__self__", None)
-    hook = getattr(owner, "direct_writer", None)
-    if callable(hook):
-        # A server front that offers the hook itself (``server/front/uvicorn.py``): it knows
-        # its own state, so no private attribute is probed here.
-        return hook()
-    module = type(owner).__module__
-    if module == "uvicorn.protocols.websockets.websockets_sansio_impl":
-        return _uvicorn_sansio_writer(owner)
-    if module == "uvicorn.protocols.websockets.websockets_impl":
-        return _uvicorn_websockets_writer(owner)
-    return None
-
-
-class SlowClient(Exception):
-    """A direct writer found the socket's server-side buffer past its bound."""
-
-
-def _uvicorn_sansio_writer(proto: Any) -> Writer | None:
-    conn = getattr(proto, "conn", None)
-    transport = getattr(proto, "transport", None)
-    writable = getattr(proto, "writable", None)
-    if conn is None or transport is None or writable is None or conn.extensions:
-        return None
-    from websockets.protocol import State
-
-    open_state = State.OPEN
-
-    def write(data: bytes) -> bool:
-        if (
-            proto.close_sent
-            or proto.disconnected
-            or conn.state is not open_state
-            or not writable.is_set()
-            or transport.is_closing()
-        ):
-            return False
-        transport.write(data)
-        return True
-
-    return write
-
-
-def _uvicorn_websockets_writer(proto: Any) -> Writer | None:
-    # The legacy implementation finishes its handshake after ``websocket.accept`` returns, so
-    # everything, extensions included, is checked per write.
-    from websockets.protocol import State
-
-    open_state = State.OPEN
-
-    def write(data: bytes) -> bool:
-        if (
-            proto.state is not open_state
-            or proto.extensions
-            or proto._paused
-            or proto.closed_event.is_set()
-            or not proto.handshake_completed_event.is_set()
-            or proto.transport is None
-            or proto.transport.is_closing()
-        ):
-            return False
-        proto.transport.write(data)
-        return True
-
-    return write
-
-
-def _twisted_buffered(transport: Any) -> int:
-    return len(getattr(transport, "dataBuffer", b"")) + getattr(transport, "_tempDataLen", 0)
-
-
-def _daphne_writer(server: Any, proto: Any) -> Writer | None:
-    limit = broadcasting_settings.OUTGOING_BUFFER
-    connections = getattr(server, "connections", None)
-    open_state = getattr(proto, "STATE_OPEN", None)
-    if connections is None or open_state is None:
-        return None
-    try:
-        from twisted.internet.tcp import Connection as TCPConnection
-    except ImportError:  # pragma: no cover - daphne always brings Twisted
-        return None
-
-    def write(data: bytes) -> bool:
-        # autobahn's sendPreparedMessage, minus its debug logging: no compression negotiated,
-        # nothing queued ahead of us, the protocol open and daphne not told of a disconnect.
-        if proto.state != open_state or proto._perMessageCompress is not None or proto.send_queue:
-            return False
-        info = connections.get(proto)
-        if info is None or info.get("disconnected"):
-            return False
-        transport = proto.transport
-        if (
-            isinstance(transport, TCPConnection)
-            and transport.connected
-            and not transport.disconnecting
-            and not transport.dataBuffer
-            and not transport._tempDataBuffer
-        ):
-            # Nothing buffered: send now, as the reactor would on its next turn, without
-            # registering the socket for writability and waiting for the selector (that round
-            # trip costs several times the send itself). Whatever the kernel does not take
-            # goes to Twisted's buffer, in order.
-            written = transport.writeSomeData(data)
-            if not isinstance(written, int):  # connection lost: the ASGI path reports it
-                return False
-            if written >= len(data):
-                return True
-            data = data[written:]
-        elif _twisted_buffered(transport) > limit * len(data):
-            # Daphne never suspends a send, so Twisted's buffer is the only queue a client
-            # that stops reading fills: bound it as the ASGI backlog is (OUTGOING_BUFFER frames).
-            raise SlowClient
-        transport.write(data)
-        return True
-
-    return write
 
 
 async def _finish(coro: Any, pending: Any) -> None:
@@ -292,7 +147,7 @@ class Connection:
         # ``/app/{key}``, the default app on ``/ws``.
         self.app: Any = None
         self._close_sent = False
-        self._write: Writer | None = direct_writer(send) if broadcasting_settings.DIRECT_WRITES else None
+        self._write: Writer | None = writer_for(send)
 
     # -- sending -------------------------------------------------------------------------
     def push(self, frame: str) -> None:

@@ -16,7 +16,6 @@ imported daphne's server.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 _STANDARD_SERVER_CODES = frozenset({1001, 1011, 1012, 1013})
@@ -44,28 +43,4 @@ def allow_standard_close_codes() -> None:
     _patched = True
 
 
-_scheme_patched = False
-
-
-def report_websocket_scheme() -> None:
-    """Patch daphne's ``Server.create_application`` to put ``scheme`` in WebSocket scopes (idempotent).
-
-    A no-op in a process that has not imported ``daphne.server`` (uvicorn, tests).
-    """
-    global _scheme_patched
-    server_module = sys.modules.get("daphne.server")
-    if _scheme_patched or server_module is None:
-        return
-    from twisted.internet.interfaces import ISSLTransport
-
-    server_class = server_module.Server
-    original = server_class.create_application
-
-    def create_application(self: Any, protocol: Any, scope: dict[str, Any]) -> Any:
-        if scope.get("type") == "websocket" and "scheme" not in scope:
-            secure = ISSLTransport(getattr(protocol, "transport", None), None) is not None
-            scope["scheme"] = "wss" if secure else "ws"
-        return original(self, protocol, scope)
-
-    server_class.create_application = create_application
-    _scheme_patched = True
+from ..auth.daphne_scope import report_websocket_scheme  # noqa: E402, F401  (compatibility path)

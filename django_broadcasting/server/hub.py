@@ -19,34 +19,34 @@ import logging
 import os
 import random
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .. import signals
-from ..backends.base import Backend, HubTransport, register_local_server
+from ..backends.base import Backend, HubTransport
 from ..backends.cache import ChannelCache, cacheable
-from ..backends.history import HistoryStore, MemoryHistory
+from ..backends.history import HistoryStore, ReplayBuffer
 from ..backends.presence import LocalPresence, PresenceStore
 from ..conf import broadcasting_settings
-from ..exceptions import BroadcastError, InvalidMessage, OverCapacity
+from ..core.codes import WS_1012_SERVICE_RESTART
+from ..core.serving import install_hub, register_local_server
+from ..exceptions import InvalidMessage, OverCapacity
 from ..messages import APP_NAMESPACE, Message
+from ..stats.series import SeriesRing
 from ..webhooks.lifecycle import Lifecycle
 from .app_stats import app_stats, count_app_message
-from .codes import CLOSE_4011_TOKEN_EXPIRED, CLOSE_4201_PONG_TIMEOUT, WS_1012_SERVICE_RESTART
 from .connection import Frame
 from .console import ConsoleRecorder
-from .series import SERIES_STEP, SeriesRing
+from .hub_stats import hub_stats, record_samples, sample
+from .presence_events import MEMBER_ADDED, MEMBER_REMOVED, announce, member_joined, member_left  # noqa: F401
+from .shutdown import install_twisted_shutdown_hook
+from .sweep import sweep
 
 if TYPE_CHECKING:
     from .connection import Connection
 
 logger = logging.getLogger("django_broadcasting.server")
-
-MEMBER_ADDED = "member_added"
-MEMBER_REMOVED = "member_removed"
 
 
 def _node_id() -> str:
@@ -121,13 +121,13 @@ class Hub:
             await self.lifecycle.start()
             self.cache = backend.create_cache(transport)
             self._cache_writer = self.cache if self.cache.records else None
-            self._tasks.append(self.loop.create_task(self._sweep()))
-            self._tasks.append(self.loop.create_task(self._sample()))
+            self._tasks.append(self.loop.create_task(sweep(self)))
+            self._tasks.append(self.loop.create_task(record_samples(self)))
             link = backend.create_admin_link(self)
             if link is not None:
                 self._tasks.append(self.loop.create_task(link.run()))
                 await link.wait_ready(2.0)
-            self._install_shutdown_hook()
+            install_twisted_shutdown_hook(self)  # daphne: 1012 to every socket first
             self._started = True
             logger.info("hub %s started (transport: %s)", self.node_id, type(transport).__name__)
 
@@ -149,36 +149,6 @@ class Hub:
         closing = [conn.close(code) for conn in list(self.connections.values())]
         if closing:
             await asyncio.wait([asyncio.ensure_future(c) for c in closing], timeout=5)
-
-    def _install_shutdown_hook(self) -> None:
-        # Daphne (Twisted) has no ASGI lifespan, and on SIGTERM/SIGINT it drops sockets
-        # without a close frame. A "before shutdown" trigger runs first and Twisted waits for
-        # the Deferred it returns, so every client gets a 1012 and reconnects. (Uvicorn sends
-        # 1012 itself and speaks lifespan, see lifespan.py.)
-        if "twisted.internet.reactor" not in sys.modules:
-            return
-        from twisted.internet import defer, reactor
-
-        from .daphne_compat import allow_standard_close_codes
-
-        allow_standard_close_codes()
-
-        def before_shutdown() -> Any:
-            return defer.Deferred.fromFuture(asyncio.ensure_future(self._graceful_stop()))
-
-        reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
-
-    async def _graceful_stop(self) -> None:
-        await self.shutdown(WS_1012_SERVICE_RESTART)
-        # Twisted closes transports without flushing their write buffers once shutdown
-        # proceeds: give the close frames a moment on the wire first.
-        await asyncio.sleep(0.2)
-        # Then leave the cluster (presence members go now, not after PRESENCE_TTL), as the
-        # lifespan shutdown does under uvicorn; bounded, in case Redis is unreachable.
-        try:
-            await asyncio.wait_for(self.stop(), timeout=3)
-        except Exception:  # noqa: BLE001 - exiting anyway
-            logger.debug("hub stop at shutdown did not finish", exc_info=True)
 
     def new_socket_id(self, app: Any = None) -> str:
         """Return a process-unique socket id of the Pusher form ``123.456``.
@@ -248,23 +218,11 @@ class Hub:
         conn.channels.add(channel)
         if self.console is not None:
             self.console.subscription("subscribe", channel, conn.socket_id, conn.identity.user_id)
-        await self._sync_transport(channel)
+        await self.sync_transport(channel)
         # The member id comes from the authorization (a Pusher client's signed channel_data
         # names it even on a socket that carries no identity of its own).
         if member is not None and (member.get("id") is not None or conn.identity.user_id is not None):
-            user_id = str(member.get("id", conn.identity.user_id))
-            info = member.get("info", {})
-            conn.scope_info.setdefault("presence", {})[channel] = user_id
-            if await self.presence.join(channel, user_id, info, conn.socket_id):
-                await self.announce(channel, MEMBER_ADDED, {"id": user_id, "info": info}, conn.socket_id)
-                if signals.member_joined.receivers:
-                    await signals.asend_fast(
-                        signals.member_joined,
-                        sender=Hub,
-                        channel=channel,
-                        user_id=user_id,
-                        member={"id": user_id, "info": info},
-                    )
+            await member_joined(self, conn, channel, member)
 
     async def unsubscribe(self, conn: Connection, channel: str) -> bool:
         """Remove ``conn`` from ``channel``; return False when it was not subscribed."""
@@ -279,16 +237,12 @@ class Hub:
             if not subscribers and channel not in self._recovering:
                 del self.subscribers[channel]
         user_id = conn.scope_info.get("presence", {}).pop(channel, None)
-        if user_id is not None and await self.presence.leave(channel, user_id, conn.socket_id):
-            await self.announce(channel, MEMBER_REMOVED, {"id": user_id}, conn.socket_id)
-            if signals.member_left.receivers:
-                await signals.asend_fast(
-                    signals.member_left, sender=Hub, channel=channel, user_id=user_id, member={"id": user_id}
-                )
-        await self._sync_transport(channel)
+        if user_id is not None:
+            await member_left(self, conn, channel, user_id)
+        await self.sync_transport(channel)
         return True
 
-    async def _sync_transport(self, channel: str) -> None:
+    async def sync_transport(self, channel: str) -> None:
         # Bring the transport in line with the local subscriber set: one subscription per
         # process per channel. The lock orders concurrent joins and leaves of one channel.
         if self.lifecycle is not None:  # occupied/vacated, settled in the background
@@ -326,22 +280,8 @@ class Hub:
                 self._local(message)
 
     async def announce(self, channel: str, event: str, data: dict[str, Any], socket_id: str | None) -> None:
-        """Tell a presence channel that a member joined or left."""
-        message = Message(channel, event, data, socket_id=socket_id)
-        message.origin = "presence"  # shown by the console as a join or leave, not as a broadcast
-        if self.console is not None:
-            self.console.member(event, channel, data.get("id"))
-        if self.lifecycle is not None and "id" in data:
-            self.lifecycle.member(event, channel, str(data["id"]))
-        if self.presence.cluster_wide:
-            try:
-                await self.relay([message])
-            except BroadcastError as exc:  # the transport is down: the join itself succeeded
-                logger.warning("could not announce %s on %s: %s", event, channel, exc)
-                if "id" in data:  # announced again once Redis is back
-                    self.presence.unannounced(channel, str(data["id"]))
-        else:
-            self._local(message)
+        """Tell a presence channel that a member joined or left (see ``presence_events.py``)."""
+        await announce(self, channel, event, data, socket_id)
 
     def publish(self, messages: Iterable[Message]) -> None:
         """Deliver ``messages`` to local subscribers; safe to call from any thread."""
@@ -357,12 +297,14 @@ class Hub:
         else:
             loop.call_soon_threadsafe(lambda: [self._local(m) for m in messages])
 
-    def _local(self, message: Message) -> int:
-        # In-process publishing: number the message first when this hub keeps the history.
+    def publish_local(self, message: Message) -> int:
+        """In-process publishing: number the message first when this hub keeps the history."""
         history = self.history
         if history is not None and history.assigns_ids and message.id is None:
             message = history.append(message)
         return self.deliver(message)
+
+    _local = publish_local
 
     def _on_transport_message(self, payload: dict[str, Any]) -> None:
         # Published (and validated) by a publisher of this project: rebuilt without a second
@@ -448,7 +390,7 @@ class Hub:
     async def terminate_user(self, user_id: str, app_id: str | None = None) -> int:
         """Close this process's sockets of ``user_id`` (of app ``app_id``, or of every app), as
         the HTTP API's terminate_connections does."""
-        from .pusher_connection import terminate_user_connections
+        from .protocols.pusher.connection import terminate_user_connections
 
         return await terminate_user_connections(user_id, app_id)
 
@@ -459,27 +401,44 @@ class Hub:
         }
 
     def sample(self) -> list[float]:
-        """This instant's sample for the charts (see ``series.py``)."""
-        return [
-            round(time.time(), 3),
-            len(self.connections),
-            self.messages_in,
-            self.deliveries,
-            self.frames_in,
-            sum(self.errors.values()),
-        ]
+        """This instant's sample for the charts (see ``hub_stats.py``)."""
+        return sample(self)
 
     def series_export(self) -> dict[str, Any]:
         """The last 15 minutes of samples, and this instant's."""
         return self.series.export(self.sample())
 
-    async def _sample(self) -> None:
-        self.series.add(self.sample())
-        while True:
-            await asyncio.sleep(SERIES_STEP)
-            self.series.add(self.sample())
+    # -- recovery (``recovery.py`` drives it; the hub holds live messages meanwhile) ------------
+    def hold_live(self, conn: Connection, channel: str) -> ReplayBuffer:
+        """Take ``conn`` out of ``channel``'s fan-out; live messages for it wait in the returned buffer."""
+        buffer = ReplayBuffer()
+        self._recovering.setdefault(channel, []).append((conn, buffer))
+        self.subscribers[channel].discard(conn)
+        return buffer
 
-    # -- recovery ------------------------------------------------------------------------
+    def release_live(self, conn: Connection, channel: str, buffer: ReplayBuffer) -> None:
+        """Stop holding live messages for ``conn`` (its buffer is handed back by ``hold_live``)."""
+        waiting = self._recovering.get(channel, [])
+        for index, (held, held_buffer) in enumerate(waiting):
+            if held is conn and held_buffer is buffer:
+                del waiting[index]
+                break
+        if not waiting:
+            self._recovering.pop(channel, None)
+
+    async def rejoin(self, conn: Connection, channel: str) -> None:
+        """Put ``conn`` back into ``channel``'s fan-out after its replay."""
+        resync = channel not in self.subscribers
+        self.subscribers.setdefault(channel, set()).add(conn)
+        if resync:
+            await self.sync_transport(channel)
+
+    async def forget_if_empty(self, channel: str) -> None:
+        """Drop ``channel`` when its last subscriber left during a replay."""
+        if not self.subscribers.get(channel, True):
+            del self.subscribers[channel]
+            await self.sync_transport(channel)
+
     async def recover(self, conn: Connection, channel: str, since: Any) -> None:
         """Send ``conn`` the messages on ``channel`` after id ``since`` (see ``recovery.py``)."""
         from .recovery import recover_connection
@@ -495,63 +454,10 @@ class Hub:
     def count_error(self, code: int) -> None:
         self.errors[code] = self.errors.get(code, 0) + 1
 
-    # -- liveness ------------------------------------------------------------------------
-    async def _sweep(self) -> None:
-        while True:
-            timeout = broadcasting_settings.ACTIVITY_TIMEOUT
-            await asyncio.sleep(min(5.0, timeout / 4) if timeout else 5.0)
-            now, wall = time.monotonic(), time.time()
-            if self.console is not None and not self.console.watched:
-                self.console = None
-            if self.history is not None:
-                self.history.prune()
-            if self.cache is not None:
-                self.cache.prune()
-            for conn in list(self.connections.values()):
-                expires = conn.identity.expires_at
-                if expires is not None and wall >= expires:
-                    conn.protocol.token_expired(conn)
-                    await conn.close(CLOSE_4011_TOKEN_EXPIRED)
-                elif timeout and now - conn.last_seen > timeout:
-                    await conn.close(CLOSE_4201_PONG_TIMEOUT)
-
     # -- stats ---------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        """Return this process's figures (read by the stats API, metrics and commands)."""
-        return {
-            "node": self.node_id,
-            "pid": os.getpid(),
-            "started_at": self.started_at,
-            "uptime": round(time.time() - self.started_at, 3),
-            "connections": len(self.connections),
-            "connections_total": self.connections_total,
-            "channels": {name: len(subs) for name, subs in self.subscribers.items()},
-            "presence": self.presence.snapshot(),
-            "presence_members": self.presence.count(),
-            "messages_in": self.messages_in,
-            "deliveries": self.deliveries,
-            "frames_in": self.frames_in,
-            "errors": dict(self.errors),
-            "apps": self.app_stats(),
-            "transport": type(self.transport).__name__ if self.transport else None,
-            "backend": self.backend.name if self.backend else None,
-            "history": self.history.stats() if isinstance(self.history, MemoryHistory) else None,
-            "channel_cache": self.cache.stats() if self.cache is not None else None,
-            # e.g. the Redis link: {"connected", "reconnects", "channels", "last_error"}
-            "transport_state": self.transport.state if self.transport is not None else None,
-            # asyncio tasks alive on the server's loop (sockets' own included): a leak shows here.
-            "tasks": self._task_count(),
-            "webhooks": self.lifecycle.state() if self.lifecycle is not None else None,
-        }
-
-    def _task_count(self) -> int:
-        loop = self.loop
-        if loop is None or loop.is_closed():
-            return 0
-        try:
-            return len(asyncio.all_tasks(loop))
-        except RuntimeError:  # the set changed size while read from another thread: try once more
-            return len(asyncio.all_tasks(loop))
+        """Return this process's figures (read by the stats API, metrics and commands; ``hub_stats.py``)."""
+        return hub_stats(self)
 
 
 _hub: Hub | None = None
@@ -578,7 +484,15 @@ def reset_hub() -> None:
 
 
 def mark_serving() -> None:
-    """Record that this process serves WebSockets, so local publishes reach the hub directly."""
+    """Record that this process serves WebSockets, so local publishes reach the hub directly.
+
+    Called by the server's startup (``LifespanApp``: lifespan startup or its first scope) and
+    by a consumer's first connection, never as a side effect of an import.
+    """
     hub = get_hub()
     hub.serving = True
     register_local_server(hub)
+
+
+# http/ and the stats readers reach the hub through core.serving, without importing server/.
+install_hub(get_hub)

@@ -12,8 +12,8 @@ from typing import Any
 
 from asgiref.sync import markcoroutinefunction
 
+from ..core.codes import WS_1012_SERVICE_RESTART
 from .announce import serve_at, serving_started, when_daphne_serves
-from .codes import WS_1012_SERVICE_RESTART
 from .hub import get_hub, mark_serving
 
 logger = logging.getLogger("django_broadcasting.server")
@@ -25,11 +25,16 @@ class LifespanApp:
     def __init__(self, app: Any) -> None:
         self.app = app
         self._recorded = False
-        mark_serving()
+        self._serving = False
         when_daphne_serves()  # record our address once daphne listens (see announce.py)
 
     @markcoroutinefunction  # an ASGI 3 app to servers that look (uvicorn, asgiref)
     def __call__(self, scope: dict, receive: Any, send: Any) -> Awaitable[None]:
+        if not self._serving:
+            # The server's startup marks the process as serving (lifespan startup under uvicorn,
+            # the first scope under daphne), so local publishes reach the hub directly.
+            self._serving = True
+            mark_serving()
         if scope["type"] != "lifespan":
             if not self._recorded and scope.get("server"):
                 # Tell publishers on this machine where we listen, and keep telling (see announce.py).

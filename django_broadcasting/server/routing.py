@@ -10,8 +10,9 @@
 Channels' ``URLRouter`` would raise ``ValueError("No route found ...")`` and log a traceback for
 every such request an anonymous client makes.
 
-Importing this module marks the process as a server: with the in-memory default, a
-broadcast published in this process is handed to its hub directly.
+Importing this module has no side effect: the server's startup (``LifespanApp``) or a
+consumer's first connection marks the process as serving, and from then on a broadcast
+published in this process is handed to its hub directly.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from typing import Any
 
 from django.urls import re_path
 
-from .consumers import BroadcastConsumer
-from .hub import mark_serving
+from .protocols.native.consumer import BroadcastConsumer
 
 websocket_urlpatterns = [
     re_path(r"^ws/?$", BroadcastConsumer.as_asgi()),
@@ -29,7 +29,7 @@ websocket_urlpatterns = [
 ]
 
 try:  # the Pusher protocol endpoint, /app/{key}
-    from .protocols.pusher_routing import pusher_urlpatterns
+    from .protocols.pusher.routing import pusher_urlpatterns
 except ImportError:  # pragma: no cover - not installed in this build
     pusher_urlpatterns = []
 
@@ -45,5 +45,3 @@ async def refuse_unrouted(scope: dict, receive: Any, send: Any) -> None:
 
 #: The catch-all route to put after every WebSocket route of the project.
 websocket_not_found = re_path(r"", refuse_unrouted)
-
-mark_serving()

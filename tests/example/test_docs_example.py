@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import re
-import sys
-import types
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
 
+from tests.docs_blocks import run_blocks
+
 REPO = Path(__file__).resolve().parents[2]
 PAGE = REPO / "docs" / "example.md"
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_python_example_runs(monkeypatch, capsys):
-    blocks = BLOCK.findall(PAGE.read_text())
-    assert blocks, "docs/example.md has no runnable example"
-    module = types.ModuleType("docs_example")
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    for number, block in enumerate(blocks, 1):
-        exec(compile(block, f"example.md example {number}", "exec", dont_inherit=True), module.__dict__)  # noqa: S102
+    run_blocks(PAGE, monkeypatch)
     assert capsys.readouterr().out.strip().endswith("hello")
 
 

@@ -59,3 +59,8 @@ async def test_burst_arrives_complete_and_in_order(server_factory, kind, args):
 
         assert await ticks(plain) == list(range(BURST))
         assert await ticks(deflate) == list(range(BURST))
+        # The contract: this server's installed versions are the tested ones, so the plain client's
+        # frames went straight to the socket (and the server said so once, at its first socket).
+        expected = "fan-out on daphne" if kind == "daphne" else "fan-out on uvicorn-websockets-sansio"
+        log = server.log_text()
+        assert f"{expected} uses direct writes: contract-tested" in log, server.log_tail()

@@ -385,15 +385,10 @@ async def test_pusher_driver_errors_are_transport_errors(server):
 
 def test_docs_example_runs(server, monkeypatch):
     """The ```python example of docs/laravel-echo.md, against a real server."""
-    from pathlib import Path
+    from tests.docs_blocks import run_blocks
 
-    page = Path(__file__).resolve().parents[2] / "docs" / "laravel-echo.md"
-    blocks = re.findall(r"^```python\n(.*?)^```", page.read_text(), re.S | re.M)
-    assert blocks
     for name, value in {**PUSHER_ENV, "PORT": str(server.port)}.items():
         monkeypatch.setenv(name, value)
-    namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, str(page), "exec"), namespace)  # noqa: S102 - our own documentation
+    namespace = run_blocks("laravel-echo.md", namespace={})
     assert namespace["members"] == {"occupied": False, "user_count": 0}
     assert isinstance(namespace["occupied"], dict)

@@ -302,16 +302,14 @@ async def test_apps_stay_apart_across_two_nodes_over_redis(server_factory, redis
 
 def test_docs_example_runs(server, monkeypatch):
     """The ```python several-apps example of docs/laravel-echo.md, against the two-app server."""
-    from pathlib import Path
+    from tests.docs_blocks import python_blocks, run_blocks
 
-    page = Path(__file__).resolve().parents[2] / "docs" / "laravel-echo.md"
-    blocks = re.findall(r"^```python several-apps\n(.*?)^```", page.read_text(), re.S | re.M)
+    blocks = python_blocks("laravel-echo.md", "several-apps")
     assert len(blocks) == 1
     monkeypatch.setenv("PORT", str(server.port))
     monkeypatch.setenv("SHOP_SECRET", SHOP["secret"])
     monkeypatch.setenv("CHAT_SECRET", CHAT["secret"])
-    namespace: dict = {}
-    exec(compile(blocks[0], str(page), "exec"), namespace)  # noqa: S102 - our own documentation
+    namespace = run_blocks("laravel-echo.md", blocks=blocks, namespace={})
     assert isinstance(namespace["chat_channels"], dict)
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from django_broadcasting.backends.redis.cluster import key_slot
 from django_broadcasting.server.cluster import acluster_stats
+from tests.docs_blocks import python_blocks, run_blocks
 from tests.integration.cluster_support import LocalCluster
 from tests.integration.redis_support import parse_results, run_publisher, start_publisher, wait_until
 from tests.integration.wsclient import connect, expect, make_token
@@ -371,15 +372,14 @@ def test_the_scaling_page_cluster_example_runs(cluster, settings, capsys):
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "scaling.md").read_text()
     section = text.split("### Redis Cluster", 1)[1].split("\n### ", 1)[0]
-    blocks = [b for b in re.findall(r"^```py\n(.*?)^```", section, re.S | re.M) if "get_driver" in b]
+    blocks = [b for b in python_blocks("scaling.md", lang="py", text=section) if "get_driver" in b]
     assert blocks
     settings.BROADCASTING = {
         "DEFAULT_DRIVER": "redis",
         "REDIS_CLUSTER_NODES": cluster.seeds,
         "CHANNELS_PREFIX": PREFIX,
     }
-    for block in blocks:
-        exec(compile(block, "scaling.md (Redis Cluster)", "exec", dont_inherit=True), {})  # noqa: S102
+    run_blocks("scaling.md", blocks=blocks, namespace={})
     out = capsys.readouterr().out
     assert f"2 message(s) accepted by Redis Cluster at {cluster.seeds}" in out, out
     assert re.search(r"\['[0-9a-f]+:\d+', '[0-9a-f]+:\d+'\]", out), out

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from django.core.management import load_command_class
 
 from django_broadcasting.metrics import BROADCAST_DURATION, HubCollector
+from tests.docs_blocks import python_blocks, run_blocks
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
 def test_python_examples_run():
-    blocks = BLOCK.findall(DOC.read_text())
+    blocks = python_blocks(DOC)
     assert len(blocks) >= 2
-    namespace: dict = {}
-    for number, block in enumerate(blocks, 1):
-        exec(compile(block, f"operations.md example {number}", "exec"), namespace)  # noqa: S102 - our docs
+    run_blocks(DOC, blocks=blocks, namespace={})
 
 
 def _subparsers():

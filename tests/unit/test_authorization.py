@@ -453,15 +453,9 @@ def test_sync_get_user():
 
 def test_docs_examples_run():
     """The ```python blocks of docs/authorization.md run (```py blocks are fragments)."""
-    import re
-    from pathlib import Path
+    from tests.docs_blocks import run_blocks
 
-    page = Path(__file__).resolve().parents[2] / "docs" / "authorization.md"
-    blocks = re.findall(r"^```python\n(.*?)^```", page.read_text(), re.S | re.M)
-    assert blocks
-    namespace: dict = {}
-    for number, block in enumerate(blocks, 1):
-        exec(compile(block, f"authorization.md example {number}", "exec"), namespace)  # noqa: S102
+    run_blocks("authorization.md", namespace={})
 
 
 @pytest.mark.parametrize("name", ["admin.x\n", "private-user.5\n", "presence-chat.1\n", "general\n"])

@@ -8,9 +8,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
-import time
 from urllib.parse import quote
 
 import pytest
@@ -20,8 +17,7 @@ from django_broadcasting.backends.webclient import HTTPAnswerError
 from django_broadcasting.conf import reload_broadcasting_settings
 from django_broadcasting.discovery import Target
 from django_broadcasting.exceptions import TransportError
-from django_broadcasting.server import announce
-from tests.servers import REPO_ROOT, free_port
+from tests.servers import REPO_ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -110,12 +106,6 @@ with socket.socket() as listener:
         assert listening_address() is None
 print("ok")
 """
-
-
-def test_a_server_finds_its_listening_address_before_any_request():
-    # In a fresh process: this one may hold listening sockets of earlier tests.
-    result = subprocess.run([sys.executable, "-c", LISTENERS], capture_output=True, text=True, timeout=60)
-    assert result.stdout.strip() == "ok", result.stderr
 
 
 def test_record_server_keeps_the_identity_and_a_reachable_host():
@@ -263,20 +253,6 @@ def test_an_unreachable_live_server_keeps_its_record():
     assert discovery.record_path().exists()
 
 
-def test_the_python_helpers_raise_one_line_that_says_what_to_set(settings, monkeypatch):
-    from django_broadcasting import broadcast_to_channel
-    from django_broadcasting.backends import base
-
-    monkeypatch.setattr(base, "_local_server", None)  # a client process, not the server
-    port = free_port()
-    settings.BROADCASTING = {"WEBSOCKET_PORT": port}
-    with pytest.raises(TransportError) as info:
-        broadcast_to_channel("general", "e", {})
-    detail = info.value.detail
-    assert "\n" not in detail and f"127.0.0.1:{port}" in detail
-    assert "BROADCAST_WEBSOCKET_PORT" in detail and "start this project's server" in detail
-
-
 # -- receipts ---------------------------------------------------------------------------------------------
 def test_backends_name_what_accepted_a_publish(settings):
     from django_broadcasting.backends.local import _address
@@ -287,33 +263,3 @@ def test_backends_name_what_accepted_a_publish(settings):
     assert get_driver("log").describe().startswith("the log driver")
     assert get_driver("null").describe().startswith("the null driver")
     assert _address({"address": "redis://:pw@cache:6390/1"}) == "cache:6390/1"
-
-
-def test_serve_at_keeps_the_record(monkeypatch):
-    from tests.servers import wait_for
-
-    monkeypatch.setattr(announce, "REFRESH_INTERVAL", 0.01)
-    monkeypatch.setattr(announce, "_keeper", None)
-    try:
-        announce.serve_at("127.0.0.1", 8777)
-        assert discovery.read_record()["port"] == 8777
-        write_record(port=8000, pid=dead_pid())  # its process is gone: the live server takes over
-        wait_for(
-            lambda: discovery.read_record()["port"] == 8777, timeout=5, message="the record to come back"
-        )
-        discovery.record_path().unlink()  # a publisher found it stale
-        wait_for(discovery.record_path().exists, timeout=5, message="the record to come back")
-        with socket.socket() as listener:  # another live server of the project recorded itself: left alone
-            listener.bind(("127.0.0.1", 0))
-            listener.listen()
-            other = listener.getsockname()[1]
-            write_record(port=other, pid=os.getppid(), instance="other")
-            for _ in range(20):  # a negative check: twenty refresh periods
-                time.sleep(0.01)
-                assert discovery.read_record()["port"] == other
-        # Its process lives on but nothing listens there any more (a reused pid): taken over.
-        wait_for(
-            lambda: discovery.read_record()["port"] == 8777, timeout=5, message="the record to come back"
-        )
-    finally:
-        announce.stop_serving()

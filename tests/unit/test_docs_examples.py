@@ -7,14 +7,13 @@ run alone (settings snippets, views) are fenced ```py instead, which renders the
 from __future__ import annotations
 
 import re
-import sys
-import types
 from pathlib import Path
 
 import pytest
 
 from django_broadcasting.conf import OPTIONS
 from django_broadcasting.signals import event_dispatched
+from tests.docs_blocks import run_blocks
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 PAGES = [
@@ -29,23 +28,15 @@ PAGES = [
     "encrypted-channels.md",
     "cache-channels.md",
 ]
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("page", PAGES)
 def test_python_examples_run(page, settings, monkeypatch):
     settings.BROADCASTING = {}
-    blocks = BLOCK.findall((DOCS / page).read_text())
-    assert blocks, f"{page} has no runnable example"
-    module = types.ModuleType(f"docs_{page.removesuffix('.md')}")
-    monkeypatch.setitem(sys.modules, module.__name__, module)  # dataclasses look their module up
-    namespace = module.__dict__
     receivers = list(event_dispatched.receivers)
     try:
-        for number, block in enumerate(blocks, 1):
-            code = compile(block, f"{page} example {number}", "exec", dont_inherit=True)
-            exec(code, namespace)  # noqa: S102 - executing our own documentation
+        run_blocks(DOCS / page, monkeypatch)
     finally:
         # Listeners the examples registered must not outlive the test.
         with event_dispatched.lock:

@@ -48,18 +48,3 @@ def test_an_error_is_shown_with_its_hint_and_fails_the_command(settings):
         call_command("broadcast", "doctor", stdout=out)
     assert "❌ django_broadcasting.E003" in out.getvalue()
     assert "→ Add CHANNEL_LAYERS" in out.getvalue()
-
-
-def test_connect_pings_redis_and_reports_an_unreachable_one(settings):
-    from tests.servers import free_port
-
-    settings.BROADCASTING = {"DEFAULT_DRIVER": "redis", "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-    out = StringIO()
-    with pytest.raises(CommandError):
-        call_command("broadcast", "doctor", "--connect", stdout=out)
-    assert "does not answer" in out.getvalue()
-
-
-def test_connect_with_a_live_redis(settings, redis_url):
-    settings.BROADCASTING = {"DEFAULT_DRIVER": "redis", "REDIS_URL": redis_url}
-    assert "✅ Redis at" in doctor("--connect")

@@ -16,6 +16,7 @@ from django.urls import include, path
 from django_broadcasting.http import pusher_api, views
 from django_broadcasting.http.endpoint import parse_query
 from django_broadcasting.http.ingress import IngressApp, route
+from tests.docs_blocks import python_blocks, run_block
 
 
 def own_events(request, app_id):
@@ -113,18 +114,15 @@ def test_query_strings_parse_as_django_does():
 
 
 def test_own_asgi_router_example_in_server_md_puts_the_ingress_first():
-    import re
     from pathlib import Path
 
     from django_broadcasting.server.hub import reset_hub
 
     page = Path(__file__).resolve().parents[2] / "docs" / "server.md"
-    [block] = [
-        b for b in re.findall(r"^```python\n(.*?)^```", page.read_text(), re.S | re.M) if "IngressApp" in b
-    ]
+    [block] = [b for b in python_blocks(page) if "IngressApp" in b]
     namespace: dict = {}
     try:
-        exec(compile(block, str(page), "exec"), namespace)  # noqa: S102 - our own documentation
+        run_block(block, str(page), namespace)
     finally:
         reset_hub()  # the example's LifespanApp marks this process as serving
     router = namespace["application"].app

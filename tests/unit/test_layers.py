@@ -20,6 +20,8 @@ PUBLISHERS = [
     "backends",
     "drivers",
     "broadcasting.py",
+    "publishing.py",
+    "compat.py",
     "events.py",
     "tasks.py",
     "messages.py",

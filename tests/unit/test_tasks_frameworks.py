@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
-import textwrap
 from dataclasses import dataclass
 
 import django
@@ -23,7 +20,6 @@ from django_broadcasting import tasks
 from django_broadcasting.drivers import memory
 from django_broadcasting.events import Event, ShouldBroadcast
 from django_broadcasting.testing import BroadcastFake
-from tests.servers import REPO_ROOT, free_port, server_env
 
 BACKPORT_IMMEDIATE = "django_tasks.backends.immediate.ImmediateBackend"
 BACKPORT_DUMMY = "django_tasks.backends.dummy.DummyBackend"
@@ -172,37 +168,3 @@ def test_transport_failure_in_a_queued_broadcast_is_logged_on_one_line(settings,
     assert all(r.exc_info is None for r in failures), [r.name for r in failures if r.exc_info]
     ours = [r for r in failures if r.name == "django_broadcasting.tasks"]
     assert len(ours) == 1 and "down" in ours[0].getMessage()
-
-
-def test_readme_dispatch_with_no_server_prints_no_traceback(tmp_path):
-    """The README's queued event in a script, nothing listening: one-line errors, no traceback."""
-    script = tmp_path / "dispatch.py"
-    script.write_text(
-        textwrap.dedent("""
-        import django
-
-        django.setup()
-        from django_broadcasting import Event, ShouldBroadcast
-
-
-        class OrderShipped(ShouldBroadcast, Event):
-            def __init__(self, order_id, user_id):
-                self.order_id = order_id
-                self.user_id = user_id
-
-            def broadcast_on(self):
-                return [f"user.{self.user_id}"]
-
-
-        OrderShipped(order_id=42, user_id=7).dispatch()
-        print("dispatched")
-        """)
-    )
-    env = server_env({"BROADCAST_WEBSOCKET_PORT": str(free_port())})
-    env["PYTHONPATH"] = str(REPO_ROOT)
-    result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=60
-    )
-    assert result.returncode == 0 and "dispatched" in result.stdout, result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    assert "Cannot reach the broadcast server" in result.stderr, result.stderr

@@ -176,43 +176,6 @@ def _user_suite(tmp_path, conftest: str | None) -> subprocess.CompletedProcess:
     )
 
 
-def test_testing_module_imports_without_settings(tmp_path):
-    code = (
-        "import django_broadcasting.testing as t; import sys; "
-        "assert 'django.db' not in sys.modules, 'testing imported the ORM'; print('ok')"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-    )
-    assert result.stdout.strip() == "ok", result.stderr
-
-
-def test_installing_the_package_adds_nothing_to_a_users_test_suite(tmp_path):
-    result = _user_suite(tmp_path, conftest=None)
-    assert "broadcast_fake" not in result.stdout and "broadcasting_isolation" not in result.stdout, (
-        result.stdout
-    )
-
-
-def test_the_plugin_is_opt_in_through_pytest_plugins_and_adds_no_autouse_fixture(tmp_path):
-    result = _user_suite(tmp_path, conftest='pytest_plugins = ["django_broadcasting.testing"]\n')
-    for name in ("broadcast_fake", "event_fake", "broadcasting_isolation"):
-        assert name in result.stdout, result.stdout + result.stderr
-    # --fixtures lists, it does not run: run the test itself too.
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout + run.stderr
-
-
 def test_broadcast_fake_stopped_inside_override_settings_leaves_fresh_drivers():
     with override_settings(BROADCASTING={"DEFAULT_DRIVER": "null"}):
         fake = BroadcastFake().start()

@@ -35,6 +35,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..history import ReplayBuffer
 from .cluster import key_slot, parse_slots
 from .cluster_link import Address, ShardLink
 from .transport import _MAX_BACKOFF, RedisTransport, _disconnect
@@ -248,7 +249,7 @@ class ClusterTransport(RedisTransport):
             try:
                 link = await self._link_for(channels[0])
                 for channel in channels:  # live messages wait until the history is read
-                    self._buffers.setdefault(channel, [])
+                    self._buffers.setdefault(channel, ReplayBuffer())
                 confirmed = await link.ssubscribe(channels)
             except Exception as exc:  # noqa: BLE001 - this shard later; the others now
                 self._lost.update(c for c in channels if c in self.wanted)

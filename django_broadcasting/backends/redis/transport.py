@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - redis[hiredis] is a dependency; the sl
 
 from ...conf import broadcasting_settings
 from ..base import OnMessage
-from ..history import parse_id
+from ..history import ReplayBuffer, is_newer, parse_id
 
 if TYPE_CHECKING:
     from . import RedisBackend
@@ -39,9 +39,11 @@ logger = logging.getLogger("django_broadcasting.server")
 _MAX_BACKOFF = 2.0
 
 
-def _newer(message_id: str | None, last: tuple[str, int] | None) -> bool:
-    position = parse_id(message_id)
-    return position is None or last is None or position[0] != last[0] or position[1] > last[1]
+_newer = is_newer  # older name
+
+
+def _payload_id(payload: dict[str, Any]) -> object:
+    return payload.get("id")
 
 
 class RedisTransport:
@@ -63,7 +65,7 @@ class RedisTransport:
         self._last: dict[str, str] = {}  # channel -> id of the last message delivered
         self._floor: dict[str, str] = {}  # channel -> newest id when this process subscribed
         self._wanted_at: dict[str, float] = {}  # channels wanted while the link was down: since when
-        self._buffers: dict[str, list[dict[str, Any]]] = {}  # channels catching up
+        self._buffers: dict[str, ReplayBuffer] = {}  # channels catching up
 
     @property
     def state(self) -> dict[str, Any]:
@@ -159,7 +161,7 @@ class RedisTransport:
                 channels = sorted(self.wanted)
                 if not first:
                     for channel in channels:  # live messages wait until the history is read
-                        self._buffers.setdefault(channel, [])
+                        self._buffers.setdefault(channel, ReplayBuffer())
                 names = [self.keys.pubsub(c).encode() for c in channels]
                 futures = []
                 for name in names:
@@ -176,7 +178,7 @@ class RedisTransport:
                 self._conn = conn
                 if extra:
                     for channel in extra:
-                        self._buffers.setdefault(channel, [])
+                        self._buffers.setdefault(channel, ReplayBuffer())
                         future = asyncio.get_running_loop().create_future()
                         self._confirm.setdefault(self.keys.pubsub(channel).encode(), []).append(future)
                         futures.append(future)
@@ -340,13 +342,8 @@ class RedisTransport:
             buffer = self._buffers.pop(channel, None)
             if buffer is None or channel not in self.wanted:
                 continue
-            last = position
-            for payload in entries:
+            for payload in buffer.merge(entries, position, _payload_id):
                 self._deliver(channel, payload)
-                last = parse_id(payload["id"])
-            for payload in buffer:
-                if _newer(payload.get("id"), last):
-                    self._deliver(channel, payload)
         self._catch_up_task = None
 
     async def _missed(

@@ -1,15 +1,7 @@
-"""WebSocket URL of the Pusher protocol: ``/app/{key}`` (what pusher-js and Laravel Echo open).
-
-``server/routing.py`` appends ``pusher_urlpatterns`` to ``websocket_urlpatterns``; a project with
-its own router adds them the same way.
-"""
+"""Compatibility path: the Pusher WebSocket route is ``server/protocols/pusher/routing.py``."""
 
 from __future__ import annotations
 
-from django.urls import re_path
+from .pusher.routing import pusher_urlpatterns
 
-from ..pusher_consumer import PusherConsumer
-
-pusher_urlpatterns = [
-    re_path(r"^app/(?P<key>[^/?]+)/?$", PusherConsumer.as_asgi()),
-]
+__all__ = ["pusher_urlpatterns"]

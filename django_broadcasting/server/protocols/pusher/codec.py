@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...authorization import PRESENCE_NAMESPACE, pusher_client_name
-from ...messages import APP_NAMESPACE, JSONTooDeep, Message, app_local_name, parse_json
+from ....authorization import PRESENCE_NAMESPACE, pusher_client_name
+from ....messages import APP_NAMESPACE, JSONTooDeep, Message, app_local_name, parse_json
 
 # pusher:error codes (https://pusher.com/docs/channels/library_auth_reference/pusher-websockets-protocol).
 # 4000-4099: do not reconnect unchanged; 4100-4199: reconnect with backoff; 4200-4299: reconnect now.
@@ -159,6 +159,15 @@ class PusherProtocol:
     def cache_miss(channel: str) -> str:
         """``{"event": "pusher:cache_miss", "channel": ...}``: a cache channel with nothing cached."""
         return _dumps({"event": "pusher:cache_miss", "channel": client_name(app_local_name(channel))})
+
+    @staticmethod
+    def recovered(channel: str, count: int, last_id: str | None) -> None:
+        """Pusher protocol 7 has no recovery frames: nothing is sent."""
+        return None
+
+    @staticmethod
+    def recovery_failed(channel: str, reason: str, since: Any, current_id: str | None) -> None:
+        return None
 
 
 PUSHER = PusherProtocol()

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...messages import JSONTooDeep, Message, parse_json, utc_now_iso
-from .. import codes
+from ....core import codes
+from ....messages import JSONTooDeep, Message, parse_json, utc_now_iso
 
 
 class ProtocolError(Exception):
@@ -93,6 +93,25 @@ class NativeProtocol:
     def cache_miss(channel: str) -> str:
         """A cache channel with no cached event: ``{"channel", "event": "cache_miss", "data": {}}``."""
         return frame("cache_miss", {}, channel)
+
+    @staticmethod
+    def recovered(channel: str, count: int, last_id: str | None) -> str:
+        """The end of a replay: ``{"event": "recovered", "data": {"channel", "count", "last_id"}}``."""
+        return frame("recovered", {"channel": channel, "count": count, "last_id": last_id}, channel)
+
+    @staticmethod
+    def recovery_failed(channel: str, reason: str, since: Any, current_id: str | None) -> str:
+        """Missed messages are gone: ``recovery_failed`` with code 4290 (never a silent gap)."""
+        return frame(
+            "recovery_failed",
+            {
+                "code": codes.ERR_4290_RECOVERY_FAILED,
+                "message": f"Missed messages could not be recovered: {reason}.",
+                "last_id": since if isinstance(since, str) else None,
+                "current_id": current_id,
+            },
+            channel,
+        )
 
 
 NATIVE = NativeProtocol()

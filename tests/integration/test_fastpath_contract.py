@@ -1,4 +1,4 @@
-"""Fan-out frames written straight to the socket on uvicorn, the ASGI send otherwise, in order either way.
+"""Direct-write contract of uvicorn (websockets-sansio, websockets, this project's front): frames written straight to the socket, the ASGI send otherwise, in order either way.
 
 A real uvicorn server runs in the test's event loop with a tiny ASGI app that wraps each accepted
 socket in a ``Connection``; a real ``websockets`` client receives. The app's ``send`` is replaced by
@@ -159,3 +159,37 @@ async def test_uvicorn_front_offers_its_own_direct_write(server, compression):
             while True:
                 assert await asyncio.wait_for(ws.recv(), 5) != "after-close"
     assert [m for m in calls if m["type"] == "websocket.send"] == []
+
+
+@pytest.mark.parametrize("server", ["websockets-sansio"], indirect=True)
+async def test_an_untested_server_version_gets_the_asgi_send(server, monkeypatch, caplog):
+    """Another version than the contract test covers: no private state is read, every frame is sent."""
+    from django_broadcasting.server import fastpath
+
+    monkeypatch.setitem(fastpath.TESTED, "uvicorn-websockets-sansio", {"uvicorn": ("0.1.",)})
+    fastpath.path_for.cache_clear()
+    monkeypatch.setattr(fastpath, "_reported", set())
+    url, conns, calls, opened = server
+    try:
+        with caplog.at_level("INFO", logger="django_broadcasting.server"):
+            async with websockets.connect(url, compression=None) as ws:
+                await asyncio.wait_for(opened.wait(), 10)
+                conn = conns[0]
+                assert conn._write is None
+                conn.push_frame(Frame("through-asgi"))
+                assert await asyncio.wait_for(ws.recv(), 10) == "through-asgi"
+    finally:
+        fastpath.path_for.cache_clear()
+    assert [m["text"] for m in calls if m["type"] == "websocket.send"] == ["through-asgi"]
+    assert "fan-out on uvicorn-websockets-sansio uses the ASGI send: uvicorn" in caplog.text
+    assert "has no contract test (tested: 0.1.*)" in caplog.text
+
+
+def test_the_installed_servers_are_the_tested_ones():
+    # If this fails after an upgrade, run the contract tests against the new version and add it to
+    # fastpath.TESTED: until then that server gets the ASGI send (correct, slower).
+    from django_broadcasting.server import fastpath
+
+    for kind in fastpath.TESTED:
+        enabled, why = fastpath.path_for(kind)
+        assert enabled, why

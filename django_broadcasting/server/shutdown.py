@@ -1,0 +1,52 @@
+"""Daphne's shutdown: every socket gets a 1012 ("service restart") before Twisted stops.
+
+Daphne (Twisted) has no ASGI lifespan, and on SIGTERM/SIGINT it drops sockets without a close
+frame. A "before shutdown" trigger runs first and Twisted waits for the Deferred it returns, so
+every client gets a 1012 and reconnects. (Uvicorn sends 1012 itself and speaks lifespan, see
+``lifespan.py``.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ..core.codes import WS_1012_SERVICE_RESTART
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+logger = logging.getLogger("django_broadcasting.server")
+
+__all__ = ["graceful_stop", "install_twisted_shutdown_hook"]
+
+
+def install_twisted_shutdown_hook(hub: Hub) -> None:
+    """Register ``graceful_stop(hub)`` to run before Twisted's shutdown (a no-op outside daphne)."""
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import defer, reactor
+
+    from .daphne_compat import allow_standard_close_codes
+
+    allow_standard_close_codes()
+
+    def before_shutdown() -> Any:
+        return defer.Deferred.fromFuture(asyncio.ensure_future(graceful_stop(hub)))
+
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+
+
+async def graceful_stop(hub: Hub) -> None:
+    await hub.shutdown(WS_1012_SERVICE_RESTART)
+    # Twisted closes transports without flushing their write buffers once shutdown
+    # proceeds: give the close frames a moment on the wire first.
+    await asyncio.sleep(0.2)
+    # Then leave the cluster (presence members go now, not after PRESENCE_TTL), as the
+    # lifespan shutdown does under uvicorn; bounded, in case Redis is unreachable.
+    try:
+        await asyncio.wait_for(hub.stop(), timeout=3)
+    except Exception:  # noqa: BLE001 - exiting anyway
+        logger.debug("hub stop at shutdown did not finish", exc_info=True)
