@@ -305,7 +305,7 @@ def test_each_app_seals_its_encrypted_channels_with_its_own_key():
         assert json.loads(decrypt(name, first.data_json, MASTER)) == {"n": 1}
         # The second app's clients know the channel by its own name and open it with their key.
         assert json.loads(decrypt(name, second.data_json, other)) == {"n": 2}
-        with pytest.raises(Exception):
+        with pytest.raises(InvalidMessage, match="not encrypted with the key"):
             decrypt(name, second.data_json, MASTER)
         with pytest.raises(EncryptionNotConfigured):
             seal_messages([Message(app_channel("3", name), "e", {})])
