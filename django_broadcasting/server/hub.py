@@ -1,9 +1,9 @@
-"""The per-process hub: local subscriptions and fan-out.
+"""The per-process hub: lifecycle and fan-out.
 
-One hub serves every WebSocket of a server process. It keeps ``channel -> connections``,
-subscribes the *process* to a channel in the transport when the first local socket joins
-and unsubscribes after the last one leaves, and writes each broadcast to its local
-subscribers: encoded once per protocol, pushed to each socket without a task, a
+One hub serves every WebSocket of a server process. Its subscription registry
+(``subscriptions.py``) keeps ``channel -> connections`` and subscribes the *process* to a
+channel in the transport when the first local socket joins and unsubscribes after the last
+one leaves; the hub writes each broadcast to its local subscribers: encoded once per protocol, pushed to each socket without a task, a
 channel-layer message or a consumer dispatch per delivery (see ``connection.py``).
 
 Publishing from inside the server process with the in-memory default calls ``publish``
@@ -41,6 +41,7 @@ from .console import ConsoleRecorder
 from .hub_stats import hub_stats, record_samples, sample
 from .presence_events import MEMBER_ADDED, MEMBER_REMOVED, announce, member_joined, member_left  # noqa: F401
 from .shutdown import install_twisted_shutdown_hook
+from .subscriptions import Subscriptions
 from .sweep import sweep
 
 if TYPE_CHECKING:
@@ -58,7 +59,9 @@ class Hub:
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.subscribers: dict[str, set[Connection]] = {}
+        # The subscription registry; fan-out reads its dicts directly (never rebound).
+        self.registry = Subscriptions()
+        self.subscribers: dict[str, set[Connection]] = self.registry.subscribers
         self.connections: dict[str, Connection] = {}
         self.addresses: dict[str, int] = {}  # open connections per client address
         self.presence: PresenceStore = LocalPresence()
@@ -69,7 +72,7 @@ class Hub:
         self.cache: ChannelCache | None = None  # cache channels' last events
         self._cache_writer: ChannelCache | None = None  # the cache, when this hub writes it
         # Connections catching up on a channel: live messages wait in their buffer meanwhile.
-        self._recovering: dict[str, list[tuple[Connection, list[Message]]]] = {}
+        self._recovering: dict[str, list[tuple[Connection, list[Message]]]] = self.registry.recovering
         self.node_id = _node_id()
         self.serving = False
         self.started_at = time.time()
@@ -82,8 +85,6 @@ class Hub:
         # default one (whose figures are the totals minus the others').
         self.app_connections: dict[str, int] = {}
         self.app_messages: dict[str, list[int]] = {}
-        self._subscribed: set[str] = set()  # channels this process holds in the transport
-        self._locks: dict[str, asyncio.Lock] = {}
         self._start_lock: asyncio.Lock | None = None
         self._started = False
         self._tasks: list[asyncio.Task] = []
@@ -208,14 +209,7 @@ class Hub:
                 raise OverCapacity(
                     f"Presence info is {size} bytes; the limit is {broadcasting_settings.MAX_PRESENCE_INFO_SIZE}."
                 )
-        subscribers = self.subscribers.get(channel)
-        if subscribers is None:
-            limit = broadcasting_settings.MAX_CHANNELS
-            if limit and len(self.subscribers) >= limit:
-                raise OverCapacity(f"This server holds {limit} channels, its limit; try again later.")
-            subscribers = self.subscribers[channel] = set()
-        subscribers.add(conn)
-        conn.channels.add(channel)
+        self.registry.add(conn, channel)
         if self.console is not None:
             self.console.subscription("subscribe", channel, conn.socket_id, conn.identity.user_id)
         await self.sync_transport(channel)
@@ -226,16 +220,10 @@ class Hub:
 
     async def unsubscribe(self, conn: Connection, channel: str) -> bool:
         """Remove ``conn`` from ``channel``; return False when it was not subscribed."""
-        if channel not in conn.channels:
+        if not self.registry.discard(conn, channel):
             return False
-        conn.channels.discard(channel)
         if self.console is not None:
             self.console.subscription("unsubscribe", channel, conn.socket_id, conn.identity.user_id)
-        subscribers = self.subscribers.get(channel)
-        if subscribers is not None:
-            subscribers.discard(conn)
-            if not subscribers and channel not in self._recovering:
-                del self.subscribers[channel]
         user_id = conn.scope_info.get("presence", {}).pop(channel, None)
         if user_id is not None:
             await member_left(self, conn, channel, user_id)
@@ -243,27 +231,20 @@ class Hub:
         return True
 
     async def sync_transport(self, channel: str) -> None:
-        # Bring the transport in line with the local subscriber set: one subscription per
-        # process per channel. The lock orders concurrent joins and leaves of one channel.
+        """Bring the transport in line with ``channel``'s local subscribers (``subscriptions.py``)."""
         if self.lifecycle is not None:  # occupied/vacated, settled in the background
             self.lifecycle.touch(channel)
-        if self.transport is None:
-            return
-        lock = self._locks.get(channel)
-        if lock is None:
-            lock = self._locks[channel] = asyncio.Lock()
-        try:
-            async with lock:
-                wanted = channel in self.subscribers
-                if wanted and channel not in self._subscribed:
-                    await self.transport.subscribe(channel)
-                    self._subscribed.add(channel)
-                elif not wanted and channel in self._subscribed:
-                    self._subscribed.discard(channel)
-                    await self.transport.unsubscribe(channel)
-        finally:
-            if not lock.locked() and self._locks.get(channel) is lock:
-                del self._locks[channel]
+        await self.registry.sync(channel, self.transport)
+
+    @property
+    def _subscribed(self) -> set[str]:
+        """Channels this process holds in the transport."""
+        return self.registry.subscribed
+
+    @property
+    def _locks(self) -> dict[str, asyncio.Lock]:
+        """Per-channel locks of transport syncs in progress."""
+        return self.registry.locks
 
     async def members(self, channel: str) -> list[dict[str, Any]]:
         return await self.presence.members(channel)
@@ -396,9 +377,7 @@ class Hub:
 
     def channel_counts(self, prefix: str = "") -> dict[str, int]:
         """Local subscriptions per occupied channel whose hub name starts with ``prefix``."""
-        return {
-            name: len(subs) for name, subs in self.subscribers.items() if subs and name.startswith(prefix)
-        }
+        return self.registry.channel_counts(prefix)
 
     def sample(self) -> list[float]:
         """This instant's sample for the charts (see ``hub_stats.py``)."""
@@ -411,32 +390,20 @@ class Hub:
     # -- recovery (``recovery.py`` drives it; the hub holds live messages meanwhile) ------------
     def hold_live(self, conn: Connection, channel: str) -> ReplayBuffer:
         """Take ``conn`` out of ``channel``'s fan-out; live messages for it wait in the returned buffer."""
-        buffer = ReplayBuffer()
-        self._recovering.setdefault(channel, []).append((conn, buffer))
-        self.subscribers[channel].discard(conn)
-        return buffer
+        return self.registry.hold_live(conn, channel)
 
     def release_live(self, conn: Connection, channel: str, buffer: ReplayBuffer) -> None:
         """Stop holding live messages for ``conn`` (its buffer is handed back by ``hold_live``)."""
-        waiting = self._recovering.get(channel, [])
-        for index, (held, held_buffer) in enumerate(waiting):
-            if held is conn and held_buffer is buffer:
-                del waiting[index]
-                break
-        if not waiting:
-            self._recovering.pop(channel, None)
+        self.registry.release_live(conn, channel, buffer)
 
     async def rejoin(self, conn: Connection, channel: str) -> None:
         """Put ``conn`` back into ``channel``'s fan-out after its replay."""
-        resync = channel not in self.subscribers
-        self.subscribers.setdefault(channel, set()).add(conn)
-        if resync:
+        if self.registry.rejoin(conn, channel):
             await self.sync_transport(channel)
 
     async def forget_if_empty(self, channel: str) -> None:
         """Drop ``channel`` when its last subscriber left during a replay."""
-        if not self.subscribers.get(channel, True):
-            del self.subscribers[channel]
+        if self.registry.forget_if_empty(channel):
             await self.sync_transport(channel)
 
     async def recover(self, conn: Connection, channel: str, since: Any) -> None:
