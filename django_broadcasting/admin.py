@@ -22,7 +22,6 @@ this process when it serves the WebSockets, otherwise the running server's stats
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +35,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
+from .core.loops import on_loop
 from .exceptions import BroadcastError
 from .stats import read as get_stats
 from .stats.series import CHARTS
@@ -74,7 +74,7 @@ def _run(func: Callable[..., Any], *args: Any) -> Any:
 
     hub = get_hub()
     loop = hub.loop if hub.serving else None
-    if loop is not None and loop.is_running() and getattr(loop, "_thread_id", None) != threading.get_ident():
+    if loop is not None and loop.is_running() and not on_loop(loop):
         return asyncio.run_coroutine_threadsafe(func(*args), loop).result(10)
     return async_to_sync(func)(*args)
 

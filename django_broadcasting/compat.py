@@ -25,6 +25,8 @@ is tested, and is not the way new code is written:
   ``django_broadcasting.server.protocols.pusher_routing``   ``django_broadcasting.server.protocols.pusher.routing``
   ``django_broadcasting.server.daphne_compat``              ``django_broadcasting.auth.daphne_scope`` (the scheme),
   ``.report_websocket_scheme``
+  ``django_broadcasting.server.daphne_compat``              ``django_broadcasting.server.fastpath.daphne``
+  ``.allow_standard_close_codes``
   ``django_broadcasting.server.connection.direct_writer``   ``django_broadcasting.server.fastpath``
   ========================================================  ===============================================
 """

@@ -33,6 +33,7 @@ from typing import Any
 
 from ..core.codes import CLOSE_4200_RECONNECT
 from .fastpath import SlowClient, Writer, direct_writer, writer_for  # noqa: F401  (direct_writer: older path)
+from .fastpath.asyncio_internals import finish as _finish
 
 logger = logging.getLogger("django_broadcasting.server")
 
@@ -63,31 +64,6 @@ class Frame:
         self.text = text
         self.message = {"type": "websocket.send", "text": text}
         self.wire = wire_frame(text)
-
-
-async def _finish(coro: Any, pending: Any) -> None:
-    """Drive a coroutine that suspended on its first step to completion.
-
-    ``pending`` is what the coroutine yielded (an asyncio future, or None for a bare
-    yield). Awaiting it here parks this task exactly as a task running the coroutine
-    would; the coroutine then reads the future's result (or exception) itself on resume.
-    """
-    while True:
-        if pending is None:
-            await asyncio.sleep(0)
-        else:
-            # The coroutine marked the future as awaited ("blocking") when it yielded it; a
-            # task clears that flag before waiting on it, and so must we, or awaiting it again
-            # raises "await wasn't used with future".
-            pending._asyncio_future_blocking = False
-            try:
-                await pending
-            except BaseException:  # noqa: BLE001 - the coroutine re-raises it when it resumes
-                pass
-        try:
-            pending = coro.send(None)
-        except StopIteration:
-            return
 
 
 class Connection:

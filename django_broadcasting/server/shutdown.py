@@ -1,16 +1,14 @@
 """Daphne's shutdown: every socket gets a 1012 ("service restart") before Twisted stops.
 
-Daphne (Twisted) has no ASGI lifespan, and on SIGTERM/SIGINT it drops sockets without a close
-frame. A "before shutdown" trigger runs first and Twisted waits for the Deferred it returns, so
-every client gets a 1012 and reconnects. (Uvicorn sends 1012 itself and speaks lifespan, see
-``lifespan.py``.)
+``graceful_stop`` is what runs; the Twisted hook that runs it (private state of daphne and
+Twisted, version-gated) lives in ``fastpath/daphne.py``. (Uvicorn sends 1012 itself and speaks
+lifespan, see ``lifespan.py``.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from typing import TYPE_CHECKING, Any
 
 from ..core.codes import WS_1012_SERVICE_RESTART
@@ -25,18 +23,9 @@ __all__ = ["graceful_stop", "install_twisted_shutdown_hook"]
 
 def install_twisted_shutdown_hook(hub: Hub) -> None:
     """Register ``graceful_stop(hub)`` to run before Twisted's shutdown (a no-op outside daphne)."""
-    if "twisted.internet.reactor" not in sys.modules:
-        return
-    from twisted.internet import defer, reactor
+    from .fastpath.daphne import install_shutdown_hook
 
-    from .daphne_compat import allow_standard_close_codes
-
-    allow_standard_close_codes()
-
-    def before_shutdown() -> Any:
-        return defer.Deferred.fromFuture(asyncio.ensure_future(graceful_stop(hub)))
-
-    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+    install_shutdown_hook(lambda: graceful_stop(hub))
 
 
 async def graceful_stop(hub: Hub) -> None:

@@ -11,7 +11,6 @@ subscribers, ``totals.channels`` counts them.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections import deque
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 
 from ..conf import broadcasting_settings
+from ..core.loops import on_loop
 from ..core.serving import hub_or_none
 from ..exceptions import TransportError
 from .apps import merge_app_stats
@@ -234,4 +234,4 @@ def read(timeout: float | None = None, series: bool = False) -> dict[str, Any]:
 
 
 def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
-    return getattr(loop, "_thread_id", None) == threading.get_ident()
+    return on_loop(loop)

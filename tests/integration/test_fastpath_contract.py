@@ -193,3 +193,86 @@ def test_the_installed_servers_are_the_tested_ones():
     for kind in fastpath.TESTED:
         enabled, why = fastpath.path_for(kind)
         assert enabled, why
+
+
+# -- the other server internals in fastpath/: gated by the same TESTED table ---------------------
+
+
+@pytest.fixture
+def untested(monkeypatch):
+    """Make ``kind`` an untested version for the rest of the test."""
+    from django_broadcasting.server import fastpath
+
+    def apply(kind: str) -> None:
+        monkeypatch.setitem(fastpath.TESTED, kind, {next(iter(fastpath.TESTED[kind])): ("0.1.",)})
+        fastpath.path_for.cache_clear()
+
+    yield apply
+    fastpath.path_for.cache_clear()
+
+
+@pytest.mark.parametrize("tested", [True, False], ids=["tested", "untested"])
+def test_daphne_close_patch_follows_the_gate(tested, monkeypatch, untested):
+    """daphne's ``serverClose`` is patched (1012 reaches the client) only for a tested version."""
+    from daphne.ws_protocol import WebSocketProtocol
+
+    from django_broadcasting.server.fastpath import daphne as fast_daphne
+
+    original = WebSocketProtocol.serverClose
+    monkeypatch.setattr(WebSocketProtocol, "serverClose", original)  # restored afterwards
+    monkeypatch.setattr(fast_daphne, "_patched", False)
+    if not tested:
+        untested("daphne")
+    assert fast_daphne.allow_standard_close_codes() is tested
+    assert (WebSocketProtocol.serverClose is not original) is tested
+
+    sent: list[tuple] = []
+
+    class Proto:
+        STATE_OPEN = 1
+        state = 1
+
+        def sendCloseFrame(self, code=None, isReply=False):  # noqa: N802 - autobahn's name
+            sent.append((code, isReply))
+
+    if tested:
+        WebSocketProtocol.serverClose(Proto(), 1012)
+        assert sent == [(1012, False)]
+
+
+@pytest.mark.parametrize("tested", [True, False], ids=["tested", "untested"])
+async def test_uvicorn_signal_wrap_follows_the_gate(tested, untested):
+    """Under a tested uvicorn, SIGTERM runs the hook first, then the previous handler; otherwise nothing is wrapped."""
+    import os
+    import signal
+
+    from django_broadcasting.server.fastpath.uvicorn import wrap_signal_handlers
+
+    if not tested:
+        untested("uvicorn")
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous_called = asyncio.Event()
+    hooked = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def previous(signum, frame):
+        loop.call_soon_threadsafe(previous_called.set)
+
+    async def on_signal():
+        hooked.set()
+
+    try:
+        for sig in saved:
+            signal.signal(sig, previous)
+        assert wrap_signal_handlers(on_signal) is tested
+        assert (signal.getsignal(signal.SIGTERM) is not previous) is tested
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(previous_called.wait(), 5)
+        if tested:
+            await asyncio.wait_for(hooked.wait(), 5)
+        else:
+            await asyncio.sleep(0)
+            assert not hooked.is_set()
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

@@ -11,6 +11,14 @@ is enabled only where a contract test covers the installed versions:
 | uvicorn ``websockets`` | ``uvicorn_websockets.py`` | ``tests/integration/test_fastpath_contract.py`` |
 | daphne (autobahn, Twisted) | ``daphne.py`` | ``tests/integration/test_fanout_order.py`` |
 
+The other uses of a server's private state live here too, behind the same gate:
+
+| what | module | when the version is not tested |
+| --- | --- | --- |
+| daphne's ``serverClose`` patch (1001/1011/1012/1013 allowed) and the Twisted shutdown hook (1012 to every socket first) | ``daphne.py`` | daphne's own behaviour |
+| uvicorn's SIGTERM/SIGINT handlers wrapped (Pusher clients get 4200 before uvicorn's 1012) | ``uvicorn.py`` | handlers left alone (1012) |
+| finishing a suspended ``send`` (``_asyncio_future_blocking``, CPython's future protocol) | ``asyncio_internals.py`` | (stdlib; no gate) |
+
 ``TESTED`` lists the versions those tests ran against (a version matches when it starts with
 the listed prefix). Any other server, or another version of one of these, gets the ASGI send;
 so does every socket when ``DIRECT_WRITES`` is off. The first socket of each kind logs one line
@@ -25,7 +33,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from ...conf import broadcasting_settings
-from . import daphne, uvicorn_sansio, uvicorn_websockets
+from . import asyncio_internals, daphne, uvicorn, uvicorn_sansio, uvicorn_websockets  # noqa: F401
 from .base import SlowClient, Writer
 
 __all__ = ["TESTED", "SlowClient", "Writer", "direct_writer", "path_for", "writer_for"]
@@ -40,6 +48,8 @@ TESTED: dict[str, dict[str, tuple[str, ...]]] = {
     "uvicorn-websockets-sansio": _UVICORN,
     "uvicorn-websockets": _UVICORN,
     "daphne": {"daphne": ("4.2.",), "autobahn": ("26.",), "twisted": ("26.",)},
+    # uvicorn's signal handling (``uvicorn.py``): no websockets library involved.
+    "uvicorn": {"uvicorn": _UVICORN["uvicorn"]},
 }
 
 _reported: set[str] = set()

@@ -9,9 +9,6 @@ close them, and under uvicorn a signal hook sends 4200 before uvicorn closes soc
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
-import threading
 import time
 import weakref
 from typing import Any
@@ -19,6 +16,7 @@ from typing import Any
 from ....conf import broadcasting_settings
 from ....core import codes
 from ...connection import Connection
+from ...fastpath.uvicorn import wrap_signal_handlers
 from . import codec as proto
 
 # Native close codes the hub and HubConsumer use, in Pusher terms.
@@ -110,23 +108,7 @@ def _install_uvicorn_shutdown_hook(hub: Any) -> None:
     checks every 0.1 s, so closes scheduled from a wrapping handler go out first. (Daphne's
     shutdown goes through the hub, which reaches ``PusherConnection.close`` already.)
     """
-    reactor = sys.modules.get("twisted.internet.reactor")
-    if "uvicorn" not in sys.modules or getattr(reactor, "running", False):
-        return  # not uvicorn (daphne imports uvicorn nowhere; its reactor runs)
-    if threading.current_thread() is not threading.main_thread():
-        return
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        previous = signal.getsignal(sig)
-        if not callable(previous) or getattr(previous, "pusher_hook", False):
-            continue
-
-        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
-            loop.call_soon_threadsafe(lambda: loop.create_task(_close_pusher_sockets(hub)))
-            previous(signum, frame)
-
-        handler.pusher_hook = True  # type: ignore[attr-defined]
-        signal.signal(sig, handler)
+    wrap_signal_handlers(lambda: _close_pusher_sockets(hub))
 
 
 async def terminate_user_connections(user_id: str, app_id: str | None = None) -> int:
