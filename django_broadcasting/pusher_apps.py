@@ -35,6 +35,7 @@ from typing import Any
 from django.conf import settings
 
 from .conf import OPTIONS, broadcasting_settings, on_reload
+from .core.ids import app_position
 from .exceptions import BroadcastingImproperlyConfigured
 from .messages import APP_NAMESPACE
 from .pusher_app_fields import (
@@ -319,10 +320,9 @@ def app_for_socket_id(socket_id: str) -> PusherApp | None:
     apps = get_apps()
     if not apps.several:
         return None
-    head = socket_id.partition(".")[0]
-    if len(head) < 3 or not head[-2:].isdigit():
+    position = app_position(socket_id)
+    if position is None:
         return None
-    position = int(head[-2:])
     return apps.apps[position] if position < len(apps.apps) else None
 
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import re
 import time
 from collections.abc import Mapping
 
+from .core.ids import SOCKET_ID_RE  # noqa: F401  (defined in core/ids.py; importable here as before)
 from .pusher_apps import PusherApp, app_by_key, default_app
 
 try:  # CPython's own MD5: no OpenSSL context to set up per call (the API checks one per request)
@@ -33,7 +33,6 @@ except ImportError:  # pragma: no cover - other interpreters
     _md5 = functools.partial(hashlib.md5, usedforsecurity=False)
 _EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"  # MD5 of b"", the protocol's checksum of no body
 
-SOCKET_ID_RE = re.compile(r"\A\d+\.\d+\Z")
 AUTH_VERSION = "1.0"
 #: How far an HTTP API request's ``auth_timestamp`` may be from the server's clock (Pusher: 600 s).
 MAX_CLOCK_SKEW = 600

@@ -17,7 +17,6 @@ import asyncio
 import json
 import logging
 import os
-import random
 import socket
 import threading
 import time
@@ -30,6 +29,7 @@ from ..backends.history import HistoryStore, ReplayBuffer
 from ..backends.presence import LocalPresence, PresenceStore
 from ..conf import broadcasting_settings
 from ..core.codes import WS_1012_SERVICE_RESTART
+from ..core.ids import new_socket_id
 from ..core.serving import install_hub, register_local_server
 from ..exceptions import InvalidMessage, OverCapacity
 from ..messages import APP_NAMESPACE, Message
@@ -159,15 +159,13 @@ class Hub:
         signs for the socket (``pusher_apps.app_for_socket_id``).
         """
         self._sockets += 1
-        # The random digits tell processes with one pid apart (restarts, containers); they are no
-        # secret (a socket id never is), so no os.urandom call per socket.
-        head = f"{os.getpid() % 1_000_000}{random.randrange(1000):03d}"
+        position = None
         if app is not None:
             from ..pusher_apps import get_apps
 
             if get_apps().several:
-                head += f"{app.index:02d}"
-        return f"{head}.{self._sockets}"
+                position = app.index
+        return new_socket_id(self._sockets, position)  # the form: ``core/ids.py``
 
     # -- connections and subscriptions ---------------------------------------------------
     def add_connection(self, conn: Connection) -> None:

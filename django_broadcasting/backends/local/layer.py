@@ -11,12 +11,11 @@ added to one group per broadcast channel.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import re
 from typing import Any
 
 from ...conf import broadcasting_settings
+from ...core import groups
 from ..base import OnMessage
 
 logger = logging.getLogger("django_broadcasting.server")
@@ -24,22 +23,10 @@ logger = logging.getLogger("django_broadcasting.server")
 #: The message type the hub's layer channel receives.
 LAYER_MESSAGE_TYPE = "broadcasting.message"
 
-_GROUP_SAFE = re.compile(r"[A-Za-z0-9\-_.]+")
-
 
 def group_name(channel: str) -> str:
-    """Return the Channels group that carries ``channel`` (valid for every channel layer).
-
-    Names a group cannot hold (``=@,;#:``, or too long) are hashed into ``bc.h.<digest>``.
-    A literal name that starts with ``h.`` is hashed too, so no channel name can reach the
-    hashed namespace and take over another channel's group.
-    """
-    name = f"{broadcasting_settings.CHANNELS_PREFIX}bc.{channel}"
-    if len(name) < 100 and not channel.startswith("h.") and _GROUP_SAFE.fullmatch(name):
-        return name
-    digest = hashlib.sha256(channel.encode()).hexdigest()[:40]
-    prefix = re.sub(r"[^A-Za-z0-9\-_.]", "_", broadcasting_settings.CHANNELS_PREFIX)[:40]
-    return f"{prefix}bc.h.{digest}"
+    """Return the Channels group that carries ``channel`` under ``CHANNELS_PREFIX`` (``core/groups.py``)."""
+    return groups.group_name(channel, broadcasting_settings.CHANNELS_PREFIX)
 
 
 class ChannelLayerTransport:
