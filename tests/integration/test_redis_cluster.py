@@ -244,7 +244,9 @@ def cluster_with_replicas():
 @pytest.mark.parametrize("how", ["cluster-failover", "kill-primary"])
 async def test_delivery_resumes_after_a_primary_failover(server_factory, cluster_with_replicas, how):
     cluster = cluster_with_replicas
-    env = cluster_env(cluster)
+    # 50 broadcasts a second: the history must outlast the election (and a loaded machine's delays),
+    # since what is published meanwhile is read back from it.
+    env = cluster_env(cluster, BROADCAST_HISTORY_SIZE="2000")
     servers = [server_factory("uvicorn", env=env), server_factory("daphne", env=env)]
     channel = "failover.1"
     sockets = await subscribe_many(servers, channel, 3)

@@ -38,13 +38,17 @@ from typing import TYPE_CHECKING, Any
 from ..history import ReplayBuffer
 from .cluster import key_slot, parse_slots
 from .cluster_link import Address, ShardLink
-from .transport import _MAX_BACKOFF, RedisTransport, _disconnect
+from .transport import RedisTransport, _disconnect
 
 if TYPE_CHECKING:
     from . import RedisBackend
 
 logger = logging.getLogger("django_broadcasting.server")
 
+#: The longest wait between two attempts to resubscribe lost channels: an election takes seconds, and
+#: each attempt is one CLUSTER SLOTS and one SSUBSCRIBE, so retrying often costs little and shortens
+#: the gap the history has to cover.
+_REPAIR_MAX_BACKOFF = 0.5
 #: Seconds between checks of the subscriptions' routes against the slot map, in steady state.
 ROUTE_CHECK_INTERVAL = 10.0
 #: After a repair, the routes are checked again this many seconds later (a failover settling).
@@ -231,7 +235,7 @@ class ClusterTransport(RedisTransport):
                     logger.debug("sharded resubscribe failed: %r", exc)
                 if self._lost:
                     await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
-                    backoff = min(backoff * 2, _MAX_BACKOFF)
+                    backoff = min(backoff * 2, _REPAIR_MAX_BACKOFF)
 
     async def _repair(self) -> None:
         await self._refresh()
