@@ -45,8 +45,9 @@ def own_redis():
 class Reader:
     """Collect every ``tick`` frame a socket receives, in the background."""
 
-    def __init__(self, ws):
+    def __init__(self, ws, label=""):
         self.ws = ws
+        self.label = label
         self.ids: list[str] = []
         self.task = asyncio.ensure_future(self._run())
 
@@ -78,11 +79,11 @@ async def test_redis_restart_mid_stream_is_survived_and_nothing_is_missed(server
     env = redis_env(own_redis.url, "faults:", BROADCAST_REDIS_SOCKET_TIMEOUT=2)
     nodes = [server_factory("daphne", env=env), server_factory("uvicorn", env=env)]
     readers = []
-    for node in nodes:
+    for node, label in zip(nodes, ("daphne", "uvicorn")):
         for _ in range(2):
             ws = await connect(node.ws_url("/ws?channel=general"))
             await expect(ws, "subscribed")
-            readers.append(Reader(ws))
+            readers.append(Reader(ws, label))
     publisher = start_publisher(env, "general", 150, interval=0.02)
     try:
         await wait_until(lambda: all(len(r.ids) >= 20 for r in readers), 20, "the stream to start")
@@ -107,7 +108,7 @@ async def test_redis_restart_mid_stream_is_survived_and_nothing_is_missed(server
         # The answer comes first: no live message ahead of it (nor of the replay that follows).
         first = await recv(ws)
         assert first["event"] == "subscribed", first
-        back = Reader(ws)
+        back = Reader(ws, "daphne (recovered)")
         back.ids = list(leaver.ids)
         readers.append(back)
 
@@ -117,11 +118,18 @@ async def test_redis_restart_mid_stream_is_survived_and_nothing_is_missed(server
         refused = [r for r in results if "error" in r]
         assert len(results) == 150 and accepted, err
         assert refused, "the outage should have refused some publishes (TransportError, not a hang)"
-        await wait_until(
-            lambda: all(set(accepted) <= set(r.ids) for r in readers),
-            20,
-            "every socket to have every accepted message",
-        )
+        try:
+            await wait_until(
+                lambda: all(set(accepted) <= set(r.ids) for r in readers),
+                20,
+                "every socket to have every accepted message",
+            )
+        except AssertionError as exc:
+            missing = {
+                f"{reader.label} #{n}": sorted(set(accepted) - set(reader.ids))
+                for n, reader in enumerate(readers)
+            }
+            raise AssertionError(f"{exc}; missing: {missing}; refused: {len(refused)}") from None
         for reader in readers:
             assert len(reader.ids) == len(set(reader.ids)), "a message arrived twice"
             assert in_order(reader.ids)

@@ -116,27 +116,12 @@ class ShardLink:
             return await self._read_responses(interval)
         # The standalone transport's fast path: each chunk the socket receives is parsed by hiredis
         # and every reply handled in that same callback.
-        watchdog = asyncio.get_running_loop().create_task(self._watch(link, interval))
+        watchdog = asyncio.get_running_loop().create_task(link.watch(self._conn, interval))
         try:
             await link.closed
         finally:
             watchdog.cancel()
             link.detach()
-
-    async def _watch(self, link: _PubSubLink, interval: float) -> None:
-        # PING after a quiet spell; a link that stays silent after that is dead.
-        while True:
-            await asyncio.sleep(interval)
-            quiet = time.monotonic() - link.last_rx
-            if quiet > 2 * interval:
-                link.fail(ConnectionError("went silent"))
-                return
-            if quiet >= interval:
-                try:
-                    await self._conn.send_command("PING", check_health=False)
-                except Exception as exc:  # noqa: BLE001 - the read fails too
-                    link.fail(ConnectionError(f"PING failed: {exc!r}"))
-                    return
 
     async def _read_responses(self, interval: float) -> None:
         from redis.exceptions import ResponseError

@@ -93,7 +93,7 @@ class ClusterTransport(RedisTransport):
             logger.warning("Redis Cluster not reachable yet (%r); retrying in the background", exc)
 
     async def stop(self) -> None:
-        for task in (self._task, self._check_task):
+        for task in (self._task, self._check_task, *self._gap_fills):
             if task is not None:
                 task.cancel()
         links, self._links = list(self._links.values()), {}
@@ -135,6 +135,7 @@ class ClusterTransport(RedisTransport):
         self._floor.pop(channel, None)
         self._wanted_at.pop(channel, None)
         self._buffers.pop(channel, None)
+        self._rounds.pop(channel, None)
         self._lost.discard(channel)
         await self._drop(channel)
 

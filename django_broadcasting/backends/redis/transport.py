@@ -8,8 +8,9 @@ Faults: the reader keeps the connection alive with PINGs and treats silence as a
 When Redis goes away it reconnects with capped, jittered backoff, subscribes again to every
 channel its sockets still need, and catches up: messages published while the link was down
 are read back from the history (ids ``"<epoch>:<offset>"``, see ``redis_history.py``) and
-delivered before the live ones that arrived meanwhile, without duplicates. Nothing needs a
-restart. Publishers see ``TransportError`` while Redis is unreachable.
+delivered before the live ones that arrived meanwhile, without duplicates. A jump in a
+channel's offsets on a live link is filled the same way, and a message delivered twice is
+dropped. Nothing needs a restart. Publishers see ``TransportError`` while Redis is unreachable.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ class RedisTransport:
         self._floor: dict[str, str] = {}  # channel -> newest id when this process subscribed
         self._wanted_at: dict[str, float] = {}  # channels wanted while the link was down: since when
         self._buffers: dict[str, ReplayBuffer] = {}  # channels catching up
+        self._rounds: dict[str, int] = {}  # channel -> the newest catch-up of it (only it delivers)
+        self._gap_fills: set[asyncio.Task] = set()
 
     @property
     def state(self) -> dict[str, Any]:
@@ -97,7 +100,7 @@ class RedisTransport:
             )
 
     async def stop(self) -> None:
-        for task in (self._task, self._catch_up_task):
+        for task in (self._task, self._catch_up_task, *self._gap_fills):
             if task is not None:
                 task.cancel()
         conn, self._conn = self._conn, None
@@ -140,6 +143,7 @@ class RedisTransport:
         self._floor.pop(channel, None)
         self._wanted_at.pop(channel, None)
         self._buffers.pop(channel, None)
+        self._rounds.pop(channel, None)
         conn = self._conn
         if conn is not None:
             try:
@@ -196,6 +200,7 @@ class RedisTransport:
                     self.reconnects += 1
                     logger.warning("Redis pub/sub reconnected; resubscribed %d channel(s)", len(channels))
                 if not first or extra:  # catch up on the channels that have a buffer
+                    self._cancel_catch_up()
                     self._catch_up_task = asyncio.get_running_loop().create_task(
                         self._catch_up(channels, futures)
                     )
@@ -212,6 +217,10 @@ class RedisTransport:
             finally:
                 self._conn = None
                 self.connected = False
+                # A catch-up still reading the history would merge it with buffers that miss
+                # what this connection never received: stop it; the next connection catches
+                # up every channel that still has a buffer, from where delivery stopped.
+                self._cancel_catch_up()
                 for waiting in self._confirm.values():
                     for future in waiting:
                         if not future.done():
@@ -220,6 +229,11 @@ class RedisTransport:
                 await _disconnect(conn)
             await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
             backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    def _cancel_catch_up(self) -> None:
+        task, self._catch_up_task = self._catch_up_task, None
+        if task is not None:
+            task.cancel()
 
     async def _read(self, conn: Any, link: _PubSubLink | None) -> None:
         # PING after a quiet spell; a link that stays silent after that is dead even if
@@ -231,28 +245,12 @@ class RedisTransport:
         # and every reply in it is handled in that same callback: no stream read, no future and
         # no task step per message, and no redis-py read (with its own timeout, push handling and
         # logger lookup) per reply.
-        watchdog = asyncio.get_running_loop().create_task(self._watch(conn, link, interval))
+        watchdog = asyncio.get_running_loop().create_task(link.watch(conn, interval))
         try:
             await link.closed
         finally:
             watchdog.cancel()
             link.detach()
-
-    async def _watch(self, conn: Any, link: _PubSubLink, interval: float) -> None:
-        # One timer for the link instead of a timeout per read: PING after a quiet spell, and
-        # end the read when even that gets no answer.
-        while True:
-            await asyncio.sleep(interval)
-            quiet = time.monotonic() - link.last_rx
-            if quiet > 2 * interval:
-                link.fail(ConnectionError("Redis pub/sub connection went silent"))
-                return
-            if quiet >= interval:
-                try:
-                    await conn.send_command("PING", check_health=False)
-                except Exception as exc:  # noqa: BLE001 - the read fails too, and reconnects
-                    link.fail(ConnectionError(f"Redis pub/sub PING failed: {exc!r}"))
-                    return
 
     async def _read_responses(self, conn: Any, interval: float) -> None:
         # Without hiredis (or a redis-py whose connection hides its stream): one read per reply.
@@ -291,8 +289,7 @@ class RedisTransport:
         try:
             space = data.index(b" ")
             payload = json.loads(data[space + 1 :].decode())
-            if space:
-                payload["id"] = data[:space].decode()
+            message_id = payload["id"] = data[:space].decode() if space else None
             channel = payload["channel"]
         except (ValueError, KeyError, TypeError):
             logger.exception("dropping a malformed message from Redis")
@@ -302,7 +299,44 @@ class RedisTransport:
             if buffer is not None:
                 buffer.append(payload)
                 return
+        if message_id is not None:
+            last = self._last.get(channel)
+            if last is not None and not self._in_sequence(channel, last, message_id, payload):
+                return
         self._deliver(channel, payload)
+
+    def _in_sequence(self, channel: str, last: str, message_id: str, payload: dict[str, Any]) -> bool:
+        """Whether ``message_id`` directly follows ``last``, the channel's last delivered id.
+
+        Offsets of one epoch count up by one per message (the publish script numbers them), so
+        a jump means this link missed messages that Redis accepted (a subscription on a replica
+        still syncing after a failover, a resubscription racing a publish): they are read back
+        from the history before this one is delivered. A duplicate (an offset already delivered)
+        is dropped. Ids that are not ``epoch:offset`` pass.
+        """
+        epoch, _, offset = message_id.rpartition(":")
+        last_epoch, _, last_offset = last.rpartition(":")
+        try:
+            expected = int(last_offset) + 1 if epoch == last_epoch else 1
+            number = int(offset)
+        except ValueError:
+            return True
+        if number == expected or (number < expected and epoch != last_epoch):
+            return True
+        if number < expected:
+            return False  # delivered already (a catch-up and a live copy of the same message)
+        logger.warning(
+            "%d message(s) on %s did not arrive live (%s after %s); reading them from the history",
+            number - expected,
+            channel,
+            message_id,
+            last,
+        )
+        self._buffers[channel] = ReplayBuffer([payload])
+        task = asyncio.get_running_loop().create_task(self._catch_up([channel], []))
+        self._gap_fills.add(task)
+        task.add_done_callback(self._gap_fills.discard)
+        return False
 
     def _deliver(self, channel: str, payload: dict[str, Any]) -> None:
         message_id = payload.get("id")
@@ -316,10 +350,20 @@ class RedisTransport:
     # -- catching up after a reconnect -----------------------------------------------------
     async def _catch_up(self, channels: list[str], confirmations: list[asyncio.Future]) -> None:
         if confirmations:
-            await asyncio.wait(confirmations, timeout=self.driver.socket_timeout)
-            if any(f.done() and f.exception() is not None for f in confirmations):
+            _, pending = await asyncio.wait(confirmations, timeout=self.driver.socket_timeout)
+            if pending:
+                # Reading the history before Redis confirmed the subscription could miss what is
+                # published in between: treat the link as dead; the next one catches up.
+                conn = self._conn
+                if conn is not None:
+                    await _disconnect(conn)
+                return
+            if any(f.exception() is not None for f in confirmations):
                 return  # the link broke again: the next connection catches up (buffers kept)
         history = self.history
+        rounds = {}
+        for channel in channels:
+            rounds[channel] = self._rounds[channel] = self._rounds.get(channel, 0) + 1
         for channel in channels:
             if channel not in self._buffers:
                 continue
@@ -339,12 +383,14 @@ class RedisTransport:
                     if _epoch_seconds(p.get("timestamp")) >= wanted_at - 1.0
                 ]
             # Nothing below awaits: replay, then the buffered live messages not yet covered.
+            if self._rounds.get(channel) != rounds[channel]:
+                continue  # a newer catch-up of this channel began meanwhile: it delivers the buffer
+            del self._rounds[channel]
             buffer = self._buffers.pop(channel, None)
             if buffer is None or channel not in self.wanted:
                 continue
             for payload in buffer.merge(entries, position, _payload_id):
                 self._deliver(channel, payload)
-        self._catch_up_task = None
 
     async def _missed(
         self, history: Any, channel: str, position: tuple[str | None, int]
@@ -415,6 +461,30 @@ class _PubSubLink(asyncio.Protocol):
     def fail(self, exc: BaseException) -> None:
         if not self.closed.done():
             self.closed.set_exception(exc)
+
+    async def watch(self, conn: Any, interval: float) -> None:
+        """PING after ``interval`` of quiet; fail the link when a PING gets no answer within ``interval``.
+
+        One timer for the link instead of a timeout per read. Silence alone is never enough: a
+        check that wakes late (a loaded machine) must not take a healthy, idle link for a dead
+        one before it was even asked. Anything received after the PING counts as an answer.
+        """
+        pinged_at: float | None = None
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            if pinged_at is not None:
+                if self.last_rx < pinged_at:
+                    self.fail(ConnectionError("Redis pub/sub connection went silent"))
+                    return
+                pinged_at = None
+            if now - self.last_rx >= interval:
+                pinged_at = now
+                try:
+                    await conn.send_command("PING", check_health=False)
+                except Exception as exc:  # noqa: BLE001 - the read fails too, and reconnects
+                    self.fail(ConnectionError(f"Redis pub/sub PING failed: {exc!r}"))
+                    return
 
     # -- asyncio.Protocol --------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
