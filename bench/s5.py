@@ -153,6 +153,20 @@ class BareAsgi(Target):
         return procs.Proc("bare-asgi", argv, procs.base_env(), port)
 
 
+class BareReceiver(Target):
+    """The Redis-to-WebSocket relay of ``bench/peers/bare_receiver.py``: the receiving path's floor."""
+
+    name = "bare-receive"
+    label = (
+        "floor: bare Redis-to-WebSocket relay (hiredis pub/sub, `websockets.broadcast()`, uvloop), fan-out 1"
+    )
+
+    def make_proc(self) -> procs.Proc:
+        port = procs.free_port()
+        argv = [sys.executable, "-m", "bench.peers.bare_receiver", str(port), str(self.redis_port)]
+        return procs.Proc(self.name, argv, procs.base_env({"BENCH_REDIS_PORT": str(self.redis_port)}), port)
+
+
 def http_pass(
     target: Target,
     loadgen: LoadGen,
@@ -486,6 +500,20 @@ def run_redis(loadgen: LoadGen, redis: procs.Proc, sizes: Sizes, profile: bool) 
     )
     cells.append(cell)
     print(f"   {fmt(cell)}", flush=True)
+
+    # The floor of the receiving path: the bare PUBLISH loop's messages relayed verbatim to the
+    # sockets by a bare Python process (its publisher row repeats the limit above: not shown).
+    cells += run_receiving(
+        BareReceiver(redis_port=port),
+        "bare",
+        loadgen,
+        sizes,
+        4 * PASS_STRIDE,
+        ("bare-publish-relayed", "bare `PUBLISH` loop, relayed"),
+        (BareReceiver.name, BareReceiver.label),
+        lambda target, name: f"ws://127.0.0.1:{target.port}/{name}",
+        False,
+    )[1:]
 
     env, how = s3_env(port)
     project = Project("uvicorn", env={**env, **PUSHER_ENV})
