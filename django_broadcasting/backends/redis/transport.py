@@ -9,8 +9,8 @@ When Redis goes away it reconnects with capped, jittered backoff, subscribes aga
 channel its sockets still need, and catches up: messages published while the link was down
 are read back from the history (ids ``"<epoch>:<offset>"``, see ``redis_history.py``) and
 delivered before the live ones that arrived meanwhile, without duplicates. A jump in a
-channel's offsets on a live link is filled the same way, and a message delivered twice is
-dropped. Nothing needs a restart. Publishers see ``TransportError`` while Redis is unreachable.
+channel's offsets on a live link is filled the same way. Nothing needs a restart. Publishers
+see ``TransportError`` while Redis is unreachable.
 """
 
 from __future__ import annotations
@@ -289,7 +289,9 @@ class RedisTransport:
         try:
             space = data.index(b" ")
             payload = json.loads(data[space + 1 :].decode())
-            message_id = payload["id"] = data[:space].decode() if space else None
+            message_id = None
+            if space:
+                message_id = payload["id"] = data[:space].decode()
             channel = payload["channel"]
         except (ValueError, KeyError, TypeError):
             logger.exception("dropping a malformed message from Redis")
@@ -311,8 +313,10 @@ class RedisTransport:
         Offsets of one epoch count up by one per message (the publish script numbers them), so
         a jump means this link missed messages that Redis accepted (a subscription on a replica
         still syncing after a failover, a resubscription racing a publish): they are read back
-        from the history before this one is delivered. A duplicate (an offset already delivered)
-        is dropped. Ids that are not ``epoch:offset`` pass.
+        from the history before this one is delivered. An offset at or below the last one is
+        delivered without moving the position (a duplicate is harmless, a gap is not: after a
+        crash failover the new primary may number new messages with offsets the old one had
+        used). Ids that are not ``epoch:offset`` pass.
         """
         epoch, _, offset = message_id.rpartition(":")
         last_epoch, _, last_offset = last.rpartition(":")
@@ -324,7 +328,8 @@ class RedisTransport:
         if number == expected or (number < expected and epoch != last_epoch):
             return True
         if number < expected:
-            return False  # delivered already (a catch-up and a live copy of the same message)
+            self._on_deliver(payload)
+            return False
         logger.warning(
             "%d message(s) on %s did not arrive live (%s after %s); reading them from the history",
             number - expected,
@@ -342,6 +347,9 @@ class RedisTransport:
         message_id = payload.get("id")
         if message_id is not None:
             self._last[channel] = message_id
+        self._on_deliver(payload)
+
+    def _on_deliver(self, payload: dict[str, Any]) -> None:
         try:
             self._on_message(payload)
         except Exception:
