@@ -137,8 +137,31 @@ def _server_kwargs(db_path: Path, log_dir: Path, env: dict[str, str] | None, kwa
 
 
 @pytest.fixture
+def _redis_prefixes() -> Iterator[list[str]]:
+    """The test's Redis key prefixes (``redis_prefix``): every key under them is deleted at the end.
+
+    ``server_factory`` depends on this fixture, so its servers stop before the keys are deleted:
+    a server still running would write its reports again after the clean-up.
+    """
+    prefixes: list[str] = []
+    yield prefixes
+    if not prefixes:
+        return
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for prefix in prefixes:
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            if keys:
+                client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
 def server_factory(
-    request: pytest.FixtureRequest, migrated_db_path: Path, tmp_path: Path
+    request: pytest.FixtureRequest, migrated_db_path: Path, tmp_path: Path, _redis_prefixes: list[str]
 ) -> Iterator[ServerFactory]:
     """Start real servers: ``server_factory("uvicorn", env={"JWT_SECRET": "x"})``; all stop afterwards."""
     started: list[ServerProcess] = []
@@ -210,19 +233,12 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def redis_prefix(redis_url: str) -> Iterator[str]:
-    """A key prefix unique to this test; every key starting with it is deleted afterwards."""
-    import redis
-
+def redis_prefix(redis_url: str, _redis_prefixes: list[str]) -> str:
+    """A key prefix unique to this test; every key starting with it is deleted afterwards (once
+    the test's servers have stopped, see ``_redis_prefixes``)."""
     prefix = f"test-{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    _redis_prefixes.append(prefix)
+    return prefix
 
 
 @pytest.fixture
