@@ -259,11 +259,12 @@ describe("resubscribing and recovery", () => {
 describe("keepalive", () => {
   test("no pong within pongTimeout drops the socket and reconnects", async () => {
     const c = client({ pingInterval: 5, pongTimeout: 20 });
+    // Listen first: the drop comes 20 ms after the ping, sooner than a loaded machine may see the ping.
+    const drops = new Recorder("disconnected");
+    c.on("disconnected", drops.fn);
     const ws = await nextSocket(0);
     ws.greet();
     await waitUntil(() => ws.sent.some((f) => f.action === "ping"), { what: "a ping" });
-    const drops = new Recorder("disconnected");
-    c.on("disconnected", drops.fn);
     assert.equal((await drops.next()).code, 1006);
     assert.equal(ws.readyState, 3);
     (await nextSocket(1)).greet();
