@@ -54,16 +54,26 @@ def wire_frame(text: str) -> bytes:
 class Frame:
     """One outgoing frame shared by every recipient of a broadcast: built once, never copied.
 
-    ``message`` is the ASGI event (servers only read it, so one dict serves every socket);
-    ``wire`` the framed bytes for direct writes (plain attributes: read once per delivery).
+    ``wire`` is the framed bytes for direct writes (a plain attribute: read once per delivery);
+    ``message`` the ASGI event for sockets written through their server's ``send`` (built on
+    first use; servers only read it, so one dict serves every such socket).
     """
 
-    __slots__ = ("text", "message", "wire")
+    __slots__ = ("text", "wire", "_message")
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.message = {"type": "websocket.send", "text": text}
-        self.wire = wire_frame(text)
+        payload = text.encode()  # wire_frame(), inlined: this runs once per broadcast
+        n = len(payload)
+        self.wire = bytes((0x81, n)) + payload if n < 126 else wire_frame(text)
+        self._message: dict[str, Any] | None = None
+
+    @property
+    def message(self) -> dict[str, Any]:
+        message = self._message
+        if message is None:
+            message = self._message = {"type": "websocket.send", "text": self.text}
+        return message
 
 
 class Connection:

@@ -297,23 +297,24 @@ class Hub:
     def deliver(self, message: Message) -> int:
         """Write ``message`` to every local subscriber of its channel; return the count."""
         self.messages_in += 1
+        channel = message.channel
         writer = self._cache_writer
         if writer is not None and cacheable(message):
             writer.record(message)
         if self._recovering:  # one lookup per message, and only while someone catches up
-            for _, buffer in self._recovering.get(message.channel, ()):
+            for _, buffer in self._recovering.get(channel, ()):
                 buffer.append(message)
-        subscribers = self.subscribers.get(message.channel)
+        subscribers = self.subscribers.get(channel)
         # Another app's channel (one prefix test per broadcast): counted for its stats.
-        figures = self._app_figures(message.channel) if message.channel.startswith(APP_NAMESPACE) else None
+        figures = self._app_figures(channel) if channel.startswith(APP_NAMESPACE) else None
         if not subscribers:
             if self.console is not None:
                 self._console_broadcast(message, 0)
             return 0
         exclude = message.socket_id
         # One Frame per protocol per broadcast; nothing is allocated per recipient. Subscribers
-        # almost always share one protocol, so the dict is consulted only when it changes.
-        frames: dict[Any, Frame] = {}
+        # almost always share one protocol: a dict of frames is made only when a second one shows.
+        frames: dict[Any, Frame] | None = None
         last_protocol: Any = None
         frame: Any = None
         sent = 0
@@ -323,9 +324,14 @@ class Hub:
                 continue
             protocol = conn.protocol
             if protocol is not last_protocol:
-                frame = frames.get(protocol)
                 if frame is None:
-                    frame = frames[protocol] = Frame(protocol.encode(message))
+                    frame = Frame(protocol.encode(message))
+                else:
+                    if frames is None:
+                        frames = {last_protocol: frame}
+                    frame = frames.get(protocol)
+                    if frame is None:
+                        frame = frames[protocol] = Frame(protocol.encode(message))
                 last_protocol = protocol
             conn.push_frame(frame)
             sent += 1

@@ -46,7 +46,7 @@ from django_broadcasting.exceptions import (
     InvalidChannelName,
     InvalidMessage,
 )
-from django_broadcasting.messages import Message
+from django_broadcasting.messages import Message, transport_payload
 
 MASTER = bytes(range(32))
 MASTER_B64 = base64.b64encode(MASTER).decode()
@@ -279,7 +279,9 @@ def test_a_backend_used_directly_still_seals():
     from django_broadcasting.backends.redis import RedisBackend
 
     [command] = RedisBackend("redis")._commands([Message("private-encrypted-user.5", "e", {"pin": 1234})])
-    transported = json.loads(next(arg for arg in command if isinstance(arg, str) and arg.startswith("{")))
+    transported = transport_payload(
+        next(arg for arg in command if isinstance(arg, str) and arg.startswith("{"))
+    )
     assert transported["encrypted"] is True and "1234" not in transported["data_json"]
 
 

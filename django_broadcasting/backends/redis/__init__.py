@@ -51,11 +51,11 @@ if TYPE_CHECKING:
 __all__ = ["PUBLISH_SCRIPT", "RedisBackend", "RedisDriver", "RedisKeys"]
 
 # KEYS: 1 the channel's offset hash, 2 its history stream, 3 (cache channels only) its cache key.
-# ARGV: 1 the pub/sub channel, 2 the message (transport JSON), 3 history size ('0': no history),
+# ARGV: 1 the pub/sub channel, 2 the message (``Message.transport_text``), 3 history size ('0': no history),
 #       4 history TTL in ms (0 = none), 5 a fresh epoch in case the history is new or gone,
 #       6 (cache channels only) the cache TTL in ms.
-# The published payload is "<id> <json>" (the id is empty without history), so subscribers learn
-# the id without a second decode; a cache channel's key holds the same "<id> <json>".
+# The published payload is "<id> <message>" (the id is empty without history), so subscribers learn
+# the id without a second decode; a cache channel's key holds the same "<id> <message>".
 PUBLISH_SCRIPT = """
 local id = ''
 if ARGV[3] ~= '0' then
@@ -105,7 +105,7 @@ class RedisKeys:
         return f"{self.prefix}bc:history:{channel}"
 
     def cache(self, channel: str) -> str:
-        """The last event of a cache channel (``"<id> <json>"``), expiring after ``CACHE_CHANNEL_TTL``."""
+        """The last event of a cache channel (``"<id> <message>"``), expiring after ``CACHE_CHANNEL_TTL``."""
         return f"{self.prefix}bc:cache:{channel}"
 
     def presence_nodes(self, channel: str) -> str:
@@ -447,16 +447,16 @@ class RedisBackend(Backend):
                 # A cache channel: its last event is kept beside the PUBLISH, in the same script.
                 commands.append(
                     (_EVALSHA, 3, keys.offsets(m.channel), keys.history(m.channel), keys.cache(m.channel),
-                     keys.pubsub(m.channel), m.transport_json, size if m.history else "0", ttl, epoch,
+                     keys.pubsub(m.channel), m.transport_text, size if m.history else "0", ttl, epoch,
                      str(int(broadcasting_settings.CACHE_CHANNEL_TTL * 1000)))
                 )  # fmt: skip
             elif history and m.history:
                 commands.append(
                     (_EVALSHA, 2, keys.offsets(m.channel), keys.history(m.channel), keys.pubsub(m.channel),
-                     m.transport_json, size, ttl, epoch)
+                     m.transport_text, size, ttl, epoch)
                 )  # fmt: skip
             else:
-                commands.append((self.publish_command, keys.pubsub(m.channel), " " + m.transport_json))
+                commands.append((self.publish_command, keys.pubsub(m.channel), " " + m.transport_text))
         return commands
 
     def _with_sha(self, commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

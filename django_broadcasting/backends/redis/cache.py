@@ -1,17 +1,16 @@
 """Cache channels in Redis: reading back the last event the publish script kept.
 
 The ``redis`` backend's publish script ``SET``s ``{prefix}bc:cache:{channel}`` to the published
-``"<id> <json>"`` of every server event on a cache channel, with ``PX`` = ``CACHE_CHANNEL_TTL``,
+``"<id> <message>"`` (``Message.transport_text``) of every server event on a cache channel, with ``PX`` = ``CACHE_CHANNEL_TTL``,
 atomically with the ``PUBLISH``: every server of the cluster reads the same last event, and
 Redis expires it. The hub only reads.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
-from ...messages import Message
+from ...messages import Message, transport_payload
 
 if TYPE_CHECKING:
     from . import RedisBackend
@@ -41,7 +40,7 @@ class RedisChannelCache:
             return None
         text = raw.decode() if isinstance(raw, bytes) else raw
         message_id, _, body = text.partition(" ")
-        payload = json.loads(body)
+        payload = transport_payload(body)
         if message_id:
             payload["id"] = message_id
         return Message.from_publisher(payload)

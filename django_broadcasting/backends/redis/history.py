@@ -9,12 +9,11 @@ flush, an expiry or a Redis restart fail recovery instead of matching new offset
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...conf import broadcasting_settings
-from ...messages import Message
+from ...messages import Message, transport_payload
 from ..history import Recovery, format_id, parse_id
 
 if TYPE_CHECKING:
@@ -71,7 +70,10 @@ class RedisHistory:
             number = int(
                 entry_id.split(b"-", 1)[0] if isinstance(entry_id, bytes) else entry_id.split("-", 1)[0]
             )
-            payload = json.loads(fields[b"m"] if b"m" in fields else fields["m"])
+            raw_message = fields[b"m"] if b"m" in fields else fields["m"]
+            payload = transport_payload(
+                raw_message.decode() if isinstance(raw_message, bytes) else raw_message
+            )
             payload["id"] = format_id(epoch, number)
             entries.append((number, payload))
         return Window(epoch, int(offset or 0), entries)
