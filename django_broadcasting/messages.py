@@ -224,6 +224,12 @@ class Message:
     #: True once the payload is sealed for an end-to-end encrypted channel (``encryption.py``):
     #: ``data`` is then ``{"nonce", "ciphertext"}`` and is relayed as it is, never sealed again.
     encrypted: bool = False
+    # Defaults of what a transport dict may leave out (``from_publisher`` adopts the dict).
+    id: str | None = None
+    socket_id: str | None = None
+    user_id: Any = None
+    history: bool = True
+    _data: Any = _UNDECODED
 
     def __init__(
         self,
@@ -371,28 +377,34 @@ class Message:
 
         The receiving side of Redis and the channel layer: no validation again and no decoding
         of the payload, which most deliveries never need (the frames embed ``data_json``).
-        Raise ``KeyError`` / ``TypeError`` on a payload that is not a transport dict.
+        Raise ``KeyError`` / ``TypeError`` on a payload that is not a transport dict. A transport
+        dict is taken over, not copied: the caller hands it to the message and keeps no use of it.
         """
-        get = payload.get
-        channel, event, data_json = payload["channel"], payload["event"], get("data_json")
+        channel, event, data_json = payload["channel"], payload["event"], payload.get("data_json")
         if not isinstance(channel, str) or not isinstance(event, str):
             raise TypeError("channel and event must be strings")
-        if isinstance(data_json, str):
-            data = _UNDECODED
-        else:  # a plain ``to_dict`` payload
-            data = {} if get("data") is None else payload["data"]
-            data_json = encode_json(data)
         message = cls.__new__(cls)
-        message.__dict__.update(
-            channel=channel, event=event, _data=data, data_json=data_json,
-            timestamp=get("timestamp") or utc_now_iso(), id=get("id"),
-            socket_id=get("socket_id") or None, user_id=get("user_id"), history=True,
-        )  # fmt: skip
-        origin = get("origin")
+        if not isinstance(data_json, str) or type(payload) is not dict:  # a plain ``to_dict`` payload
+            data = {} if payload.get("data") is None else payload["data"]
+            message.__dict__.update(
+                channel=channel, event=event, _data=data, data_json=encode_json(data),
+                timestamp=payload.get("timestamp") or utc_now_iso(), id=payload.get("id"),
+                socket_id=payload.get("socket_id") or None, user_id=payload.get("user_id"),
+            )  # fmt: skip
+        else:
+            # A transport dict (the receiving side's own, fresh from decoding): it becomes the
+            # message's attributes as it is; what it leaves out falls back to the class's
+            # defaults (``id``, ``socket_id``, ``user_id``, ``_data`` undecoded, ...).
+            message.__dict__ = payload
+            if not payload.get("timestamp"):
+                payload["timestamp"] = utc_now_iso()
+            if "socket_id" in payload and not payload["socket_id"]:
+                payload["socket_id"] = None
+        origin = payload.get("origin")
         if origin is not None:
             message.origin = str(origin)[:32]
-        if get("encrypted") is True:
-            message.encrypted = True
+        if "encrypted" in payload:
+            message.encrypted = payload["encrypted"] is True
         return message
 
     @_computed_once

@@ -65,7 +65,12 @@ class Frame:
         self.text = text
         payload = text.encode()  # wire_frame(), inlined: this runs once per broadcast
         n = len(payload)
-        self.wire = bytes((0x81, n)) + payload if n < 126 else wire_frame(text)
+        if n < 126:
+            self.wire = bytes((0x81, n)) + payload
+        elif n < 65536:
+            self.wire = b"\x81\x7e" + n.to_bytes(2, "big") + payload
+        else:
+            self.wire = b"\x81\x7f" + n.to_bytes(8, "big") + payload
         self._message: dict[str, Any] | None = None
 
     @property
