@@ -269,6 +269,9 @@ class RedisTransport:
             self._reply(response)
 
     def _reply(self, response: Any) -> None:
+        if type(response) is list and len(response) == 3 and response[0] == b"message":
+            self._message(response[2])  # every broadcast: tested first
+            return
         if not isinstance(response, list) or not response:
             if isinstance(response, Exception):
                 logger.warning("Redis pub/sub error reply: %s", response)
@@ -303,8 +306,17 @@ class RedisTransport:
                 return
         if message_id:
             last = self._last.get(channel)
-            if last is not None and not self._in_sequence(channel, last, message_id, payload):
-                return
+            if last is not None:
+                # The usual case without a call: the next offset of the same epoch.
+                epoch, _, offset = message_id.rpartition(":")
+                last_epoch, _, last_offset = last.rpartition(":")
+                if (
+                    epoch != last_epoch
+                    or not offset.isdecimal()
+                    or not last_offset.isdecimal()
+                    or int(offset) != int(last_offset) + 1
+                ) and not self._in_sequence(channel, last, message_id, payload):
+                    return
             self._last[channel] = message_id
         try:
             self._on_message(payload)  # type: ignore[misc]
