@@ -312,29 +312,36 @@ class Hub:
                 self._console_broadcast(message, 0)
             return 0
         exclude = message.socket_id
-        # One Frame per protocol per broadcast; nothing is allocated per recipient. Subscribers
-        # almost always share one protocol: a dict of frames is made only when a second one shows.
-        frames: dict[Any, Frame] | None = None
-        last_protocol: Any = None
-        frame: Any = None
         sent = 0
-        # Copy: a push may close a slow socket, which edits the set.
-        for conn in tuple(subscribers):
-            if exclude is not None and conn.socket_id == exclude:
-                continue
-            protocol = conn.protocol
-            if protocol is not last_protocol:
-                if frame is None:
-                    frame = Frame(protocol.encode(message))
-                else:
-                    if frames is None:
-                        frames = {last_protocol: frame}
-                    frame = frames.get(protocol)
+        if len(subscribers) == 1:
+            # A channel with one socket (a user's own, a small room's): no copy and no loop.
+            (conn,) = subscribers
+            if exclude is None or conn.socket_id != exclude:
+                conn.push_frame(Frame(conn.protocol.encode(message)))
+                sent = 1
+        else:
+            # One Frame per protocol per broadcast; nothing is allocated per recipient. Subscribers
+            # almost always share one protocol: a dict of frames is made only when a second shows.
+            frames: dict[Any, Frame] | None = None
+            last_protocol: Any = None
+            frame: Any = None
+            # Copy: a push may close a slow socket, which edits the set.
+            for conn in tuple(subscribers):
+                if exclude is not None and conn.socket_id == exclude:
+                    continue
+                protocol = conn.protocol
+                if protocol is not last_protocol:
                     if frame is None:
-                        frame = frames[protocol] = Frame(protocol.encode(message))
-                last_protocol = protocol
-            conn.push_frame(frame)
-            sent += 1
+                        frame = Frame(protocol.encode(message))
+                    else:
+                        if frames is None:
+                            frames = {last_protocol: frame}
+                        frame = frames.get(protocol)
+                        if frame is None:
+                            frame = frames[protocol] = Frame(protocol.encode(message))
+                    last_protocol = protocol
+                conn.push_frame(frame)
+                sent += 1
         self.deliveries += sent
         if figures is not None:
             figures[1] += sent
