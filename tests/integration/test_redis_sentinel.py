@@ -30,6 +30,7 @@ import redis
 
 from django_broadcasting.backends.redis import RedisKeys
 from django_broadcasting.backends.redis.sentinel import SENTINEL_PUBLISH_SCRIPT
+from django_broadcasting.messages import transport_payload
 from tests.conftest import require_service
 from tests.integration.redis_support import LastingPublisher, wait_until
 from tests.integration.sentinel_support import SentinelSetup, sentinel_binary
@@ -104,7 +105,9 @@ class ReplicaMonitor:
         try:
             for message in self.pubsub.listen():
                 if message["type"] == "message":
-                    payload = json.loads(message["data"].split(b" ", 1)[1])  # "<id> <json>"
+                    payload = transport_payload(
+                        message["data"].split(b" ", 1)[1].decode()
+                    )  # "<id> <message>"
                     self.seen.add(json.loads(payload["data_json"])["n"])
         except (redis.RedisError, OSError):
             return  # the promotion closes client connections: nothing after it is needed

@@ -92,3 +92,24 @@ async def test_a_new_epoch_starting_at_one_is_no_gap():
     del body["id"]
     transport._message(f"e2:1 {json.dumps(body)}".encode())
     assert len(delivered) == 2 and history.reads == []
+
+
+async def test_the_late_live_copy_of_a_replayed_message_is_dropped():
+    # The catch-up's history read (another connection) can answer before this link brings the
+    # live copies of what it returned: those are the same messages, not reused offsets.
+    history = FakeHistory(count=5)
+    transport, delivered = new_transport(history)
+    for n in (1, 2, 5):  # 3 and 4 missed: read back with 5 from the history
+        transport._message(wire(n))
+    await wait_for_fills(transport)
+    assert delivered == [1, 2, 3, 4, 5]
+    transport._message(wire(3))
+    transport._message(wire(4))
+    assert delivered == [1, 2, 3, 4, 5]
+    # Another message under a replayed id (a new primary reusing an offset) is still delivered.
+    body = {**payload(4), "data_json": json.dumps({"n": "other"})}
+    del body["id"]
+    transport._message(f"e1:4 {json.dumps(body)}".encode())
+    assert delivered == [1, 2, 3, 4, 5, 4]
+    transport._message(wire(6))  # the live stream moves on: the replayed ids are forgotten
+    assert delivered[-1] == 6 and not transport._replayed

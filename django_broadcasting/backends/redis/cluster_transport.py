@@ -135,6 +135,7 @@ class ClusterTransport(RedisTransport):
         self._floor.pop(channel, None)
         self._wanted_at.pop(channel, None)
         self._buffers.pop(channel, None)
+        self._replayed.pop(channel, None)
         self._rounds.pop(channel, None)
         self._lost.discard(channel)
         await self._drop(channel)

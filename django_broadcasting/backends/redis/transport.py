@@ -47,6 +47,11 @@ def _payload_id(payload: dict[str, Any]) -> object:
     return payload.get("id")
 
 
+def _fingerprint(payload: dict[str, Any]) -> tuple[Any, ...]:
+    """What tells a message from another under the same id (a new primary may reuse offsets)."""
+    return (payload.get("event"), payload.get("timestamp"), payload.get("data_json"))
+
+
 class RedisTransport:
     """Receive broadcasts through Redis pub/sub, one subscription per channel per process."""
 
@@ -69,6 +74,9 @@ class RedisTransport:
         self._buffers: dict[str, ReplayBuffer] = {}  # channels catching up
         self._rounds: dict[str, int] = {}  # channel -> the newest catch-up of it (only it delivers)
         self._gap_fills: set[asyncio.Task] = set()
+        # Per channel, what the last catch-up delivered from the history (id -> fingerprint)
+        # until the live stream moves past it: a late live copy of one of them is dropped.
+        self._replayed: dict[str, dict[str, tuple[Any, ...]]] = {}
 
     @property
     def state(self) -> dict[str, Any]:
@@ -143,6 +151,7 @@ class RedisTransport:
         self._floor.pop(channel, None)
         self._wanted_at.pop(channel, None)
         self._buffers.pop(channel, None)
+        self._replayed.pop(channel, None)
         self._rounds.pop(channel, None)
         conn = self._conn
         if conn is not None:
@@ -317,6 +326,8 @@ class RedisTransport:
                     or int(offset) != int(last_offset) + 1
                 ) and not self._in_sequence(channel, last, message_id, payload):
                     return
+                if self._replayed:  # the live stream is past what a catch-up replayed
+                    self._replayed.pop(channel, None)
             self._last[channel] = message_id
         try:
             self._on_message(payload)  # type: ignore[misc]
@@ -344,6 +355,11 @@ class RedisTransport:
         if number == expected or (number < expected and epoch != last_epoch):
             return True
         if number < expected:
+            replayed = self._replayed.get(channel)
+            if replayed is not None and replayed.get(message_id) == _fingerprint(payload):
+                # The live copy of a message the catch-up already delivered from the history:
+                # the history read (another connection) answered before this link brought it.
+                return False
             self._on_deliver(payload)
             return False
         logger.warning(
@@ -413,6 +429,11 @@ class RedisTransport:
             buffer = self._buffers.pop(channel, None)
             if buffer is None or channel not in self.wanted:
                 continue
+            replayed = {p["id"]: _fingerprint(p) for p in entries if p.get("id")}
+            if replayed:
+                self._replayed[channel] = replayed
+            else:
+                self._replayed.pop(channel, None)
             for payload in buffer.merge(entries, position, _payload_id):
                 self._deliver(channel, payload)
 
