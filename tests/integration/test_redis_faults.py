@@ -457,6 +457,13 @@ async def test_presence_heals(server_factory, tmp_path, fault):
             print(f"{fault}: the dead node's member removed {reaped:.2f}s after Redis was back")
         print(f"{fault}: the meanwhile join announced {healed:.2f}s after Redis was back: {seen}")
         assert ("member_removed", "3") not in seen and ("member_removed", "1") not in seen, seen
+        # A node puts its own members back (after a restart that lost them) on its first
+        # heartbeat that gets through: wait for each node's, not only for the first one's.
+        await wait_until(
+            lambda: all("presence heartbeat to Redis restored" in n.log_text() for n in (a, c)),
+            20,
+            "both nodes' presence heartbeats to get through again",
+        )
         eve, members = await join_presence(c, 5)
         sockets.append(eve)
         assert members == ["1", "3", "4", "5"]
